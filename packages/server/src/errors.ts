@@ -1,0 +1,79 @@
+/** Stable error codes of the account server. Tests assert these, never the message. */
+export type ErrorCode =
+  | 'invalid_request'
+  | 'weak_password'
+  | 'username_taken'
+  | 'invalid_credentials'
+  | 'too_many_attempts'
+  | 'invalid_refresh_token'
+  | 'refresh_token_reused'
+  | 'unauthorized'
+  | 'invalid_token'
+  | 'session_expired'
+  | 'csrf_failed'
+  | 'forbidden'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'unsupported_media_type'
+  | 'payload_too_large'
+  | 'account_disabled'
+  | 'unavailable'
+  | 'internal_error';
+
+const STATUS: Record<ErrorCode, number> = {
+  invalid_request: 400,
+  weak_password: 400,
+  username_taken: 409,
+  invalid_credentials: 401,
+  too_many_attempts: 429,
+  invalid_refresh_token: 401,
+  refresh_token_reused: 401,
+  unauthorized: 401,
+  invalid_token: 401,
+  session_expired: 401,
+  csrf_failed: 403,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  unsupported_media_type: 415,
+  payload_too_large: 413,
+  account_disabled: 401,
+  unavailable: 503,
+  internal_error: 500,
+};
+
+/**
+ * A coded error safe to show to clients: the message never carries a secret, a token or a password.
+ * `detail` is for logs only.
+ */
+export class TesseraError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly retryAfterSeconds: number | undefined;
+  readonly detail: string | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { retryAfterSeconds?: number; detail?: string; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = 'TesseraError';
+    this.code = code;
+    this.status = STATUS[code];
+    this.retryAfterSeconds = options.retryAfterSeconds;
+    this.detail = options.detail;
+  }
+}
+
+/** Raised by a store that cannot be reached; the HTTP layer turns it into 503 and fails closed. */
+export class StoreUnavailableError extends TesseraError {
+  constructor(cause?: unknown) {
+    super('unavailable', 'The service is temporarily unavailable.', { cause, detail: String(cause) });
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+export function statusOf(code: ErrorCode): number {
+  return STATUS[code];
+}
