@@ -1,0 +1,606 @@
+import pg from 'pg';
+import { StoreUnavailableError } from '../errors.js';
+import type {
+  NewRevocation,
+  RefreshTokenRecord,
+  RevocationEntry,
+  RotateOutcome,
+  RotateRequest,
+  SessionRecord,
+  SigningKeyRecord,
+  Store,
+  UserRecord,
+} from './types.js';
+
+/**
+ * Migrations run in order, each once, recorded in `tessera_migrations`. Times are BIGINT
+ * milliseconds (revocation times are unix seconds, as in the interface). Ids compare in "C"
+ * collation so ordering matches the other stores byte for byte.
+ */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE users (
+     id TEXT COLLATE "C" PRIMARY KEY,
+     username TEXT NOT NULL UNIQUE,
+     password_hash TEXT NOT NULL,
+     roles TEXT[] NOT NULL DEFAULT '{}',
+     disabled BOOLEAN NOT NULL DEFAULT false,
+     created_at BIGINT NOT NULL,
+     password_changed_at BIGINT NOT NULL
+   );
+   CREATE INDEX users_created ON users (created_at, id);
+   CREATE TABLE sessions (
+     id TEXT COLLATE "C" PRIMARY KEY,
+     user_id TEXT COLLATE "C" NOT NULL REFERENCES users (id),
+     mode TEXT NOT NULL,
+     secret_hash TEXT,
+     created_at BIGINT NOT NULL,
+     last_seen_at BIGINT NOT NULL,
+     expires_at BIGINT NOT NULL,
+     idle_expires_at BIGINT NOT NULL,
+     user_agent TEXT,
+     ip TEXT,
+     revoked_at BIGINT,
+     revoke_reason TEXT
+   );
+   CREATE INDEX sessions_user ON sessions (user_id, created_at);
+   CREATE TABLE refresh_tokens (
+     id TEXT COLLATE "C" PRIMARY KEY,
+     session_id TEXT COLLATE "C" NOT NULL REFERENCES sessions (id),
+     secret_hash TEXT NOT NULL,
+     parent_id TEXT,
+     created_at BIGINT NOT NULL,
+     expires_at BIGINT NOT NULL,
+     used_at BIGINT
+   );
+   CREATE INDEX refresh_tokens_session ON refresh_tokens (session_id);
+   CREATE TABLE signing_keys (
+     kid TEXT COLLATE "C" PRIMARY KEY,
+     alg TEXT NOT NULL,
+     state TEXT NOT NULL CHECK (state IN ('next', 'current', 'retired')),
+     public_jwk JSONB NOT NULL,
+     private_key_enc TEXT NOT NULL,
+     created_at BIGINT NOT NULL,
+     retire_until BIGINT
+   );
+   -- at most one current and one next key, whatever the application does
+   CREATE UNIQUE INDEX signing_keys_one_live ON signing_keys (state) WHERE state IN ('next', 'current');
+   CREATE TABLE revocations (
+     seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     sid TEXT,
+     sub TEXT,
+     not_before BIGINT,
+     expires_at BIGINT NOT NULL,
+     reason TEXT NOT NULL
+   );
+   CREATE INDEX revocations_expires ON revocations (expires_at);
+   CREATE TABLE counters (
+     key TEXT PRIMARY KEY,
+     count BIGINT NOT NULL,
+     window_end BIGINT NOT NULL
+   );
+   CREATE TABLE locks (
+     key TEXT PRIMARY KEY,
+     until BIGINT NOT NULL
+   );`,
+];
+
+export interface PostgresStoreOptions {
+  /** Schema holding the tables; created when missing. Lower-case letters, digits and `_`. */
+  schema?: string;
+  /** Pool size. */
+  max?: number;
+  connectionTimeoutMillis?: number;
+  /** Server-side statement_timeout and client-side query_timeout. */
+  statementTimeoutMillis?: number;
+  applicationName?: string;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+const INT8_OID = 20;
+
+/** int8 (BIGINT, count(*)) comes back as a string; every such value here is a safe integer. */
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary'): unknown {
+    if (oid === INT8_OID && format !== 'binary') return (v: string) => Number(v);
+    return format === 'binary' ? pg.types.getTypeParser(oid, 'binary') : pg.types.getTypeParser(oid, 'text');
+  },
+};
+
+/** SQLSTATE classes that mean "the database is not there right now", not "your query is wrong". */
+const UNAVAILABLE_CLASSES = ['08', '53', '57', '58'];
+
+function isUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (err instanceof pg.DatabaseError) {
+    return typeof code === 'string' && UNAVAILABLE_CLASSES.includes(code.slice(0, 2));
+  }
+  // Programming mistakes stay what they are.
+  if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) return false;
+  // Anything else raised by pg is about the connection: ECONNREFUSED, ECONNRESET, connect or
+  // query timeouts, "Connection terminated unexpectedly", a pool that was closed.
+  return true;
+}
+
+function wrap(err: unknown): unknown {
+  return isUnavailable(err) ? new StoreUnavailableError(err) : err;
+}
+
+type Row = Record<string, unknown>;
+type Queryable = Pick<pg.PoolClient, 'query'>;
+
+function toUser(r: Row): UserRecord {
+  return {
+    id: r.id as string,
+    username: r.username as string,
+    passwordHash: r.password_hash as string,
+    roles: r.roles as string[],
+    disabled: r.disabled as boolean,
+    createdAt: r.created_at as number,
+    passwordChangedAt: r.password_changed_at as number,
+  };
+}
+
+function toSession(r: Row): SessionRecord {
+  return {
+    id: r.id as string,
+    userId: r.user_id as string,
+    mode: r.mode as SessionRecord['mode'],
+    secretHash: (r.secret_hash as string | null) ?? null,
+    createdAt: r.created_at as number,
+    lastSeenAt: r.last_seen_at as number,
+    expiresAt: r.expires_at as number,
+    idleExpiresAt: r.idle_expires_at as number,
+    userAgent: (r.user_agent as string | null) ?? null,
+    ip: (r.ip as string | null) ?? null,
+    revokedAt: (r.revoked_at as number | null) ?? null,
+    revokeReason: (r.revoke_reason as string | null) ?? null,
+  };
+}
+
+function toRefresh(r: Row): RefreshTokenRecord {
+  return {
+    id: r.id as string,
+    sessionId: r.session_id as string,
+    secretHash: r.secret_hash as string,
+    parentId: (r.parent_id as string | null) ?? null,
+    createdAt: r.created_at as number,
+    expiresAt: r.expires_at as number,
+    usedAt: (r.used_at as number | null) ?? null,
+  };
+}
+
+function toKey(r: Row): SigningKeyRecord {
+  return {
+    kid: r.kid as string,
+    alg: r.alg as string,
+    state: r.state as SigningKeyRecord['state'],
+    publicJwk: r.public_jwk as Record<string, unknown>,
+    privateKeyEnc: r.private_key_enc as string,
+    createdAt: r.created_at as number,
+    retireUntil: (r.retire_until as number | null) ?? null,
+  };
+}
+
+function toRevocation(r: Row): RevocationEntry {
+  return {
+    seq: r.seq as number,
+    sid: (r.sid as string | null) ?? null,
+    sub: (r.sub as string | null) ?? null,
+    notBefore: (r.not_before as number | null) ?? null,
+    expiresAt: r.expires_at as number,
+    reason: r.reason as string,
+  };
+}
+
+const INSERT_REFRESH = `INSERT INTO refresh_tokens (id, session_id, secret_hash, parent_id, created_at, expires_at, used_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7)`;
+
+const INSERT_KEY = `INSERT INTO signing_keys (kid, alg, state, public_jwk, private_key_enc, created_at, retire_until)
+  VALUES ($1, $2, $3, $4, $5, $6, $7)`;
+
+function keyParams(k: SigningKeyRecord): unknown[] {
+  return [k.kid, k.alg, k.state, JSON.stringify(k.publicJwk), k.privateKeyEnc, k.createdAt, k.retireUntil];
+}
+
+/**
+ * The clustered durable store. Each call is one statement, or one transaction whose writes are
+ * guarded by row locks, advisory locks or a compare-and-set, so instances sharing the database
+ * never read-then-write without a lock.
+ */
+export class PostgresStore implements Store {
+  readonly kind = 'postgres';
+  private readonly pool: pg.Pool;
+  private readonly schema: string;
+
+  private constructor(pool: pg.Pool, schema: string) {
+    this.pool = pool;
+    this.schema = schema;
+  }
+
+  /** Connects, creates the schema if needed and runs pending migrations; rejects with StoreUnavailableError when the database cannot be reached. */
+  static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
+    const schema = options.schema ?? 'public';
+    if (!SCHEMA_NAME.test(schema))
+      throw new TypeError('PostgresStore: schema must match /^[a-z_][a-z0-9_]{0,62}$/');
+    const statementTimeout = options.statementTimeoutMillis ?? 5000;
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: options.max ?? 10,
+      connectionTimeoutMillis: options.connectionTimeoutMillis ?? 3000,
+      idleTimeoutMillis: 30_000,
+      statement_timeout: statementTimeout,
+      query_timeout: statementTimeout + 1000,
+      idle_in_transaction_session_timeout: 10_000,
+      application_name: options.applicationName ?? 'tessera',
+      options: `-c search_path=${schema}`,
+      types,
+    });
+    // An idle client whose server went away emits here; without a listener the process would crash.
+    // The pool drops that client and the next query opens a new connection.
+    pool.on('error', () => {});
+    const store = new PostgresStore(pool, schema);
+    try {
+      await store.migrate();
+    } catch (err) {
+      await pool.end().catch(() => {});
+      throw wrap(err);
+    }
+    return store;
+  }
+
+  private async migrate(): Promise<void> {
+    await this.tx(async (c) => {
+      // Serialises instances that start together; released at commit.
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tessera:migrate:${this.schema}`]);
+      await c.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
+      await c.query(`CREATE TABLE IF NOT EXISTS tessera_migrations (
+         version INTEGER PRIMARY KEY,
+         applied_at BIGINT NOT NULL
+       )`);
+      const { rows } = await c.query('SELECT coalesce(max(version), 0) AS v FROM tessera_migrations');
+      const applied = Number(rows[0]?.v ?? 0);
+      for (let v = applied; v < MIGRATIONS.length; v++) {
+        await c.query(MIGRATIONS[v]!);
+        await c.query('INSERT INTO tessera_migrations (version, applied_at) VALUES ($1, $2)', [
+          v + 1,
+          Date.now(),
+        ]);
+      }
+    });
+  }
+
+  private async q(sql: string, params: unknown[] = []): Promise<Row[]> {
+    try {
+      return (await this.pool.query(sql, params)).rows as Row[];
+    } catch (err) {
+      throw wrap(err);
+    }
+  }
+
+  private async count(sql: string, params: unknown[]): Promise<number> {
+    try {
+      return (await this.pool.query(sql, params)).rowCount ?? 0;
+    } catch (err) {
+      throw wrap(err);
+    }
+  }
+
+  private async tx<T>(fn: (c: Queryable) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw wrap(err);
+    }
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      client.release();
+      return result;
+    } catch (err) {
+      const broken = isUnavailable(err);
+      if (!broken) await client.query('ROLLBACK').catch(() => {});
+      // A connection that failed mid-transaction is destroyed rather than returned to the pool.
+      client.release(broken ? (err as Error) : undefined);
+      throw wrap(err);
+    }
+  }
+
+  async createUser(u: UserRecord): Promise<UserRecord | null> {
+    const rows = await this.q(
+      `INSERT INTO users (id, username, password_hash, roles, disabled, created_at, password_changed_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id`,
+      [u.id, u.username, u.passwordHash, u.roles, u.disabled, u.createdAt, u.passwordChangedAt],
+    );
+    return rows.length === 1 ? u : null;
+  }
+
+  async getUserById(id: string): Promise<UserRecord | null> {
+    const [r] = await this.q('SELECT * FROM users WHERE id = $1', [id]);
+    return r ? toUser(r) : null;
+  }
+
+  async getUserByUsername(username: string): Promise<UserRecord | null> {
+    const [r] = await this.q('SELECT * FROM users WHERE username = $1', [username]);
+    return r ? toUser(r) : null;
+  }
+
+  async listUsers(limit: number, offset: number): Promise<UserRecord[]> {
+    return (
+      await this.q('SELECT * FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2', [limit, offset])
+    ).map(toUser);
+  }
+
+  async setPasswordHash(userId: string, passwordHash: string, changedAt: number): Promise<void> {
+    await this.q('UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3', [
+      passwordHash,
+      changedAt,
+      userId,
+    ]);
+  }
+
+  async setUserDisabled(userId: string, disabled: boolean): Promise<boolean> {
+    return (await this.count('UPDATE users SET disabled = $1 WHERE id = $2', [disabled, userId])) === 1;
+  }
+
+  async createSession(s: SessionRecord): Promise<void> {
+    await this.q(
+      `INSERT INTO sessions (id, user_id, mode, secret_hash, created_at, last_seen_at, expires_at, idle_expires_at,
+         user_agent, ip, revoked_at, revoke_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+      [
+        s.id,
+        s.userId,
+        s.mode,
+        s.secretHash,
+        s.createdAt,
+        s.lastSeenAt,
+        s.expiresAt,
+        s.idleExpiresAt,
+        s.userAgent,
+        s.ip,
+        s.revokedAt,
+        s.revokeReason,
+      ],
+    );
+  }
+
+  async getSession(id: string): Promise<SessionRecord | null> {
+    const [r] = await this.q('SELECT * FROM sessions WHERE id = $1', [id]);
+    return r ? toSession(r) : null;
+  }
+
+  async touchSession(id: string, lastSeenAt: number, idleExpiresAt: number): Promise<void> {
+    await this.q(
+      `UPDATE sessions SET last_seen_at = GREATEST(last_seen_at, $1),
+         idle_expires_at = LEAST(expires_at, GREATEST(idle_expires_at, $2))
+       WHERE id = $3 AND revoked_at IS NULL`,
+      [lastSeenAt, idleExpiresAt, id],
+    );
+  }
+
+  async listSessions(userId: string, now: number): Promise<SessionRecord[]> {
+    const rows = await this.q(
+      `SELECT * FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND idle_expires_at > $2
+       ORDER BY created_at DESC, id`,
+      [userId, now],
+    );
+    return rows.map(toSession);
+  }
+
+  async revokeSession(id: string, now: number, reason: string): Promise<boolean> {
+    const n = await this.count(
+      `UPDATE sessions SET revoked_at = $1, revoke_reason = $2
+       WHERE id = $3 AND revoked_at IS NULL AND expires_at > $1 AND idle_expires_at > $1`,
+      [now, reason, id],
+    );
+    return n === 1;
+  }
+
+  async revokeUserSessions(
+    userId: string,
+    now: number,
+    reason: string,
+    exceptId?: string,
+  ): Promise<string[]> {
+    const rows = await this.q(
+      `UPDATE sessions SET revoked_at = $1, revoke_reason = $2
+       WHERE user_id = $3 AND id <> $4 AND revoked_at IS NULL AND expires_at > $1 AND idle_expires_at > $1
+       RETURNING id`,
+      [now, reason, userId, exceptId ?? ''],
+    );
+    return rows.map((r) => r.id as string);
+  }
+
+  async insertRefreshToken(t: RefreshTokenRecord): Promise<void> {
+    await this.q(INSERT_REFRESH, [
+      t.id,
+      t.sessionId,
+      t.secretHash,
+      t.parentId,
+      t.createdAt,
+      t.expiresAt,
+      t.usedAt,
+    ]);
+  }
+
+  async getRefreshToken(id: string): Promise<RefreshTokenRecord | null> {
+    const [r] = await this.q('SELECT * FROM refresh_tokens WHERE id = $1', [id]);
+    return r ? toRefresh(r) : null;
+  }
+
+  rotateRefreshToken(req: RotateRequest): Promise<RotateOutcome> {
+    return this.tx(async (c) => {
+      // Locks the token and its session: concurrent rotations of one token queue here, and the
+      // decision below is taken on rows nobody else can change until commit.
+      const { rows } = await c.query(
+        `SELECT t.session_id, t.expires_at, t.used_at,
+                s.revoked_at AS s_revoked_at, s.expires_at AS s_expires_at, s.idle_expires_at AS s_idle_expires_at
+         FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+         WHERE t.id = $1 FOR UPDATE OF t, s`,
+        [req.id],
+      );
+      const r = rows[0] as Row | undefined;
+      if (!r) return { outcome: 'invalid' };
+      const sessionId = r.session_id as string;
+      const live =
+        r.s_revoked_at === null &&
+        (r.s_expires_at as number) > req.now &&
+        (r.s_idle_expires_at as number) > req.now &&
+        (r.expires_at as number) > req.now;
+      if (!live) return { outcome: 'invalid' };
+      const usedAt = r.used_at as number | null;
+      if (usedAt === null) {
+        const won = await c.query(
+          'UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL',
+          [req.now, req.id],
+        );
+        if (won.rowCount !== 1) return { outcome: 'invalid' };
+        const s = req.successor;
+        await c.query(`${INSERT_REFRESH} ON CONFLICT DO NOTHING`, [
+          s.id,
+          s.sessionId,
+          s.secretHash,
+          s.parentId,
+          s.createdAt,
+          s.expiresAt,
+          null,
+        ]);
+        await c.query(
+          `UPDATE sessions SET last_seen_at = $1, idle_expires_at = LEAST(expires_at, $2)
+           WHERE id = $3 AND revoked_at IS NULL`,
+          [req.now, req.sessionIdleExpiresAt, sessionId],
+        );
+        return { outcome: 'rotated' };
+      }
+      if (req.now - usedAt <= req.graceMs) return { outcome: 'grace' };
+      await c.query(
+        `UPDATE sessions SET revoked_at = $1, revoke_reason = 'refresh_reuse' WHERE id = $2 AND revoked_at IS NULL`,
+        [req.now, sessionId],
+      );
+      return { outcome: 'reused', sessionId };
+    });
+  }
+
+  async listSigningKeys(): Promise<SigningKeyRecord[]> {
+    return (await this.q('SELECT * FROM signing_keys ORDER BY created_at, kid')).map(toKey);
+  }
+
+  /** The ring has no single row to lock while empty, so ring changes take an advisory lock instead. */
+  private async lockRing(c: Queryable): Promise<void> {
+    await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tessera:keys:${this.schema}`]);
+  }
+
+  initSigningKeys(keys: SigningKeyRecord[]): Promise<boolean> {
+    return this.tx(async (c) => {
+      await this.lockRing(c);
+      const { rows } = await c.query('SELECT EXISTS (SELECT 1 FROM signing_keys) AS taken');
+      if (rows[0]?.taken === true) return false;
+      for (const k of keys) await c.query(INSERT_KEY, keyParams(k));
+      return true;
+    });
+  }
+
+  rotateSigningKeys(
+    newNext: SigningKeyRecord,
+    expectedCurrent: string | null,
+    _now: number,
+    retireUntil: number,
+  ): Promise<boolean> {
+    return this.tx(async (c) => {
+      await this.lockRing(c);
+      const { rows } = await c.query(`SELECT kid FROM signing_keys WHERE state = 'current'`);
+      if (((rows[0]?.kid as string | undefined) ?? null) !== expectedCurrent) return false;
+      await c.query(`UPDATE signing_keys SET state = 'retired', retire_until = $1 WHERE state = 'current'`, [
+        retireUntil,
+      ]);
+      await c.query(`UPDATE signing_keys SET state = 'current' WHERE state = 'next'`);
+      await c.query(INSERT_KEY, keyParams({ ...newNext, state: 'next' }));
+      return true;
+    });
+  }
+
+  deleteRetiredKeys(now: number): Promise<number> {
+    return this.count(`DELETE FROM signing_keys WHERE state = 'retired' AND retire_until <= $1`, [now]);
+  }
+
+  appendRevocations(entries: NewRevocation[]): Promise<RevocationEntry[]> {
+    if (entries.length === 0) return Promise.resolve([]);
+    return this.tx(async (c) => {
+      // Appends are serialised so seqs become visible in order: a reader that has seen seq n
+      // can never later miss an entry with a smaller seq that committed after it.
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tessera:revocations:${this.schema}`]);
+      const { rows } = await c.query(
+        `INSERT INTO revocations (sid, sub, not_before, expires_at, reason)
+         SELECT sid, sub, not_before, expires_at, reason
+         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[]) WITH ORDINALITY
+           AS e(sid, sub, not_before, expires_at, reason, ord)
+         ORDER BY ord
+         RETURNING *`,
+        [
+          entries.map((e) => e.sid),
+          entries.map((e) => e.sub),
+          entries.map((e) => e.notBefore),
+          entries.map((e) => e.expiresAt),
+          entries.map((e) => e.reason),
+        ],
+      );
+      return (rows as Row[]).map(toRevocation).sort((a, b) => a.seq - b.seq);
+    });
+  }
+
+  async listRevocations(afterSeq: number, nowSeconds: number, limit: number): Promise<RevocationEntry[]> {
+    const rows = await this.q(
+      'SELECT * FROM revocations WHERE seq > $1 AND expires_at > $2 ORDER BY seq LIMIT $3',
+      [afterSeq, nowSeconds, limit],
+    );
+    return rows.map(toRevocation);
+  }
+
+  pruneRevocations(nowSeconds: number): Promise<number> {
+    return this.count('DELETE FROM revocations WHERE expires_at <= $1', [nowSeconds]);
+  }
+
+  async hitCounter(key: string, windowMs: number, now: number): Promise<number> {
+    const [r] = await this.q(
+      `INSERT INTO counters AS c (key, count, window_end) VALUES ($1, 1, $2)
+       ON CONFLICT (key) DO UPDATE SET
+         count = CASE WHEN c.window_end <= $3 THEN 1 ELSE c.count + 1 END,
+         window_end = CASE WHEN c.window_end <= $3 THEN excluded.window_end ELSE c.window_end END
+       RETURNING count`,
+      [key, now + windowMs, now],
+    );
+    return r!.count as number;
+  }
+
+  async getCounter(key: string, now: number): Promise<number> {
+    const [r] = await this.q('SELECT count FROM counters WHERE key = $1 AND window_end > $2', [key, now]);
+    return (r?.count as number | undefined) ?? 0;
+  }
+
+  async resetCounter(key: string): Promise<void> {
+    await this.q('DELETE FROM counters WHERE key = $1', [key]);
+  }
+
+  async setLock(key: string, until: number): Promise<void> {
+    await this.q(
+      `INSERT INTO locks AS l (key, until) VALUES ($1, $2)
+       ON CONFLICT (key) DO UPDATE SET until = GREATEST(l.until, excluded.until)`,
+      [key, until],
+    );
+  }
+
+  async getLock(key: string, now: number): Promise<number> {
+    const [r] = await this.q('SELECT until FROM locks WHERE key = $1 AND until > $2', [key, now]);
+    return (r?.until as number | undefined) ?? 0;
+  }
+
+  async ping(): Promise<void> {
+    await this.q('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
