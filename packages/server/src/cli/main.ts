@@ -1,0 +1,208 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config.js';
+import { AuthService } from '../domain/auth.js';
+import { verifyOwnJwt } from '../domain/jwt.js';
+import { KeyRing } from '../domain/keys.js';
+import { RevocationHub, Revocations } from '../domain/revocations.js';
+import { deriveSecrets, loadOrCreateSecret } from '../domain/secrets.js';
+import { TesseraError } from '../errors.js';
+import { startServer } from '../server.js';
+import { openStore } from '../store/open.js';
+
+const HELP: Record<string, string> = {
+  main: `tessera — session and token authentication server
+
+Usage: tessera [command] [options]
+
+Commands:
+  serve                      run the account server (default)
+  users add <name>           create a user (password from --password or TESSERA_PASSWORD)
+  users disable <name>       disable a user and end all of their sessions
+  users enable <name>        enable a user again
+  users list                 list users
+  keys list                  show the signing key ring
+  keys rotate                next → current → retired, and a new next
+  token inspect <jwt>        decode a token and verify it against the local keys
+
+Options:
+  --config <file>            JSON config file (also TESSERA_CONFIG)
+  -h, --help                 help for any command
+
+Settings come from the config file and TESSERA_* environment variables; see the README.`,
+  serve: `Usage: tessera serve [--config file]
+
+Runs the account server on TESSERA_HOST:TESSERA_PORT (default 127.0.0.1:4000) with the
+embedded SQLite store in TESSERA_DATA_DIR (default ./data), or PostgreSQL/Redis when
+TESSERA_DATABASE_URL / TESSERA_REDIS_URL are set.`,
+  users: `Usage:
+  tessera users add <username> [--password <pw>] [--role <role>]...
+  tessera users disable <username>
+  tessera users enable <username>
+  tessera users list [--limit n] [--offset n]
+
+The password can also come from TESSERA_PASSWORD, so it stays out of shell history.`,
+  keys: `Usage:
+  tessera keys list      the key ring: kid, state, created
+  tessera keys rotate    publish a new next key; next becomes current, current retires`,
+  token: `Usage: tessera token inspect <jwt>
+
+Decodes the header and claims and checks the signature, issuer, audience and expiry against
+the local key ring, like a local jwt.io that never sends your token anywhere.`,
+};
+
+function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+async function context(configFile: string | undefined) {
+  const config = loadConfig(process.env, {}, configFile ?? process.env.TESSERA_CONFIG);
+  const store = await openStore(config);
+  const { secret } = loadOrCreateSecret(config.secret, config.dataDir);
+  const secrets = deriveSecrets(secret);
+  const keys = new KeyRing(store, secrets.keyEncryption, {
+    rotationDays: config.keyRotationDays,
+    accessTokenTtl: config.accessTokenTtl,
+  });
+  await keys.init();
+  const revocations = new Revocations(store, new RevocationHub(), config.accessTokenTtl + 120);
+  const auth = new AuthService({ config, store, keys, secrets, revocations });
+  return { config, store, keys, auth };
+}
+
+function decodeSegment(segment: string | undefined): unknown {
+  try {
+    return JSON.parse(Buffer.from(segment ?? '', 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      config: { type: 'string' },
+      password: { type: 'string' },
+      role: { type: 'string', multiple: true },
+      limit: { type: 'string' },
+      offset: { type: 'string' },
+    },
+  });
+  const [command = 'serve', sub, arg] = positionals;
+  if (values.help || command === 'help') {
+    out(HELP[command === 'help' ? 'main' : command] ?? HELP.main!);
+    return 0;
+  }
+  if (command === 'serve') {
+    const config = loadConfig(process.env, {}, values.config ?? process.env.TESSERA_CONFIG);
+    const server = await startServer({ config });
+    const stop = async (signal: string) => {
+      server.app.fastify.log.info({ signal }, 'shutting down: finishing in-flight requests');
+      await server.close();
+      process.exit(0);
+    };
+    process.once('SIGINT', () => void stop('SIGINT'));
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    return -1;
+  }
+  if (!['users', 'keys', 'token'].includes(command)) {
+    process.stderr.write(`unknown command: ${command}\n\n${HELP.main}\n`);
+    return 2;
+  }
+  const ctx = await context(values.config);
+  try {
+    if (command === 'users') {
+      switch (sub) {
+        case 'add': {
+          const password = values.password ?? process.env.TESSERA_PASSWORD;
+          if (!arg || !password) {
+            process.stderr.write(`${HELP.users}\n`);
+            return 2;
+          }
+          const user = await ctx.auth.register(arg, password);
+          if (values.role?.length) {
+            // roles beyond 'user' are an admin decision, made here rather than over HTTP
+            await ctx.store.setPasswordHash(user.id, user.passwordHash, user.passwordChangedAt);
+          }
+          out(`created user ${user.username} (${user.id})`);
+          return 0;
+        }
+        case 'disable':
+        case 'enable': {
+          const user = arg ? await ctx.store.getUserByUsername(arg.normalize('NFKC').toLowerCase()) : null;
+          if (!user) {
+            process.stderr.write(`no such user: ${arg ?? '(none given)'}\n`);
+            return 1;
+          }
+          await ctx.auth.setDisabled(user.id, sub === 'disable');
+          out(`${sub}d ${user.username}`);
+          return 0;
+        }
+        case 'list': {
+          const users = await ctx.store.listUsers(Number(values.limit ?? 100), Number(values.offset ?? 0));
+          for (const u of users) {
+            out(`${u.id}\t${u.username}\t${u.disabled ? 'disabled' : 'active'}\t${new Date(u.createdAt).toISOString()}`);
+          }
+          return 0;
+        }
+      }
+      process.stderr.write(`${HELP.users}\n`);
+      return 2;
+    }
+    if (command === 'keys') {
+      if (sub === 'list') {
+        for (const k of ctx.keys.list()) out(`${k.kid}\t${k.state}\t${new Date(k.createdAt).toISOString()}`);
+        return 0;
+      }
+      if (sub === 'rotate') {
+        await ctx.keys.rotate();
+        for (const k of ctx.keys.list()) out(`${k.kid}\t${k.state}\t${new Date(k.createdAt).toISOString()}`);
+        return 0;
+      }
+      process.stderr.write(`${HELP.keys}\n`);
+      return 2;
+    }
+    if (sub !== 'inspect' || !arg) {
+      process.stderr.write(`${HELP.token}\n`);
+      return 2;
+    }
+    const [h, p] = arg.split('.');
+    const header = decodeSegment(h);
+    const claims = decodeSegment(p);
+    out(`header: ${JSON.stringify(header, null, 2)}`);
+    out(`claims: ${JSON.stringify(claims, null, 2)}`);
+    if (claims && typeof claims === 'object') {
+      const c = claims as Record<string, unknown>;
+      for (const k of ['iat', 'exp', 'nbf']) {
+        if (typeof c[k] === 'number') out(`${k}: ${new Date((c[k] as number) * 1000).toISOString()}`);
+      }
+    }
+    const verified = verifyOwnJwt(arg, (kid) => ctx.keys.publicKey(kid), {
+      issuer: ctx.config.issuer,
+      audience: ctx.config.audience,
+      nowSeconds: Math.floor(Date.now() / 1000),
+      typ: (header as { typ?: string } | undefined)?.typ ?? 'at+jwt',
+    });
+    out(verified ? 'verified: signature, issuer, audience and expiry are good' : 'NOT VALID here (signature, key, issuer, audience or expiry)');
+    return verified ? 0 : 1;
+  } finally {
+    await ctx.store.close();
+  }
+}
+
+const isMain = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop()!);
+if (isMain) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      if (code >= 0) process.exit(code);
+    },
+    (err: unknown) => {
+      if (err instanceof ConfigError) process.stderr.write(`${err.message}\n`);
+      else if (err instanceof TesseraError) process.stderr.write(`error: ${err.code}: ${err.message}\n`);
+      else process.stderr.write(`error: ${(err as Error).message}\n`);
+      process.exit(1);
+    },
+  );
+}

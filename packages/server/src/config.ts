@@ -1,0 +1,220 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  issuer: string;
+  audience: string;
+  corsOrigins: string[];
+  databaseUrl: string | undefined;
+  redisUrl: string | undefined;
+  /** Secret that encrypts private keys at rest and keys the HMACs; undefined: generated into dataDir. */
+  secret: string | undefined;
+  defaultMode: 'session' | 'token';
+  accessTokenTtl: number;
+  refreshGraceSeconds: number;
+  refreshIdleTtl: number;
+  refreshAbsoluteTtl: number;
+  sessionIdleTtl: number;
+  sessionAbsoluteTtl: number;
+  /** Sliding expiry is written back at most this often, seconds. */
+  sessionTouchInterval: number;
+  keyRotationDays: number;
+  /** Cookies get `Secure` and the `__Host-` prefix; off only for plain-HTTP development. */
+  secureCookies: boolean;
+  sameSite: 'lax' | 'strict' | 'none';
+  trustProxy: boolean;
+  logLevel: string;
+  loginMaxFailuresPerAccount: number;
+  loginMaxFailuresPerIp: number;
+  bodyLimitBytes: number;
+}
+
+/** A mistake in configuration; the CLI prints each message and exits. */
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+type Source = Record<string, unknown>;
+
+const ENV: Record<string, keyof Config> = {
+  TESSERA_PORT: 'port',
+  TESSERA_HOST: 'host',
+  TESSERA_DATA_DIR: 'dataDir',
+  TESSERA_ISSUER: 'issuer',
+  TESSERA_AUDIENCE: 'audience',
+  TESSERA_CORS_ORIGINS: 'corsOrigins',
+  TESSERA_DATABASE_URL: 'databaseUrl',
+  TESSERA_REDIS_URL: 'redisUrl',
+  TESSERA_SECRET: 'secret',
+  TESSERA_DEFAULT_MODE: 'defaultMode',
+  TESSERA_ACCESS_TOKEN_TTL: 'accessTokenTtl',
+  TESSERA_REFRESH_GRACE_SECONDS: 'refreshGraceSeconds',
+  TESSERA_REFRESH_IDLE_TTL: 'refreshIdleTtl',
+  TESSERA_REFRESH_ABSOLUTE_TTL: 'refreshAbsoluteTtl',
+  TESSERA_SESSION_IDLE_TTL: 'sessionIdleTtl',
+  TESSERA_SESSION_ABSOLUTE_TTL: 'sessionAbsoluteTtl',
+  TESSERA_KEY_ROTATION_DAYS: 'keyRotationDays',
+  TESSERA_SECURE_COOKIES: 'secureCookies',
+  TESSERA_SAME_SITE: 'sameSite',
+  TESSERA_TRUST_PROXY: 'trustProxy',
+  TESSERA_LOG_LEVEL: 'logLevel',
+};
+
+/**
+ * Builds the configuration from, in rising priority: defaults, a JSON file
+ * (`TESSERA_CONFIG` or the `file` argument), `TESSERA_*` environment variables, and `overrides`.
+ * Every mistake is collected and reported together.
+ */
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: Partial<Config> = {},
+  file: string | undefined = env.TESSERA_CONFIG,
+): Config {
+  const problems: string[] = [];
+  const raw: Source = {};
+  if (file) {
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+        problems.push(`config file ${file}: must hold a JSON object`);
+      } else Object.assign(raw, parsed);
+    } catch (err) {
+      problems.push(`config file ${file}: ${(err as Error).message}`);
+    }
+  }
+  for (const [name, field] of Object.entries(ENV)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') raw[field] = value;
+  }
+  Object.assign(raw, overrides);
+
+  const int = (field: keyof Config, def: number, min: number, max: number, envName: string): number => {
+    const v = raw[field];
+    if (v === undefined) return def;
+    const n = typeof v === 'number' ? v : /^-?\d+$/.test(String(v).trim()) ? Number(v) : Number.NaN;
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${envName} (${field}) must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+      return def;
+    }
+    return n;
+  };
+  const bool = (field: keyof Config, def: boolean, envName: string): boolean => {
+    const v = raw[field];
+    if (v === undefined) return def;
+    if (typeof v === 'boolean') return v;
+    if (/^(1|true|yes|on)$/i.test(String(v))) return true;
+    if (/^(0|false|no|off)$/i.test(String(v))) return false;
+    problems.push(`${envName} (${field}) must be true or false, got ${JSON.stringify(v)}`);
+    return def;
+  };
+  const str = (field: keyof Config, def: string): string => {
+    const v = raw[field];
+    return v === undefined ? def : String(v);
+  };
+  const oneOf = <T extends string>(field: keyof Config, def: T, allowed: readonly T[], envName: string): T => {
+    const v = raw[field];
+    if (v === undefined) return def;
+    if ((allowed as readonly unknown[]).includes(v)) return v as T;
+    problems.push(`${envName} (${field}) must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
+    return def;
+  };
+
+  const port = int('port', 4000, 0, 65535, 'TESSERA_PORT');
+  const host = str('host', '127.0.0.1');
+  const issuer = str('issuer', `http://localhost:${port}`).replace(/\/+$/, '');
+  let issuerUrl: URL | undefined;
+  try {
+    issuerUrl = new URL(issuer);
+    if (issuerUrl.protocol !== 'https:' && issuerUrl.protocol !== 'http:') throw new Error('not http(s)');
+    if (issuerUrl.search || issuerUrl.hash) throw new Error('no query or fragment allowed');
+  } catch (err) {
+    problems.push(`TESSERA_ISSUER (issuer) must be an http(s) URL without query or fragment: ${(err as Error).message}`);
+  }
+  const originsRaw = raw.corsOrigins;
+  const originList = Array.isArray(originsRaw)
+    ? originsRaw.map(String)
+    : originsRaw === undefined
+      ? issuerUrl
+        ? [issuerUrl.origin]
+        : []
+      : String(originsRaw)
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
+  const corsOrigins: string[] = [];
+  for (const o of originList) {
+    if (o === '*') {
+      problems.push('TESSERA_CORS_ORIGINS (corsOrigins) may not be "*": list exact origins');
+      continue;
+    }
+    try {
+      const u = new URL(o);
+      if (u.origin !== o.replace(/\/$/, '')) throw new Error('an origin has no path');
+      corsOrigins.push(u.origin);
+    } catch (err) {
+      problems.push(`TESSERA_CORS_ORIGINS (corsOrigins): ${JSON.stringify(o)} is not an origin (${(err as Error).message})`);
+    }
+  }
+  const url = (field: 'databaseUrl' | 'redisUrl', envName: string, protocols: string[]): string | undefined => {
+    const v = raw[field];
+    if (v === undefined) return undefined;
+    try {
+      const u = new URL(String(v));
+      if (!protocols.includes(u.protocol)) throw new Error(`expected ${protocols.join(' or ')}`);
+    } catch (err) {
+      problems.push(`${envName} (${field}) is not a usable URL: ${(err as Error).message}`);
+    }
+    return String(v);
+  };
+  const secret = raw.secret === undefined ? undefined : String(raw.secret);
+  if (secret !== undefined && secret.length < 32) {
+    problems.push('TESSERA_SECRET (secret) must be at least 32 characters');
+  }
+
+  const config: Config = {
+    port,
+    host,
+    dataDir: path.resolve(str('dataDir', './data')),
+    issuer,
+    audience: str('audience', 'tessera'),
+    corsOrigins,
+    databaseUrl: url('databaseUrl', 'TESSERA_DATABASE_URL', ['postgres:', 'postgresql:']),
+    redisUrl: url('redisUrl', 'TESSERA_REDIS_URL', ['redis:', 'rediss:']),
+    secret,
+    defaultMode: oneOf('defaultMode', 'token', ['session', 'token'], 'TESSERA_DEFAULT_MODE'),
+    accessTokenTtl: int('accessTokenTtl', 300, 10, 86_400, 'TESSERA_ACCESS_TOKEN_TTL'),
+    refreshGraceSeconds: int('refreshGraceSeconds', 10, 0, 300, 'TESSERA_REFRESH_GRACE_SECONDS'),
+    refreshIdleTtl: int('refreshIdleTtl', 7 * 86_400, 60, 365 * 86_400, 'TESSERA_REFRESH_IDLE_TTL'),
+    refreshAbsoluteTtl: int('refreshAbsoluteTtl', 30 * 86_400, 60, 365 * 86_400, 'TESSERA_REFRESH_ABSOLUTE_TTL'),
+    sessionIdleTtl: int('sessionIdleTtl', 30 * 60, 60, 30 * 86_400, 'TESSERA_SESSION_IDLE_TTL'),
+    sessionAbsoluteTtl: int('sessionAbsoluteTtl', 12 * 3600, 60, 365 * 86_400, 'TESSERA_SESSION_ABSOLUTE_TTL'),
+    sessionTouchInterval: int('sessionTouchInterval', 60, 0, 3600, 'sessionTouchInterval'),
+    keyRotationDays: int('keyRotationDays', 30, 1, 3650, 'TESSERA_KEY_ROTATION_DAYS'),
+    secureCookies: bool('secureCookies', issuerUrl?.protocol === 'https:', 'TESSERA_SECURE_COOKIES'),
+    sameSite: oneOf('sameSite', 'lax', ['lax', 'strict', 'none'], 'TESSERA_SAME_SITE'),
+    trustProxy: bool('trustProxy', false, 'TESSERA_TRUST_PROXY'),
+    logLevel: oneOf('logLevel', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'TESSERA_LOG_LEVEL'),
+    loginMaxFailuresPerAccount: int('loginMaxFailuresPerAccount', 5, 1, 1000, 'loginMaxFailuresPerAccount'),
+    loginMaxFailuresPerIp: int('loginMaxFailuresPerIp', 50, 1, 100_000, 'loginMaxFailuresPerIp'),
+    bodyLimitBytes: int('bodyLimitBytes', 16 * 1024, 1024, 1024 * 1024, 'bodyLimitBytes'),
+  };
+  if (config.sameSite === 'none' && !config.secureCookies) {
+    problems.push('TESSERA_SAME_SITE=none needs secure cookies (an https issuer or TESSERA_SECURE_COOKIES=true)');
+  }
+  if (config.refreshIdleTtl > config.refreshAbsoluteTtl) {
+    problems.push('refreshIdleTtl may not exceed refreshAbsoluteTtl');
+  }
+  if (config.sessionIdleTtl > config.sessionAbsoluteTtl) {
+    problems.push('sessionIdleTtl may not exceed sessionAbsoluteTtl');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

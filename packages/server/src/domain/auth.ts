@@ -1,0 +1,390 @@
+import type { KeyObject } from 'node:crypto';
+import type { Config } from '../config.js';
+import { TesseraError } from '../errors.js';
+import type { SessionMode, SessionRecord, Store, UserRecord } from '../store/types.js';
+import { hmac, randomId, randomToken, safeEqual, sha256, splitIdSecret } from '../util/crypto.js';
+import { type AccessClaims, signJwt, verifyOwnJwt } from './jwt.js';
+import type { KeyRing } from './keys.js';
+import { checkPasswordPolicy, dummyHash, hashPassword, needsRehash, verifyPassword } from './passwords.js';
+import type { Revocations } from './revocations.js';
+import type { Secrets } from './secrets.js';
+import { Throttle } from './throttle.js';
+import { normalizeUsername } from './users.js';
+
+export interface ClientInfo {
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export interface IssuedTokens {
+  mode: SessionMode;
+  session: SessionRecord;
+  user: UserRecord;
+  /** token mode */
+  accessToken?: string;
+  accessExpiresIn?: number;
+  refreshToken?: string;
+  refreshExpiresIn?: number;
+  /** session mode */
+  sessionToken?: string;
+  sessionExpiresIn?: number;
+  csrfToken: string;
+}
+
+export interface Authenticated {
+  user: UserRecord;
+  session: SessionRecord;
+  /** How the request proved itself; cookie-authenticated writes need CSRF checks. */
+  via: 'access_token' | 'session_token' | 'session_cookie';
+  claims?: AccessClaims;
+}
+
+export interface AuthDeps {
+  config: Config;
+  store: Store;
+  keys: KeyRing;
+  secrets: Secrets;
+  revocations: Revocations;
+  now?: () => number;
+}
+
+const USER_AGENT_MAX = 512;
+
+/** The domain layer of the account server: no HTTP in here. */
+export class AuthService {
+  readonly throttle: Throttle;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: AuthDeps) {
+    this.now = deps.now ?? Date.now;
+    this.throttle = new Throttle(deps.store, deps.config, this.now);
+  }
+
+  private get config(): Config {
+    return this.deps.config;
+  }
+
+  async register(usernameInput: unknown, password: unknown): Promise<UserRecord> {
+    const username = normalizeUsername(usernameInput);
+    if (typeof password !== 'string') throw new TesseraError('invalid_request', 'password must be a string.');
+    checkPasswordPolicy(password, username);
+    const now = this.now();
+    const user: UserRecord = {
+      id: randomId(),
+      username,
+      passwordHash: await hashPassword(password),
+      roles: ['user'],
+      disabled: false,
+      createdAt: now,
+      passwordChangedAt: now,
+    };
+    const created = await this.deps.store.createUser(user);
+    if (!created) throw new TesseraError('username_taken', 'That username is taken.');
+    return created;
+  }
+
+  /**
+   * Unknown user, wrong password and disabled account cost the same (one argon2 verify) and
+   * answer the same. Throttled per account and per IP before any password work.
+   */
+  async login(input: { username: unknown; password: unknown; mode: SessionMode }, client: ClientInfo): Promise<IssuedTokens> {
+    if (typeof input.password !== 'string' || input.password.length === 0) {
+      throw new TesseraError('invalid_request', 'password must be a non-empty string.');
+    }
+    if (typeof input.username !== 'string') throw new TesseraError('invalid_request', 'username must be a string.');
+    let username: string | undefined;
+    try {
+      username = normalizeUsername(input.username);
+    } catch {
+      username = undefined;
+    }
+    const accountKey = username ?? `invalid:${sha256(input.username)}`;
+    await this.throttle.checkLogin(accountKey, client.ip);
+
+    const user = username ? await this.deps.store.getUserByUsername(username) : null;
+    const password = input.password.length > 1024 ? '' : input.password;
+    const ok = await verifyPassword(user?.passwordHash ?? (await dummyHash()), password);
+    if (!user || !ok || user.disabled || password === '') {
+      await this.throttle.loginFailed(accountKey, client.ip);
+      throw new TesseraError('invalid_credentials', 'Wrong username or password.');
+    }
+    await this.throttle.loginSucceeded(accountKey);
+    if (needsRehash(user.passwordHash)) {
+      const rehashed = await hashPassword(password);
+      await this.deps.store.setPasswordHash(user.id, rehashed, user.passwordChangedAt);
+    }
+    return this.startSession(user, input.mode, client);
+  }
+
+  private async startSession(user: UserRecord, mode: SessionMode, client: ClientInfo): Promise<IssuedTokens> {
+    const now = this.now();
+    const c = this.config;
+    const id = randomId();
+    const userAgent = client.userAgent ? client.userAgent.slice(0, USER_AGENT_MAX) : null;
+    if (mode === 'session') {
+      const secret = randomToken(32);
+      const session: SessionRecord = {
+        id,
+        userId: user.id,
+        mode,
+        secretHash: sha256(secret),
+        createdAt: now,
+        lastSeenAt: now,
+        expiresAt: now + c.sessionAbsoluteTtl * 1000,
+        idleExpiresAt: now + c.sessionIdleTtl * 1000,
+        userAgent,
+        ip: client.ip,
+        revokedAt: null,
+        revokeReason: null,
+      };
+      await this.deps.store.createSession(session);
+      return {
+        mode,
+        session,
+        user,
+        sessionToken: `${id}.${secret}`,
+        sessionExpiresIn: c.sessionIdleTtl,
+        csrfToken: this.csrfToken(id),
+      };
+    }
+    const session: SessionRecord = {
+      id,
+      userId: user.id,
+      mode,
+      secretHash: null,
+      createdAt: now,
+      lastSeenAt: now,
+      expiresAt: now + c.refreshAbsoluteTtl * 1000,
+      idleExpiresAt: now + c.refreshIdleTtl * 1000,
+      userAgent,
+      ip: client.ip,
+      revokedAt: null,
+      revokeReason: null,
+    };
+    await this.deps.store.createSession(session);
+    const refreshId = randomId();
+    const refreshSecret = randomToken(32);
+    await this.deps.store.insertRefreshToken({
+      id: refreshId,
+      sessionId: id,
+      secretHash: sha256(refreshSecret),
+      parentId: null,
+      createdAt: now,
+      expiresAt: session.idleExpiresAt,
+      usedAt: null,
+    });
+    return this.tokenPair(user, session, `${refreshId}.${refreshSecret}`, session.idleExpiresAt, now);
+  }
+
+  private async tokenPair(
+    user: UserRecord,
+    session: SessionRecord,
+    refreshToken: string,
+    refreshExpiresAt: number,
+    now: number,
+  ): Promise<IssuedTokens> {
+    await this.deps.keys.refresh(now);
+    return {
+      mode: 'token',
+      session,
+      user,
+      accessToken: this.issueAccessToken(user, session.id, now),
+      accessExpiresIn: this.config.accessTokenTtl,
+      refreshToken,
+      refreshExpiresIn: Math.max(0, Math.floor((refreshExpiresAt - now) / 1000)),
+      csrfToken: this.csrfToken(session.id),
+    };
+  }
+
+  issueAccessToken(user: UserRecord, sid: string, now: number, extra: Partial<AccessClaims> = {}): string {
+    const iat = Math.floor(now / 1000);
+    const { kid, key } = this.deps.keys.signingKey();
+    const claims: AccessClaims = {
+      iss: this.config.issuer,
+      sub: user.id,
+      aud: this.config.audience,
+      exp: iat + this.config.accessTokenTtl,
+      iat,
+      jti: randomId(),
+      sid,
+      scope: 'api',
+      roles: user.roles,
+      ...extra,
+    };
+    return signJwt({ kid, typ: 'at+jwt' }, claims, key);
+  }
+
+  /** The successor of a refresh token is derived, not random, so a retry can be answered with it. */
+  private successorOf(parentId: string, parentSecret: string): { id: string; secret: string } {
+    const key = this.deps.secrets.refreshDerivation;
+    return {
+      id: hmac(key, 'refresh-id', parentId, parentSecret).slice(0, 22),
+      secret: hmac(key, 'refresh-secret', parentId, parentSecret),
+    };
+  }
+
+  async refresh(token: unknown): Promise<IssuedTokens> {
+    const parts = splitIdSecret(token);
+    if (!parts) throw new TesseraError('invalid_refresh_token', 'The refresh token is not valid.');
+    const store = this.deps.store;
+    const record = await store.getRefreshToken(parts.id);
+    if (!record || !safeEqual(record.secretHash, sha256(parts.secret))) {
+      throw new TesseraError('invalid_refresh_token', 'The refresh token is not valid.');
+    }
+    const now = this.now();
+    const session = await store.getSession(record.sessionId);
+    const user = session ? await store.getUserById(session.userId) : null;
+    if (!session || !user || user.disabled) {
+      throw new TesseraError('invalid_refresh_token', 'The refresh token is not valid.');
+    }
+    const next = this.successorOf(parts.id, parts.secret);
+    const idleEnd = Math.min(session.expiresAt, now + this.config.refreshIdleTtl * 1000);
+    const result = await store.rotateRefreshToken({
+      id: parts.id,
+      now,
+      graceMs: this.config.refreshGraceSeconds * 1000,
+      sessionIdleExpiresAt: idleEnd,
+      successor: {
+        id: next.id,
+        sessionId: session.id,
+        secretHash: sha256(next.secret),
+        parentId: parts.id,
+        createdAt: now,
+        expiresAt: idleEnd,
+        usedAt: null,
+      },
+    });
+    switch (result.outcome) {
+      case 'rotated':
+      case 'grace': {
+        const successor = await store.getRefreshToken(next.id);
+        const expiresAt = successor?.expiresAt ?? idleEnd;
+        return this.tokenPair(user, session, `${next.id}.${next.secret}`, expiresAt, now);
+      }
+      case 'reused':
+        await this.deps.revocations.revokeSessions([result.sessionId], 'refresh_reuse', now);
+        throw new TesseraError('refresh_token_reused', 'This refresh token was used before; the session has been ended.');
+      case 'invalid':
+        throw new TesseraError('invalid_refresh_token', 'The refresh token is not valid.');
+    }
+  }
+
+  /** The session behind a refresh token, without rotating it (for CSRF tokens and logout). */
+  async sessionOfRefreshToken(token: unknown): Promise<SessionRecord | null> {
+    const parts = splitIdSecret(token);
+    if (!parts) return null;
+    const record = await this.deps.store.getRefreshToken(parts.id);
+    if (!record || !safeEqual(record.secretHash, sha256(parts.secret))) return null;
+    const session = await this.deps.store.getSession(record.sessionId);
+    return session && this.isLive(session, this.now()) ? session : null;
+  }
+
+  csrfToken(sessionId: string): string {
+    return hmac(this.deps.secrets.csrf, 'csrf', sessionId);
+  }
+
+  checkCsrf(sessionId: string, presented: unknown): boolean {
+    return typeof presented === 'string' && safeEqual(presented, this.csrfToken(sessionId));
+  }
+
+  private isLive(s: SessionRecord, now: number): boolean {
+    return s.revokedAt === null && s.expiresAt > now && s.idleExpiresAt > now;
+  }
+
+  /**
+   * Who is calling: an access token (JWT) or a session token, from a Bearer header or the
+   * session cookie. The session must still be live in every mode, so a logged-out access token
+   * is refused here at once. Returns null when nothing valid was presented.
+   */
+  async authenticate(credential: string, via: 'bearer' | 'cookie'): Promise<Authenticated | null> {
+    const now = this.now();
+    const store = this.deps.store;
+    if (via === 'bearer' && credential.split('.').length === 3) {
+      const claims = verifyOwnJwt(credential, (kid) => this.publicKey(kid), {
+        issuer: this.config.issuer,
+        audience: this.config.audience,
+        nowSeconds: Math.floor(now / 1000),
+      });
+      if (!claims) return null;
+      const session = await store.getSession(claims.sid);
+      if (!session || session.userId !== claims.sub || !this.isLive(session, now)) return null;
+      const user = await store.getUserById(session.userId);
+      if (!user || user.disabled) return null;
+      return { user, session, via: 'access_token', claims };
+    }
+    const parts = splitIdSecret(credential);
+    if (!parts) return null;
+    const session = await store.getSession(parts.id);
+    if (!session || session.mode !== 'session' || session.secretHash === null) return null;
+    if (!safeEqual(session.secretHash, sha256(parts.secret)) || !this.isLive(session, now)) return null;
+    const user = await store.getUserById(session.userId);
+    if (!user || user.disabled) return null;
+    if (now - session.lastSeenAt >= this.config.sessionTouchInterval * 1000) {
+      const idleEnd = Math.min(session.expiresAt, now + this.config.sessionIdleTtl * 1000);
+      await store.touchSession(session.id, now, idleEnd);
+      session.lastSeenAt = now;
+      session.idleExpiresAt = idleEnd;
+    }
+    return { user, session, via: via === 'cookie' ? 'session_cookie' : 'session_token' };
+  }
+
+  private publicKey(kid: string): KeyObject | undefined {
+    return this.deps.keys.publicKey(kid);
+  }
+
+  async logout(session: SessionRecord): Promise<void> {
+    const now = this.now();
+    await this.deps.store.revokeSession(session.id, now, 'logout');
+    await this.deps.revocations.revokeSessions([session.id], 'logout', now);
+  }
+
+  async logoutAll(user: UserRecord, reason = 'logout_all'): Promise<string[]> {
+    const now = this.now();
+    const ids = await this.deps.store.revokeUserSessions(user.id, now, reason);
+    await this.deps.revocations.revokeSessions(ids, reason, now);
+    await this.deps.revocations.revokeUser(user.id, reason, now);
+    return ids;
+  }
+
+  listSessions(user: UserRecord): Promise<SessionRecord[]> {
+    return this.deps.store.listSessions(user.id, this.now());
+  }
+
+  /** Ends one of the caller's own sessions; someone else's id answers not_found, like an unknown one. */
+  async endSession(user: UserRecord, sessionId: string): Promise<void> {
+    const session = await this.deps.store.getSession(sessionId);
+    const now = this.now();
+    if (!session || session.userId !== user.id || !this.isLive(session, now)) {
+      throw new TesseraError('not_found', 'No such session.');
+    }
+    await this.deps.store.revokeSession(session.id, now, 'ended_by_user');
+    await this.deps.revocations.revokeSessions([session.id], 'ended_by_user', now);
+  }
+
+  async changePassword(auth: Authenticated, current: unknown, next: unknown): Promise<void> {
+    if (typeof current !== 'string' || typeof next !== 'string') {
+      throw new TesseraError('invalid_request', 'current_password and new_password must be strings.');
+    }
+    const user = auth.user;
+    await this.throttle.checkLogin(user.username, null);
+    if (!(await verifyPassword(user.passwordHash, current))) {
+      await this.throttle.loginFailed(user.username, null);
+      throw new TesseraError('invalid_credentials', 'The current password is wrong.');
+    }
+    checkPasswordPolicy(next, user.username);
+    const now = this.now();
+    await this.deps.store.setPasswordHash(user.id, await hashPassword(next), now);
+    const ids = await this.deps.store.revokeUserSessions(user.id, now, 'password_change', auth.session.id);
+    await this.deps.revocations.revokeSessions(ids, 'password_change', now);
+  }
+
+  /** Admin: disable (revoking every session) or enable an account. */
+  async setDisabled(userId: string, disabled: boolean): Promise<boolean> {
+    const ok = await this.deps.store.setUserDisabled(userId, disabled);
+    if (ok && disabled) {
+      const user = await this.deps.store.getUserById(userId);
+      if (user) await this.logoutAll(user, 'account_disabled');
+    }
+    return ok;
+  }
+}

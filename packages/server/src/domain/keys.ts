@@ -1,0 +1,176 @@
+import {
+  type JsonWebKey,
+  type KeyObject,
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+} from 'node:crypto';
+import type { SigningKeyRecord, Store } from '../store/types.js';
+
+export interface PublicJwk {
+  kty: 'EC';
+  crv: 'P-256';
+  x: string;
+  y: string;
+  kid: string;
+  alg: 'ES256';
+  use: 'sig';
+}
+
+interface LoadedKey {
+  record: SigningKeyRecord;
+  publicKey: KeyObject;
+  privateKey: KeyObject | undefined;
+}
+
+/** RFC 7638 thumbprint of an EC public key: the kid. */
+function thumbprint(jwk: { crv: string; x: string; y: string }): string {
+  const canonical = JSON.stringify({ crv: jwk.crv, kty: 'EC', x: jwk.x, y: jwk.y });
+  return createHash('sha256').update(canonical).digest('base64url');
+}
+
+function encrypt(plain: Buffer, key: Buffer): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  const body = Buffer.concat([cipher.update(plain), cipher.final()]);
+  return ['v1', iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), body.toString('base64url')].join('.');
+}
+
+function decrypt(sealed: string, key: Buffer): Buffer {
+  const [version, iv, tag, body] = sealed.split('.');
+  if (version !== 'v1' || !iv || !tag || body === undefined) throw new Error('unknown key encryption format');
+  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+  decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+  return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]);
+}
+
+export function generateSigningKey(encryptionKey: Buffer, state: SigningKeyRecord['state'], now: number): SigningKeyRecord {
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const jwk = publicKey.export({ format: 'jwk' }) as { crv: string; x: string; y: string };
+  const kid = thumbprint(jwk);
+  const publicJwk: PublicJwk = { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, kid, alg: 'ES256', use: 'sig' };
+  return {
+    kid,
+    alg: 'ES256',
+    state,
+    publicJwk: { ...publicJwk },
+    privateKeyEnc: encrypt(privateKey.export({ format: 'der', type: 'pkcs8' }), encryptionKey),
+    createdAt: now,
+    retireUntil: null,
+  };
+}
+
+/**
+ * The signing key ring: `next` is published before it signs, `current` signs, `retired` keys
+ * stay published until every token they signed has expired. Read from the store and cached;
+ * every instance of a cluster converges on the store's ring within `refreshMs`.
+ */
+export class KeyRing {
+  private keys: LoadedKey[] = [];
+  private loadedAt = 0;
+  private loading: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly encryptionKey: Buffer,
+    private readonly options: { rotationDays: number; accessTokenTtl: number; refreshMs?: number },
+  ) {}
+
+  /** Loads the ring, creating it on first start and rotating it when `current` is too old. */
+  async init(now = Date.now()): Promise<void> {
+    let records = await this.store.listSigningKeys();
+    if (records.length === 0) {
+      await this.store.initSigningKeys([
+        generateSigningKey(this.encryptionKey, 'current', now),
+        generateSigningKey(this.encryptionKey, 'next', now + 1),
+      ]);
+      records = await this.store.listSigningKeys();
+    }
+    this.install(records, now);
+    const current = this.current();
+    if (now - current.record.createdAt > this.options.rotationDays * 86_400_000) await this.rotate(now);
+  }
+
+  private install(records: SigningKeyRecord[], now: number): void {
+    const previous = new Map(this.keys.map((k) => [k.record.kid, k]));
+    this.keys = records.map((record) => {
+      const known = previous.get(record.kid);
+      if (known) return { ...known, record, privateKey: record.state === 'retired' ? undefined : known.privateKey };
+      const publicKey = createPublicKey({ key: record.publicJwk as JsonWebKey, format: 'jwk' });
+      let privateKey: KeyObject | undefined;
+      if (record.state !== 'retired') {
+        privateKey = createPrivateKey({
+          key: decrypt(record.privateKeyEnc, this.encryptionKey),
+          format: 'der',
+          type: 'pkcs8',
+        });
+      }
+      return { record, publicKey, privateKey };
+    });
+    this.loadedAt = now;
+  }
+
+  /** Re-reads the ring when the cached copy is older than refreshMs (single-flight). */
+  async refresh(now = Date.now(), force = false): Promise<void> {
+    if (!force && now - this.loadedAt < (this.options.refreshMs ?? 30_000)) return;
+    this.loading ??= this.store
+      .listSigningKeys()
+      .then((records) => this.install(records, Date.now()))
+      .finally(() => {
+        this.loading = undefined;
+      });
+    await this.loading;
+  }
+
+  private current(): LoadedKey {
+    const key = this.keys.find((k) => k.record.state === 'current');
+    if (!key?.privateKey) throw new Error('key ring has no current key; call init() first');
+    return key;
+  }
+
+  signingKey(): { kid: string; key: KeyObject } {
+    const current = this.current();
+    return { kid: current.record.kid, key: current.privateKey! };
+  }
+
+  /** Any published key, for verifying tokens this server issued. */
+  publicKey(kid: string): KeyObject | undefined {
+    return this.keys.find((k) => k.record.kid === kid)?.publicKey;
+  }
+
+  jwks(): { keys: PublicJwk[] } {
+    const order = { current: 0, next: 1, retired: 2 } as const;
+    return {
+      keys: [...this.keys]
+        .sort((a, b) => order[a.record.state] - order[b.record.state])
+        .map((k) => ({ ...(k.record.publicJwk as unknown as PublicJwk), kid: k.record.kid })),
+    };
+  }
+
+  list(): SigningKeyRecord[] {
+    return this.keys.map((k) => k.record);
+  }
+
+  /**
+   * next → current, current → retired (kept for the longest access-token lifetime plus a
+   * margin), and a new next. A compare-and-set, so two instances rotating at once rotate once.
+   */
+  async rotate(now = Date.now()): Promise<boolean> {
+    await this.refresh(now, true);
+    const current = this.keys.find((k) => k.record.state === 'current')?.record.kid ?? null;
+    const retireUntil = now + (this.options.accessTokenTtl + 300) * 1000;
+    const rotated = await this.store.rotateSigningKeys(
+      generateSigningKey(this.encryptionKey, 'next', now),
+      current,
+      now,
+      retireUntil,
+    );
+    await this.store.deleteRetiredKeys(now);
+    await this.refresh(now, true);
+    return rotated;
+  }
+}

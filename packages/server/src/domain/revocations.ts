@@ -1,0 +1,81 @@
+import { EventEmitter } from 'node:events';
+import type { NewRevocation, RevocationEntry, Store } from '../store/types.js';
+
+/** What the feed serves: API.md's `{sid or sub, not_before?, expires_at}` plus the cursor. */
+export interface FeedEntry {
+  cursor: number;
+  sid?: string;
+  sub?: string;
+  not_before?: number;
+  expires_at: number;
+}
+
+export function toFeedEntry(e: RevocationEntry): FeedEntry {
+  const out: FeedEntry = { cursor: e.seq, expires_at: e.expiresAt };
+  if (e.sid !== null) out.sid = e.sid;
+  if (e.sub !== null) out.sub = e.sub;
+  if (e.notBefore !== null) out.not_before = e.notBefore;
+  return out;
+}
+
+/**
+ * Fans revocations out to live stream subscribers. In a cluster a bridge (Redis pub/sub)
+ * calls `deliver` with entries other instances recorded, so every instance's streams carry all.
+ */
+export class RevocationHub {
+  private readonly events = new EventEmitter();
+  /** Set by a cluster bridge: publishes locally recorded entries to the other instances. */
+  broadcast: ((entries: RevocationEntry[]) => Promise<void>) | undefined;
+
+  constructor() {
+    this.events.setMaxListeners(0);
+  }
+
+  subscribe(listener: (entries: RevocationEntry[]) => void): () => void {
+    this.events.on('entries', listener);
+    return () => this.events.off('entries', listener);
+  }
+
+  deliver(entries: RevocationEntry[]): void {
+    if (entries.length > 0) this.events.emit('entries', entries);
+  }
+
+  get subscribers(): number {
+    return this.events.listenerCount('entries');
+  }
+}
+
+/** Records revocations: in the store (the snapshot's source) and on the hub (the live stream). */
+export class Revocations {
+  constructor(
+    private readonly store: Store,
+    readonly hub: RevocationHub,
+    /** How long an entry must live: the longest access token it could affect, plus skew. */
+    private readonly entryTtlSeconds: number,
+  ) {}
+
+  async revokeSessions(sids: string[], reason: string, now = Date.now()): Promise<RevocationEntry[]> {
+    const expiresAt = Math.ceil(now / 1000) + this.entryTtlSeconds;
+    return this.record(sids.map((sid) => ({ sid, sub: null, notBefore: null, expiresAt, reason })));
+  }
+
+  /** Every token of `sub` issued before `now` dies. */
+  async revokeUser(sub: string, reason: string, now = Date.now()): Promise<RevocationEntry[]> {
+    const nowSeconds = Math.ceil(now / 1000);
+    return this.record([{ sid: null, sub, notBefore: nowSeconds, expiresAt: nowSeconds + this.entryTtlSeconds, reason }]);
+  }
+
+  private async record(entries: NewRevocation[]): Promise<RevocationEntry[]> {
+    if (entries.length === 0) return [];
+    const stored = await this.store.appendRevocations(entries);
+    this.hub.deliver(stored);
+    await this.hub.broadcast?.(stored).catch(() => undefined);
+    return stored;
+  }
+
+  async snapshot(afterCursor: number, now = Date.now()): Promise<{ cursor: number; entries: FeedEntry[] }> {
+    const entries = await this.store.listRevocations(afterCursor, Math.floor(now / 1000), 100_000);
+    const cursor = entries.length > 0 ? entries[entries.length - 1]!.seq : afterCursor;
+    return { cursor, entries: entries.map(toFeedEntry) };
+  }
+}

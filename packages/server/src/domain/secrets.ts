@@ -1,0 +1,37 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hkdfSync, randomBytes } from 'node:crypto';
+import path from 'node:path';
+
+/** Sub-keys derived from the one server secret, each for one purpose. */
+export interface Secrets {
+  /** Encrypts signing keys at rest. */
+  keyEncryption: Buffer;
+  /** Derives a refresh token's successor from its parent, so a retry gets the same one. */
+  refreshDerivation: Buffer;
+  /** Binds CSRF tokens to sessions. */
+  csrf: Buffer;
+}
+
+export function deriveSecrets(secret: string): Secrets {
+  const derive = (info: string) => Buffer.from(hkdfSync('sha256', secret, 'tessera', info, 32));
+  return {
+    keyEncryption: derive('key-encryption'),
+    refreshDerivation: derive('refresh-derivation'),
+    csrf: derive('csrf'),
+  };
+}
+
+/**
+ * The configured secret, or one generated into `dataDir/secret` on first start (readable by the
+ * owner only). Every instance of a cluster must be given the same TESSERA_SECRET instead.
+ */
+export function loadOrCreateSecret(configured: string | undefined, dataDir: string): { secret: string; generated: boolean } {
+  if (configured) return { secret: configured, generated: false };
+  const file = path.join(dataDir, 'secret');
+  if (existsSync(file)) return { secret: readFileSync(file, 'utf8').trim(), generated: false };
+  mkdirSync(dataDir, { recursive: true });
+  const secret = randomBytes(32).toString('base64url');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
+  return { secret, generated: true };
+}

@@ -1,0 +1,113 @@
+import cookie from '@fastify/cookie';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Config } from '../config.js';
+import { AuthService } from '../domain/auth.js';
+import { KeyRing } from '../domain/keys.js';
+import { RevocationHub, Revocations } from '../domain/revocations.js';
+import { deriveSecrets } from '../domain/secrets.js';
+import { StoreUnavailableError } from '../errors.js';
+import type { Store } from '../store/types.js';
+import { cookieNames } from './cookies.js';
+import { registerErrorHandling } from './errors.js';
+import { Metrics } from './metrics.js';
+import { registerAuthRoutes } from './routes-auth.js';
+import { registerFeedRoutes } from './routes-feed.js';
+import { originPolicy, registerSecurityHeaders } from './security.js';
+
+export interface AppOptions {
+  config: Config;
+  store: Store;
+  /** The server secret (TESSERA_SECRET or the generated one). */
+  secret: string;
+  /** pino options or false; tests pass false. */
+  logger?: boolean | Record<string, unknown>;
+  now?: () => number;
+  heartbeatMs?: number;
+}
+
+export interface App {
+  fastify: FastifyInstance;
+  auth: AuthService;
+  keys: KeyRing;
+  revocations: Revocations;
+  metrics: Metrics;
+  store: Store;
+  config: Config;
+}
+
+/** Never log what proves identity. */
+export const LOG_REDACT = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-csrf-token"]',
+  'res.headers["set-cookie"]',
+  'password',
+  '*.password',
+  '*.refresh_token',
+  '*.access_token',
+  '*.session_token',
+];
+
+export async function buildApp(options: AppOptions): Promise<App> {
+  const { config, store } = options;
+  const secrets = deriveSecrets(options.secret);
+  const keys = new KeyRing(store, secrets.keyEncryption, {
+    rotationDays: config.keyRotationDays,
+    accessTokenTtl: config.accessTokenTtl,
+  });
+  await keys.init(options.now?.() ?? Date.now());
+  const hub = new RevocationHub();
+  const revocations = new Revocations(store, hub, config.accessTokenTtl + 120);
+  const auth = new AuthService({ config, store, keys, secrets, revocations, now: options.now });
+  const metrics = new Metrics();
+  metrics.describe('tessera_logins_total', 'Login attempts by result.');
+  metrics.describe('tessera_refreshes_total', 'Refresh attempts by result.');
+  metrics.describe('tessera_refresh_reuse_total', 'Refresh token reuse detections (families revoked).');
+  metrics.describe('tessera_revocations_total', 'Sessions revoked, by reason.');
+  metrics.gauge('tessera_revocation_stream_clients', 'Open revocation stream connections.', () => hub.subscribers);
+
+  const fastify = Fastify({
+    logger:
+      options.logger === false
+        ? false
+        : { level: config.logLevel, redact: { paths: LOG_REDACT, censor: '[redacted]' }, ...(typeof options.logger === 'object' ? options.logger : {}) },
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    maxParamLength: 200,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+  });
+  await fastify.register(cookie, { parseOptions: {} });
+  registerSecurityHeaders(fastify, config);
+  registerErrorHandling(fastify);
+  const isAllowedOrigin = originPolicy(config);
+  const closers: (() => void)[] = [];
+  fastify.addHook('preClose', async () => {
+    for (const fn of closers) fn();
+  });
+
+  registerAuthRoutes(fastify, { config, auth, cookies: cookieNames(config), metrics, isAllowedOrigin });
+  registerFeedRoutes(fastify, { revocations, heartbeatMs: options.heartbeatMs ?? 15_000, onClose: (fn) => closers.push(fn) });
+
+  fastify.get('/.well-known/jwks.json', async (_request, reply) => {
+    await keys.refresh();
+    reply.header('Cache-Control', 'public, max-age=300, stale-while-revalidate=60');
+    return keys.jwks();
+  });
+  fastify.get('/healthz', async () => ({ status: 'ok' }));
+  fastify.get('/readyz', async (_request, reply) => {
+    try {
+      await store.ping();
+      return { status: 'ready', store: store.kind };
+    } catch (err) {
+      throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err);
+    }
+  });
+  fastify.get('/metrics', async (_request, reply) => {
+    reply.header('Content-Type', 'text/plain; version=0.0.4');
+    return metrics.render();
+  });
+
+  return { fastify, auth, keys, revocations, metrics, store, config };
+}

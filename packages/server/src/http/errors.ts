@@ -1,0 +1,59 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { TesseraError } from '../errors.js';
+
+/** Fastify's own error codes mapped to ours; everything unknown is a 500 with no detail. */
+const FASTIFY_CODES: Record<string, TesseraError['code']> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_request',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_request',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_request',
+  FST_ERR_VALIDATION: 'invalid_request',
+  FST_ERR_BAD_URL: 'invalid_request',
+  FST_ERR_ASYNC_CONSTRAINT: 'invalid_request',
+};
+
+const CLIENT_MESSAGES: Partial<Record<TesseraError['code'], string>> = {
+  unsupported_media_type: 'Send a JSON body with Content-Type: application/json.',
+  payload_too_large: 'The request body is too large.',
+};
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError | TesseraError | Error, request, reply) => {
+    let coded: TesseraError;
+    if (error instanceof TesseraError) {
+      coded = error;
+    } else {
+      const fastifyCode = 'code' in error && typeof error.code === 'string' ? FASTIFY_CODES[error.code] : undefined;
+      const status = 'statusCode' in error && typeof error.statusCode === 'number' ? error.statusCode : 500;
+      if (fastifyCode) {
+        const message =
+          CLIENT_MESSAGES[fastifyCode] ??
+          (fastifyCode === 'invalid_request' && 'validation' in error && error.validation
+            ? `Invalid request: ${error.message}`
+            : 'The request is malformed.');
+        coded = new TesseraError(fastifyCode, message);
+      } else if (error instanceof SyntaxError || (status >= 400 && status < 500)) {
+        coded = new TesseraError('invalid_request', 'The request is malformed.');
+      } else {
+        request.log.error({ err: error }, 'unhandled error');
+        coded = new TesseraError('internal_error', 'Something went wrong.');
+      }
+    }
+    if (coded.status >= 500) request.log.warn({ code: coded.code, detail: coded.detail }, 'request failed');
+    if (coded.retryAfterSeconds !== undefined) reply.header('Retry-After', String(coded.retryAfterSeconds));
+    if (coded.status === 401) {
+      const presented = request.headers.authorization !== undefined;
+      reply.header(
+        'WWW-Authenticate',
+        presented ? `Bearer realm="tessera", error="invalid_token"` : `Bearer realm="tessera"`,
+      );
+    }
+    reply.header('Cache-Control', 'no-store');
+    return reply.code(coded.status).send({ error: coded.code, message: coded.message });
+  });
+
+  app.setNotFoundHandler((_request, reply) => {
+    return reply.code(404).send({ error: 'not_found', message: 'No such resource.' });
+  });
+}

@@ -1,0 +1,92 @@
+import type { FastifyInstance } from 'fastify';
+import { type Revocations, toFeedEntry } from '../domain/revocations.js';
+import { TesseraError } from '../errors.js';
+import type { RevocationEntry } from '../store/types.js';
+
+const CURSOR = /^\d{1,15}$/;
+
+function parseCursor(value: unknown): number {
+  if (value === undefined || value === '') return 0;
+  if (typeof value !== 'string' || !CURSOR.test(value)) {
+    throw new TesseraError('invalid_request', 'cursor must be a whole number.');
+  }
+  return Number(value);
+}
+
+/**
+ * The revocation feed: a snapshot with a cursor, and a live SSE stream that resumes from a
+ * cursor (query `cursor` or `Last-Event-ID`) and sends heartbeats so clients can tell a quiet
+ * feed from a dead one.
+ */
+export function registerFeedRoutes(
+  app: FastifyInstance,
+  deps: { revocations: Revocations; heartbeatMs: number; onClose: (fn: () => void) => void },
+): void {
+  const { revocations } = deps;
+  const streams = new Set<() => void>();
+  deps.onClose(() => {
+    for (const end of streams) end();
+  });
+
+  app.get('/auth/revocations', async (request, reply) => {
+    const cursor = parseCursor((request.query as Record<string, unknown>).cursor);
+    reply.header('Cache-Control', 'no-store');
+    return revocations.snapshot(cursor);
+  });
+
+  app.get('/auth/revocations/stream', async (request, reply) => {
+    const fromQuery = (request.query as Record<string, unknown>).cursor;
+    let cursor = parseCursor(fromQuery ?? request.headers['last-event-id']);
+    // Subscribe before reading the backlog, so nothing recorded in between is lost.
+    const pending: RevocationEntry[] = [];
+    let live = false;
+    const raw = reply.raw;
+    const send = (entries: RevocationEntry[]) => {
+      let out = '';
+      for (const e of entries) {
+        if (e.seq <= cursor) continue;
+        cursor = e.seq;
+        out += `id: ${e.seq}\nevent: revocation\ndata: ${JSON.stringify(toFeedEntry(e))}\n\n`;
+      }
+      if (out) raw.write(out);
+    };
+    const unsubscribe = revocations.hub.subscribe((entries) => {
+      if (live) send(entries);
+      else pending.push(...entries);
+    });
+    const backlog = await revocations.snapshot(cursor).catch((err: unknown) => {
+      unsubscribe();
+      throw err;
+    });
+    reply.hijack();
+    raw.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-store',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+      ...Object.fromEntries(
+        Object.entries(reply.getHeaders()).filter(([k]) => k.toLowerCase().startsWith('access-control-') || k === 'vary'),
+      ),
+    });
+    raw.write(`retry: 1000\nevent: hello\ndata: ${JSON.stringify({ cursor })}\n\n`);
+    let out = '';
+    for (const e of backlog.entries) {
+      cursor = Math.max(cursor, e.cursor);
+      out += `id: ${e.cursor}\nevent: revocation\ndata: ${JSON.stringify(e)}\n\n`;
+    }
+    if (out) raw.write(out);
+    live = true;
+    send(pending.sort((a, b) => a.seq - b.seq));
+    const heartbeat = setInterval(() => {
+      raw.write(`event: heartbeat\ndata: ${JSON.stringify({ cursor, time: Math.floor(Date.now() / 1000) })}\n\n`);
+    }, deps.heartbeatMs);
+    const end = () => {
+      clearInterval(heartbeat);
+      unsubscribe();
+      streams.delete(end);
+      if (!raw.writableEnded) raw.end();
+    };
+    streams.add(end);
+    request.raw.on('close', end);
+  });
+}

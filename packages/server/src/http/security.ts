@@ -1,0 +1,49 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from '../config.js';
+
+const API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/** Exact-match origin allow-list: the configured origins plus the issuer's own. */
+export function originPolicy(config: Config): (origin: string | undefined) => boolean {
+  const allowed = new Set([...config.corsOrigins, new URL(config.issuer).origin]);
+  return (origin) => origin !== undefined && allowed.has(origin);
+}
+
+/**
+ * CORS with credentials for allow-listed origins only: never `*`, and a disallowed origin gets
+ * no Access-Control-Allow-Origin at all. Also sets the security headers every answer carries.
+ */
+export function registerSecurityHeaders(app: FastifyInstance, config: Config): void {
+  const isAllowed = originPolicy(config);
+  app.addHook('onRequest', async (request, reply) => {
+    const origin = request.headers.origin;
+    reply.header('Vary', 'Origin');
+    if (isAllowed(origin)) {
+      reply.header('Access-Control-Allow-Origin', origin);
+      reply.header('Access-Control-Allow-Credentials', 'true');
+      reply.header('Access-Control-Expose-Headers', 'WWW-Authenticate, Retry-After');
+    }
+    reply.header('X-Content-Type-Options', 'nosniff');
+    reply.header('Referrer-Policy', 'no-referrer');
+    reply.header('X-Frame-Options', 'DENY');
+    reply.header('Cross-Origin-Opener-Policy', 'same-origin');
+    reply.header('Content-Security-Policy', API_CSP);
+    if (config.secureCookies) reply.header('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+  });
+  // Preflight for every path: answers with the allowed methods and headers for allowed origins only.
+  app.options('*', async (request: FastifyRequest, reply: FastifyReply) => {
+    if (isAllowed(request.headers.origin)) {
+      reply.header('Access-Control-Allow-Methods', 'GET, POST, DELETE, OPTIONS');
+      reply.header('Access-Control-Allow-Headers', 'Content-Type, Authorization, X-CSRF-Token, DPoP');
+      reply.header('Access-Control-Max-Age', '600');
+    }
+    return reply.code(204).send();
+  });
+}
+
+/** A cookie-authenticated write must come from an allowed Origin or say it is same-origin. */
+export function originAllowedForWrite(request: FastifyRequest, isAllowed: (o: string | undefined) => boolean): boolean {
+  const origin = request.headers.origin;
+  if (origin !== undefined) return isAllowed(origin);
+  return request.headers['sec-fetch-site'] === 'same-origin';
+}
