@@ -1,0 +1,82 @@
+import { createHmac, verify as cryptoVerify, type KeyObject, timingSafeEqual } from 'node:crypto';
+
+export type AsymmetricAlgorithm = 'ES256' | 'EdDSA' | 'RS256';
+export type HmacAlgorithm = 'HS256' | 'HS384' | 'HS512';
+export type Algorithm = AsymmetricAlgorithm | HmacAlgorithm;
+
+export const ASYMMETRIC_ALGORITHMS: readonly AsymmetricAlgorithm[] = ['ES256', 'EdDSA', 'RS256'];
+export const HMAC_ALGORITHMS: readonly HmacAlgorithm[] = ['HS256', 'HS384', 'HS512'];
+
+export function isAlgorithm(x: unknown): x is Algorithm {
+  return (
+    typeof x === 'string' &&
+    ((ASYMMETRIC_ALGORITHMS as readonly string[]).includes(x) ||
+      (HMAC_ALGORITHMS as readonly string[]).includes(x))
+  );
+}
+
+/** A key the verifier trusts, already imported, with everything the hot path needs precomputed. */
+export interface TrustedKey {
+  readonly kid: string;
+  readonly alg: Algorithm;
+  readonly key: KeyObject;
+  /** Exact signature length in bytes, and in unpadded base64url characters. */
+  readonly sigBytes: number;
+  readonly sigChars: number;
+  /** Identity of the public material, to notice a kid being reused for a different key. */
+  readonly fingerprint: string;
+  /** Verifies `sig` (already exactly `sigBytes` long) over `data`. */
+  readonly check: (data: Buffer, sig: Buffer) => boolean;
+}
+
+export function base64urlLength(bytes: number): number {
+  return Math.ceil((bytes * 4) / 3);
+}
+
+// Order of the P-256 group. r and s must be in [1, n-1] (SEC 1, 4.1.4 step 1).
+const P256_N = Buffer.from('ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551', 'hex');
+const ZERO32 = Buffer.alloc(32);
+
+function es256ScalarsInRange(sig: Buffer): boolean {
+  const r = sig.subarray(0, 32);
+  const s = sig.subarray(32, 64);
+  // CVE-2022-21449: never hand r = 0 or s = 0 (or >= n) to the crypto layer.
+  return (
+    !r.equals(ZERO32) && !s.equals(ZERO32) && Buffer.compare(r, P256_N) < 0 && Buffer.compare(s, P256_N) < 0
+  );
+}
+
+export function makeChecker(alg: Algorithm, key: KeyObject): (data: Buffer, sig: Buffer) => boolean {
+  switch (alg) {
+    case 'ES256': {
+      const input = { key, dsaEncoding: 'ieee-p1363' as const };
+      return (data, sig) => es256ScalarsInRange(sig) && cryptoVerify('sha256', data, input, sig);
+    }
+    case 'EdDSA':
+      return (data, sig) => cryptoVerify(null, data, key, sig);
+    case 'RS256':
+      return (data, sig) => cryptoVerify('sha256', data, key, sig);
+    case 'HS256':
+    case 'HS384':
+    case 'HS512': {
+      const hash = `sha${alg.slice(2)}`;
+      return (data, sig) => timingSafeEqual(createHmac(hash, key).update(data).digest(), sig);
+    }
+  }
+}
+
+export function signatureBytes(alg: Algorithm, key: KeyObject): number {
+  switch (alg) {
+    case 'ES256':
+    case 'EdDSA':
+      return 64;
+    case 'RS256':
+      return Math.ceil((key.asymmetricKeyDetails?.modulusLength ?? 0) / 8);
+    case 'HS256':
+      return 32;
+    case 'HS384':
+      return 48;
+    case 'HS512':
+      return 64;
+  }
+}

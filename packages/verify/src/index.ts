@@ -1,0 +1,22 @@
+export type { Algorithm, AsymmetricAlgorithm, HmacAlgorithm } from './algorithms.js';
+export { isStrictBase64url } from './base64url.js';
+export type { AccessTokenClaims } from './claims.js';
+export { scopesOf } from './claims.js';
+export { isVerifyError, UNAVAILABLE_CODES, VerifyError, type VerifyErrorCode } from './errors.js';
+export { JwksClient, type JwksClientOptions } from './jwks.js';
+export type { PublicJwk } from './keys.js';
+export {
+  parseRevocationEntry,
+  type RevocableClaims,
+  type RevocationChecker,
+  type RevocationEntry,
+  RevocationSet,
+  type RevocationSetOptions,
+} from './revocation.js';
+export {
+  type ConfirmationPolicy,
+  createVerifier,
+  type JwksSource,
+  type Verifier,
+  type VerifierOptions,
+} from './verifier.js';

@@ -1,0 +1,292 @@
+import type { KeyObject } from 'node:crypto';
+import {
+  type Algorithm,
+  ASYMMETRIC_ALGORITHMS,
+  HMAC_ALGORITHMS,
+  type HmacAlgorithm,
+  isAlgorithm,
+  type TrustedKey,
+} from './algorithms.js';
+import { decodeStrict } from './base64url.js';
+import { VerifiedTokenCache } from './cache.js';
+import { type AccessTokenClaims, type ClaimRules, checkClaims, deepFreeze } from './claims.js';
+import { VerifyError } from './errors.js';
+import { JwksClient, type JwksClientOptions } from './jwks.js';
+import { importJwk, importSecret, MAX_KID_LENGTH } from './keys.js';
+import type { RevocationChecker } from './revocation.js';
+
+export type JwksSource = Omit<JwksClientOptions, 'algorithms'> | { keys: readonly unknown[] } | JwksClient;
+
+/** What to do with a token carrying `cnf` (proof-of-possession binding, e.g. DPoP `jkt`). */
+export type ConfirmationPolicy =
+  | 'reject'
+  | 'ignore'
+  | ((cnf: Readonly<Record<string, unknown>>, claims: AccessTokenClaims) => void);
+
+export interface VerifierOptions {
+  /** Exact `iss` value. */
+  issuer: string;
+  /** Accepted `aud` value(s); a token matches when its `aud` (string or array) names one of them. */
+  audience: string | readonly string[];
+  /** Trusted keys: fetched (`{url}`), fixed (`{keys}`), or a shared JwksClient. Asymmetric only. */
+  jwks?: JwksSource;
+  /** Shared secret for HS* algorithms. Never combined with `jwks` or asymmetric algorithms. */
+  secret?: string | Buffer | KeyObject;
+  /** Allowed `alg` values. Default `['ES256']`. */
+  algorithms?: readonly Algorithm[];
+  /** Leeway for exp / nbf / iat, seconds. Default 30, at most 300. */
+  clockSkewSeconds?: number;
+  /** Tokens longer than this are refused before any decoding. Default 8192. */
+  maxTokenBytes?: number;
+  /** Cache of verified tokens. Default `{ max: 10000 }`; `false` turns it off. */
+  cache?: false | { max?: number };
+  /** Revocation source (e.g. a RevocationSet fed by a RevocationFeedClient), checked on every verify. */
+  revocations?: RevocationChecker;
+  /** Default `'reject'`: tokens bound with `cnf` need proof of possession this library does not do. */
+  confirmation?: ConfirmationPolicy;
+  /** Milliseconds since the epoch; for tests. */
+  clock?: () => number;
+}
+
+export interface Verifier {
+  /** Verifies a compact JWS access token; fetches keys when needed. Throws VerifyError. */
+  verify(token: string): Promise<AccessTokenClaims>;
+  /** Same checks with the keys already in memory; an unseen kid throws `unknown_kid`. */
+  verifySync(token: string): AccessTokenClaims;
+  /** Resolves once keys are loaded (a no-op for fixed keys). */
+  ready(): Promise<void>;
+  clearCache(): void;
+  readonly jwks: JwksClient | undefined;
+  readonly algorithms: readonly Algorithm[];
+}
+
+interface ParsedHeader {
+  readonly alg: Algorithm;
+  readonly kid: string | undefined;
+}
+
+const MAX_HEADER_CHARS = 1024;
+const HEADER_CACHE_MAX = 64;
+// The key must never come from the token: embedded keys and key URLs are refused outright.
+const REFUSED_HEADER_PARAMS = ['jwk', 'jku', 'x5u', 'x5c', 'crit', 'b64'];
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function parseJsonObject(segment: string): Record<string, unknown> {
+  const bytes = decodeStrict(segment);
+  if (bytes === undefined || bytes.length === 0) throw new VerifyError('token_malformed');
+  let value: unknown;
+  try {
+    value = JSON.parse(utf8.decode(bytes));
+  } catch {
+    throw new VerifyError('token_malformed');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new VerifyError('token_malformed');
+  return value as Record<string, unknown>;
+}
+
+function isAccessTokenTyp(typ: unknown): boolean {
+  if (typeof typ !== 'string') return false;
+  const t = typ.toLowerCase();
+  return t === 'at+jwt' || t === 'application/at+jwt';
+}
+
+function validateOptions(o: VerifierOptions): { algorithms: Algorithm[]; audiences: string[] } {
+  if (typeof o.issuer !== 'string' || o.issuer.length === 0)
+    throw new TypeError('issuer must be a non-empty string');
+  const audiences = typeof o.audience === 'string' ? [o.audience] : [...(o.audience ?? [])];
+  if (audiences.length === 0 || audiences.some((a) => typeof a !== 'string' || a.length === 0)) {
+    throw new TypeError('audience must be a non-empty string or list of strings');
+  }
+  const algorithms = [...(o.algorithms ?? ['ES256'])];
+  if (algorithms.length === 0 || !algorithms.every(isAlgorithm)) {
+    throw new TypeError(
+      `algorithms must be a non-empty subset of ${[...ASYMMETRIC_ALGORITHMS, ...HMAC_ALGORITHMS]}`,
+    );
+  }
+  const hmac = algorithms.filter((a) => (HMAC_ALGORITHMS as readonly string[]).includes(a));
+  if (hmac.length > 0 && hmac.length !== algorithms.length) {
+    throw new TypeError('HS* algorithms cannot be allowed next to asymmetric ones');
+  }
+  if (hmac.length > 0 && (o.secret === undefined || o.jwks !== undefined)) {
+    throw new TypeError('HS* algorithms need an explicit `secret` and no `jwks`');
+  }
+  if (hmac.length === 0 && (o.secret !== undefined || o.jwks === undefined)) {
+    throw new TypeError('asymmetric algorithms need `jwks` and no `secret`');
+  }
+  const skew = o.clockSkewSeconds ?? 30;
+  if (typeof skew !== 'number' || !(skew >= 0 && skew <= 300))
+    throw new TypeError('clockSkewSeconds must be 0..300');
+  const max = o.maxTokenBytes ?? 8192;
+  if (!Number.isInteger(max) || max < 256 || max > 65536)
+    throw new TypeError('maxTokenBytes must be 256..65536');
+  if (o.cache && o.cache.max !== undefined && !(Number.isInteger(o.cache.max) && o.cache.max > 0)) {
+    throw new TypeError('cache.max must be a positive integer');
+  }
+  return { algorithms, audiences };
+}
+
+export function createVerifier(options: VerifierOptions): Verifier {
+  const { algorithms, audiences } = validateOptions(options);
+  const rules: ClaimRules = { issuer: options.issuer, audiences, skew: options.clockSkewSeconds ?? 30 };
+  const maxTokenBytes = options.maxTokenBytes ?? 8192;
+  const clock = options.clock ?? Date.now;
+  const revocations = options.revocations;
+  const confirmation = options.confirmation ?? 'reject';
+  const allowed = new Set<string>(algorithms);
+  const cache =
+    options.cache === false
+      ? undefined
+      : new VerifiedTokenCache<AccessTokenClaims>(options.cache?.max ?? 10_000);
+
+  // Key lookup: by kid from a JWKS, or by alg for the single HMAC secret.
+  let jwks: JwksClient | undefined;
+  let lookup: (header: ParsedHeader) => TrustedKey | undefined;
+  if (options.secret !== undefined) {
+    const byAlg = new Map<string, TrustedKey>();
+    for (const alg of algorithms) byAlg.set(alg, importSecret(options.secret, alg as HmacAlgorithm));
+    lookup = (h) => byAlg.get(h.alg);
+  } else if (options.jwks instanceof JwksClient) {
+    jwks = options.jwks;
+  } else if (options.jwks && 'keys' in options.jwks) {
+    const fixed = new Map<string, TrustedKey>();
+    for (const jwk of options.jwks.keys) {
+      const k = importJwk(jwk, algorithms);
+      if (typeof k === 'string') throw new TypeError(`jwks.keys: unusable key (${k})`);
+      fixed.set(k.kid, k);
+    }
+    lookup = (h) => (h.kid === undefined ? undefined : fixed.get(h.kid));
+  } else if (options.jwks) {
+    jwks = new JwksClient({ ...options.jwks, algorithms });
+  }
+  if (jwks) {
+    const client = jwks;
+    lookup = (h) => (h.kid === undefined ? undefined : client.get(h.kid));
+    client.onKeysRemoved((kids) => cache?.deleteKids(kids));
+  }
+
+  // Parsed headers by exact header segment: tokens from one key share the same header bytes.
+  const headerCache = new Map<string, ParsedHeader>();
+  function parseHeader(segment: string): ParsedHeader {
+    const hit = headerCache.get(segment);
+    if (hit) return hit;
+    if (segment.length > MAX_HEADER_CHARS) throw new VerifyError('token_too_large');
+    const h = parseJsonObject(segment);
+    const alg = h['alg'];
+    if (typeof alg !== 'string' || !allowed.has(alg)) throw new VerifyError('unsupported_alg');
+    for (const p of REFUSED_HEADER_PARAMS) if (p in h) throw new VerifyError('unsupported_header');
+    if (!isAccessTokenTyp(h['typ'])) throw new VerifyError('invalid_type');
+    const kid = h['kid'];
+    if (kid !== undefined && (typeof kid !== 'string' || kid.length === 0 || kid.length > MAX_KID_LENGTH)) {
+      throw new VerifyError('token_malformed');
+    }
+    const parsed: ParsedHeader = { alg: alg as Algorithm, kid };
+    if (headerCache.size >= HEADER_CACHE_MAX) headerCache.clear();
+    headerCache.set(segment, parsed);
+    return parsed;
+  }
+
+  function checkRevocation(claims: AccessTokenClaims, nowMs: number): void {
+    if (revocations) {
+      const verdict = revocations.check(claims, nowMs);
+      if (verdict !== null) throw new VerifyError(verdict);
+    }
+  }
+
+  function verifySync(token: string): AccessTokenClaims {
+    if (typeof token !== 'string' || token.length === 0) throw new VerifyError('token_missing');
+    if (token.length > maxTokenBytes) throw new VerifyError('token_too_large');
+    const nowMs = clock();
+
+    if (cache) {
+      const hit = cache.get(token);
+      if (hit) {
+        if (hit.exp <= nowMs / 1000 - rules.skew) {
+          cache.delete(token);
+          throw new VerifyError('token_expired');
+        }
+        checkRevocation(hit.claims, nowMs);
+        return hit.claims;
+      }
+    }
+
+    const dot1 = token.indexOf('.');
+    const dot2 = dot1 < 0 ? -1 : token.indexOf('.', dot1 + 1);
+    if (dot2 < 0 || token.indexOf('.', dot2 + 1) >= 0) throw new VerifyError('token_malformed');
+    const header = parseHeader(token.slice(0, dot1));
+
+    const key = lookup(header);
+    if (key === undefined) {
+      if (jwks && !jwks.loaded) throw new VerifyError('jwks_unavailable');
+      throw new VerifyError('unknown_kid');
+    }
+    // The key fixes the algorithm: a kid for an ES256 key cannot be used with any other alg.
+    if (key.alg !== header.alg) throw new VerifyError('unsupported_alg');
+
+    const sigSegment = token.slice(dot2 + 1);
+    if (sigSegment.length !== key.sigChars) throw new VerifyError('invalid_signature');
+    const sig = decodeStrict(sigSegment);
+    if (sig === undefined || sig.length !== key.sigBytes) throw new VerifyError('invalid_signature');
+    // Segments were checked to be base64url (ASCII) only for the header so far; latin1 maps
+    // each char to one byte, and any non-base64url payload char is refused right after.
+    const signingInput = Buffer.from(token.slice(0, dot2), 'latin1');
+    let ok: boolean;
+    try {
+      ok = key.check(signingInput, sig);
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new VerifyError('invalid_signature');
+
+    const payload = parseJsonObject(token.slice(dot1 + 1, dot2));
+    const claims = checkClaims(payload, rules, nowMs / 1000);
+    if (claims.cnf !== undefined && confirmation !== 'ignore') {
+      if (confirmation === 'reject') throw new VerifyError('unsupported_confirmation');
+      confirmation(claims.cnf, claims);
+    }
+    checkRevocation(claims, nowMs);
+    if (cache) {
+      deepFreeze(claims);
+      cache.set(token, { claims, exp: claims.exp, kid: key.kid });
+    }
+    return claims;
+  }
+
+  async function verify(token: string): Promise<AccessTokenClaims> {
+    if (jwks && !jwks.loaded) {
+      try {
+        await jwks.ready();
+      } catch (err) {
+        throw new VerifyError('jwks_unavailable', { cause: err });
+      }
+    }
+    try {
+      return verifySync(token);
+    } catch (err) {
+      if (!(jwks && err instanceof VerifyError && err.code === 'unknown_kid')) throw err;
+    }
+    // A kid we have not seen: maybe a freshly rotated key. Refetch (single-flight, cooldown) once.
+    await jwks.refreshForUnknownKid();
+    return verifySync(token);
+  }
+
+  return {
+    verify,
+    verifySync,
+    async ready() {
+      if (jwks) {
+        try {
+          await jwks.ready();
+        } catch (err) {
+          throw new VerifyError('jwks_unavailable', { cause: err });
+        }
+      }
+    },
+    clearCache() {
+      cache?.clear();
+      headerCache.clear();
+    },
+    jwks,
+    algorithms,
+  };
+}
