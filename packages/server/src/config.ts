@@ -29,6 +29,8 @@ export interface Config {
   logLevel: string;
   loginMaxFailuresPerAccount: number;
   loginMaxFailuresPerIp: number;
+  /** Registrations allowed per IP per hour. */
+  registerPerIpPerHour: number;
   bodyLimitBytes: number;
 }
 
@@ -66,6 +68,7 @@ const ENV: Record<string, keyof Config> = {
   TESSERA_SAME_SITE: 'sameSite',
   TESSERA_TRUST_PROXY: 'trustProxy',
   TESSERA_LOG_LEVEL: 'logLevel',
+  TESSERA_REGISTER_PER_IP_PER_HOUR: 'registerPerIpPerHour',
 };
 
 /**
@@ -204,6 +207,7 @@ export function loadConfig(
     logLevel: oneOf('logLevel', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'TESSERA_LOG_LEVEL'),
     loginMaxFailuresPerAccount: int('loginMaxFailuresPerAccount', 5, 1, 1000, 'loginMaxFailuresPerAccount'),
     loginMaxFailuresPerIp: int('loginMaxFailuresPerIp', 50, 1, 100_000, 'loginMaxFailuresPerIp'),
+    registerPerIpPerHour: int('registerPerIpPerHour', 20, 1, 1_000_000, 'TESSERA_REGISTER_PER_IP_PER_HOUR'),
     bodyLimitBytes: int('bodyLimitBytes', 16 * 1024, 1024, 1024 * 1024, 'bodyLimitBytes'),
   };
   if (config.sameSite === 'none' && !config.secureCookies) {

@@ -6,6 +6,7 @@ import { KeyRing } from '../domain/keys.js';
 import { RevocationHub, Revocations } from '../domain/revocations.js';
 import { deriveSecrets } from '../domain/secrets.js';
 import { StoreUnavailableError } from '../errors.js';
+import { registerPages } from '../pages/index.js';
 import type { Store } from '../store/types.js';
 import { cookieNames } from './cookies.js';
 import { registerErrorHandling } from './errors.js';
@@ -73,7 +74,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
         : { level: config.logLevel, redact: { paths: LOG_REDACT, censor: '[redacted]' }, ...(typeof options.logger === 'object' ? options.logger : {}) },
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
-    maxParamLength: 200,
+    routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
@@ -89,6 +90,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
 
   registerAuthRoutes(fastify, { config, auth, cookies: cookieNames(config), metrics, isAllowedOrigin });
   registerFeedRoutes(fastify, { revocations, heartbeatMs: options.heartbeatMs ?? 15_000, onClose: (fn) => closers.push(fn) });
+
+  registerPages(fastify, { config });
 
   fastify.get('/.well-known/jwks.json', async (_request, reply) => {
     await keys.refresh();

@@ -131,7 +131,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
     },
     async (request, reply) => {
       const body = request.body as { username: string; password: string };
-      await auth.throttle.limit(`register:ip:${request.ip}`, 20, 60 * 60_000);
+      await auth.throttle.limit(`register:ip:${request.ip}`, config.registerPerIpPerHour, 60 * 60_000);
       const user = await auth.register(body.username, body.password);
       metrics.inc('tessera_registrations_total');
       return reply.code(201).send({ user: { id: user.id, username: user.username } });

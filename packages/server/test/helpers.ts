@@ -1,0 +1,121 @@
+import { mkdtempSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { type Config, loadConfig } from '../src/config.js';
+import { type App, buildApp } from '../src/http/app.js';
+import { SqliteStore } from '../src/store/sqlite.js';
+import type { Store } from '../src/store/types.js';
+
+export const SECRET = 'test-secret-that-is-long-enough-0123456789';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface TestServer {
+  app: App;
+  url: string;
+  origin: string;
+  config: Config;
+  clock: { now: number };
+  close(): Promise<void>;
+}
+
+/** An account server on a free loopback port, with SQLite in memory and a clock tests can move. */
+export async function startTestServer(
+  overrides: Partial<Config> = {},
+  options: { store?: Store; realClock?: boolean } = {},
+): Promise<TestServer> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const config = loadConfig({}, { port, issuer: url, dataDir: mkdtempSync(path.join(tmpdir(), 'tessera-')), registerPerIpPerHour: 100_000, ...overrides });
+  const store = options.store ?? new SqliteStore(':memory:');
+  const clock = { now: Date.now() };
+  const app = await buildApp({
+    config,
+    store,
+    secret: SECRET,
+    logger: false,
+    now: options.realClock ? undefined : () => clock.now,
+    heartbeatMs: 200,
+  });
+  await app.fastify.listen({ port, host: '127.0.0.1' });
+  return {
+    app,
+    url,
+    origin: url,
+    config,
+    clock,
+    async close() {
+      await app.fastify.close();
+      await store.close();
+    },
+  };
+}
+
+export interface Answer {
+  status: number;
+  body: any;
+  headers: Headers;
+  cookies: Record<string, { value: string; attributes: string[] }>;
+}
+
+/** fetch with a JSON body; returns status, parsed body, headers and the Set-Cookie lines parsed. */
+export async function call(
+  base: string,
+  method: string,
+  path: string,
+  options: { body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+): Promise<Answer> {
+  const headers: Record<string, string> = { ...options.headers };
+  let body: string | undefined;
+  if (options.rawBody !== undefined) body = options.rawBody;
+  else if (options.body !== undefined) {
+    body = JSON.stringify(options.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  const res = await fetch(`${base}${path}`, { method, headers, body });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    // not JSON
+  }
+  const cookies: Answer['cookies'] = {};
+  for (const line of res.headers.getSetCookie()) {
+    const [pair = '', ...attributes] = line.split(';').map((s) => s.trim());
+    const eq = pair.indexOf('=');
+    cookies[pair.slice(0, eq)] = { value: pair.slice(eq + 1), attributes };
+  }
+  return { status: res.status, body: parsed, headers: res.headers, cookies };
+}
+
+let counter = 0;
+export function uniqueName(prefix = 'user'): string {
+  counter += 1;
+  return `${prefix}${process.pid}x${counter}`;
+}
+
+export const PASSWORD = 'correct horse battery staple';
+
+export async function registerAndLogin(
+  base: string,
+  body: { mode: 'session' | 'token'; delivery: 'header' | 'cookie' },
+  headers: Record<string, string> = {},
+): Promise<{ username: string; login: Answer }> {
+  const username = uniqueName();
+  const reg = await call(base, 'POST', '/auth/register', { body: { username, password: PASSWORD } });
+  if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${JSON.stringify(reg.body)}`);
+  const login = await call(base, 'POST', '/auth/login', { body: { username, password: PASSWORD, ...body }, headers });
+  if (login.status !== 200) throw new Error(`login failed: ${login.status} ${JSON.stringify(login.body)}`);
+  return { username, login };
+}

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { after, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { StoreUnavailableError } from '../src/errors.js';
+import { RedisStore } from '../src/store/redis.js';
+import { runStoreContract, session, user } from './store-contract.js';
+
+const url = process.env.TESSERA_TEST_REDIS_URL;
+const skip = url ? undefined : 'Redis not reachable: TESSERA_TEST_REDIS_URL unset';
+
+// Every run writes under a prefix of its own and deletes its keys at the end.
+const prefix = `tessera:test:${randomBytes(6).toString('hex')}:`;
+
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+after(async () => {
+  if (!url) return;
+  const admin = new Redis(url);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await admin.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    await admin.quit();
+  }
+});
+
+runStoreContract('redis', () => RedisStore.open(url!, { prefix: `${prefix}contract:` }), { skip });
+
+describe('redis store', { skip }, () => {
+  it('gives sessions and refresh tokens a TTL a little past their end', async () => {
+    const store = await RedisStore.open(url!, { prefix: `${prefix}ttl:`, retainMs: 60_000 });
+    const admin = new Redis(url!);
+    try {
+      const now = Date.now();
+      const u = user();
+      await store.createUser(u);
+      const s = session(u.id, { createdAt: now, expiresAt: now + 3_600_000, idleExpiresAt: now + 600_000 });
+      await store.createSession(s);
+      const ttl = await admin.pttl(`${prefix}ttl:s:${s.id}`);
+      assert.ok(ttl > 3_600_000 && ttl <= 3_660_000, String(ttl));
+      assert.ok((await admin.pttl(`${prefix}ttl:us:${u.id}`)) >= ttl - 1000);
+      assert.equal(await admin.pttl(`${prefix}ttl:u:${u.id}`), -1, 'users do not expire');
+      const t = {
+        id: 'rt-ttl',
+        sessionId: s.id,
+        secretHash: 'h',
+        parentId: null,
+        createdAt: now,
+        expiresAt: now + 120_000,
+        usedAt: null,
+      };
+      await store.insertRefreshToken(t);
+      const rttl = await admin.pttl(`${prefix}ttl:rt:${t.id}`);
+      assert.ok(rttl > 120_000 && rttl <= 180_000, String(rttl));
+    } finally {
+      await admin.quit();
+      await store.close();
+    }
+  });
+
+  it('rejects promptly with StoreUnavailableError when nothing listens', async () => {
+    const started = Date.now();
+    await assert.rejects(
+      RedisStore.open(`redis://127.0.0.1:${await closedPort()}/0`, { connectTimeoutMillis: 1000 }),
+      (err: unknown) => err instanceof StoreUnavailableError && err.code === 'unavailable',
+    );
+    assert.ok(Date.now() - started < 3000, 'fails fast instead of hanging');
+  });
+
+  it('fails closed while its connection is killed, then reconnects by itself', async () => {
+    const name = `tessera-test-${randomBytes(4).toString('hex')}`;
+    const store = await RedisStore.open(url!, { prefix: `${prefix}kill:`, connectionName: name });
+    const admin = new Redis(url!);
+    try {
+      await store.ping();
+      const clients = (await admin.client('LIST')) as string;
+      const id = clients
+        .split('\n')
+        .find((line) => line.includes(` name=${name} `))
+        ?.match(/^id=(\d+)/)?.[1];
+      assert.ok(id, 'found the store connection');
+      await admin.client('KILL', 'ID', id);
+      const started = Date.now();
+      let ok = false;
+      let failures = 0;
+      while (!ok && Date.now() - started < 3000) {
+        try {
+          await store.hitCounter('k', 60_000, Date.now());
+          ok = true;
+        } catch (err) {
+          assert.ok(err instanceof StoreUnavailableError, String(err));
+          failures++;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+      assert.ok(ok, `reconnected (after ${failures} coded failures)`);
+    } finally {
+      await admin.quit();
+      await store.close();
+    }
+  });
+});
