@@ -79,6 +79,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
+  // JSON only: without a text/plain parser no simple cross-site form post reaches a handler.
+  fastify.removeContentTypeParser('text/plain');
   await fastify.register(cookie, { parseOptions: {} });
   registerSecurityHeaders(fastify, config);
   registerErrorHandling(fastify);

@@ -1,0 +1,128 @@
+// Refresh rotation: one chain under concurrency, the grace window, reuse detection.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type TestServer, call, registerAndLogin, startTestServer } from './helpers.js';
+
+let srv: TestServer;
+before(async () => {
+  srv = await startTestServer({ refreshGraceSeconds: 10 });
+});
+after(async () => {
+  await srv.close();
+});
+
+const refresh = (token: string) => call(srv.url, 'POST', '/auth/refresh', { body: { refresh_token: token } });
+
+describe('refresh rotation', () => {
+  it('returns a new pair and marks the old refresh token used', async () => {
+    const { login } = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
+    const r1 = await refresh(login.body.refresh_token);
+    assert.equal(r1.status, 200);
+    assert.notEqual(r1.body.refresh_token, login.body.refresh_token);
+    assert.notEqual(r1.body.access_token, login.body.access_token);
+    assert.equal(r1.body.session_id, login.body.session_id);
+    const r2 = await refresh(r1.body.refresh_token);
+    assert.equal(r2.status, 200);
+    const me = await call(srv.url, 'GET', '/auth/me', { headers: { authorization: `Bearer ${r2.body.access_token}` } });
+    assert.equal(me.status, 200);
+  });
+
+  it('50 concurrent refreshes of one token yield exactly one successor chain', async () => {
+    const { login } = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
+    const answers = await Promise.all(Array.from({ length: 50 }, () => refresh(login.body.refresh_token)));
+    const ok = answers.filter((a) => a.status === 200);
+    for (const a of answers) assert.ok(a.status === 200 || a.status === 401, `status ${a.status}`);
+    assert.ok(ok.length >= 1);
+    const successors = new Set(ok.map((a) => a.body.refresh_token));
+    assert.equal(successors.size, 1, 'every winner got the same successor');
+    const [successor] = [...successors];
+    const next = await refresh(successor!);
+    assert.equal(next.status, 200, 'the one chain lives on');
+    const again = await refresh(successor!);
+    assert.equal(again.status, 200, 'a retry of the successor within grace gets its successor too');
+    assert.equal(again.body.refresh_token, next.body.refresh_token);
+  });
+
+  it('a repeat within the grace window returns the same successor; a reuse after it kills the family', async () => {
+    const { login } = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
+    const first = await refresh(login.body.refresh_token);
+    srv.clock.now += 5_000;
+    const repeat = await refresh(login.body.refresh_token);
+    assert.equal(repeat.status, 200);
+    assert.equal(repeat.body.refresh_token, first.body.refresh_token);
+    srv.clock.now += 6_000; // 11 s after first use
+    const reuse = await refresh(login.body.refresh_token);
+    assert.equal(reuse.status, 401);
+    assert.equal(reuse.body.error, 'refresh_token_reused');
+    // every token of the family is dead: access tokens at /auth/me, the successor at /auth/refresh
+    for (const access of [login.body.access_token, first.body.access_token]) {
+      const me = await call(srv.url, 'GET', '/auth/me', { headers: { authorization: `Bearer ${access}` } });
+      assert.equal(me.status, 401);
+    }
+    const successor = await refresh(first.body.refresh_token);
+    assert.equal(successor.status, 401);
+    // the revocation reaches the feed
+    const feed = await call(srv.url, 'GET', '/auth/revocations');
+    assert.ok(feed.body.entries.some((e: { sid?: string }) => e.sid === login.body.session_id));
+  });
+
+  it('refuses unknown, malformed and forged refresh tokens', async () => {
+    const { login } = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
+    const [id, secret] = login.body.refresh_token.split('.');
+    const forged = `${id}.${secret.slice(0, -2)}${secret.endsWith('AA') ? 'BB' : 'AA'}`;
+    for (const token of ['', 'garbage', 'a.b', `${id}.`, forged, `${'x'.repeat(22)}.${'y'.repeat(43)}`, 'é'.repeat(40)]) {
+      const res = await refresh(token);
+      assert.equal(res.status, 401, token);
+      assert.equal(res.body.error, 'invalid_refresh_token');
+    }
+    assert.equal((await refresh(login.body.refresh_token)).status, 200, 'a forged try does not burn the real token');
+    const wrongType = await call(srv.url, 'POST', '/auth/refresh', { body: { refresh_token: 42 } });
+    assert.equal(wrongType.status, 400);
+  });
+
+  it('an access token is not a refresh token, and a refresh token is not an access token', async () => {
+    const { login } = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
+    assert.equal((await refresh(login.body.access_token)).status, 401);
+    const me = await call(srv.url, 'GET', '/auth/me', { headers: { authorization: `Bearer ${login.body.refresh_token}` } });
+    assert.equal(me.status, 401);
+  });
+
+  it('refresh tokens expire after the idle lifetime', async () => {
+    const { login } = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
+    srv.clock.now += 7 * 86_400_000 + 1000;
+    const res = await refresh(login.body.refresh_token);
+    assert.equal(res.status, 401);
+    assert.equal(res.body.error, 'invalid_refresh_token');
+  });
+});
+
+describe('session timeouts are enforced by the server', () => {
+  it('idle and absolute', async () => {
+    const { login } = await registerAndLogin(srv.url, { mode: 'session', delivery: 'header' });
+    const auth = { authorization: `Bearer ${login.body.session_token}` };
+    // activity every 20 minutes keeps it alive past the 30-minute idle limit…
+    for (let i = 0; i < 3; i++) {
+      srv.clock.now += 20 * 60_000;
+      assert.equal((await call(srv.url, 'GET', '/auth/me', { headers: auth })).status, 200, `step ${i}`);
+    }
+    // …but 31 idle minutes end it
+    srv.clock.now += 31 * 60_000;
+    assert.equal((await call(srv.url, 'GET', '/auth/me', { headers: auth })).status, 401);
+
+    const fresh = await registerAndLogin(srv.url, { mode: 'session', delivery: 'header' });
+    const auth2 = { authorization: `Bearer ${fresh.login.body.session_token}` };
+    for (let i = 0; i < 12 * 3; i++) {
+      srv.clock.now += 20 * 60_000;
+      const res = await call(srv.url, 'GET', '/auth/me', { headers: auth2 });
+      if (i < 35) assert.equal(res.status, 200, `step ${i}`);
+      else assert.equal(res.status, 401, 'the absolute limit (12 h) ends even an active session');
+    }
+  });
+
+  it('access tokens expire', async () => {
+    const { login } = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
+    srv.clock.now += 301_000;
+    const me = await call(srv.url, 'GET', '/auth/me', { headers: { authorization: `Bearer ${login.body.access_token}` } });
+    assert.equal(me.status, 401);
+  });
+});
