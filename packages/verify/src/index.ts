@@ -3,6 +3,7 @@ export { isStrictBase64url } from './base64url.js';
 export type { AccessTokenClaims } from './claims.js';
 export { scopesOf } from './claims.js';
 export { isVerifyError, UNAVAILABLE_CODES, VerifyError, type VerifyErrorCode } from './errors.js';
+export { RevocationFeedClient, type RevocationFeedClientOptions } from './feed.js';
 export { JwksClient, type JwksClientOptions } from './jwks.js';
 export type { PublicJwk } from './keys.js';
 export {
@@ -13,6 +14,7 @@ export {
   RevocationSet,
   type RevocationSetOptions,
 } from './revocation.js';
+export { type SseEvent, SseParser } from './sse.js';
 export {
   type ConfirmationPolicy,
   createVerifier,

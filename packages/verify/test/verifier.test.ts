@@ -1,0 +1,188 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { createVerifier, isStrictBase64url, scopesOf, VerifyError } from '../src/index.js';
+import { AUDIENCE, b64, claims, ISSUER, makeKey, now, signBytes, token } from './helpers.js';
+
+const es = makeKey('ES256', 'es');
+const ed = makeKey('EdDSA', 'ed');
+const rs = makeKey('RS256', 'rs');
+
+function code(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof VerifyError) return e.code;
+    throw e;
+  }
+  return undefined;
+}
+
+describe('accepts', () => {
+  test('ES256 by default, returning the claims', async () => {
+    const v = createVerifier({ issuer: ISSUER, audience: AUDIENCE, jwks: { keys: [es.jwk] } });
+    const c = claims({ roles: ['admin'] });
+    assert.deepEqual(await v.verify(token(es, c)), c);
+    assert.deepEqual(v.verifySync(token(es, c)), c);
+  });
+  test('EdDSA and RS256 only when configured', () => {
+    const strict = createVerifier({ issuer: ISSUER, audience: AUDIENCE, jwks: { keys: [es.jwk] } });
+    assert.equal(
+      code(() => strict.verifySync(token(ed))),
+      'unsupported_alg',
+    );
+    const v = createVerifier({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      algorithms: ['ES256', 'EdDSA', 'RS256'],
+      jwks: { keys: [es.jwk, ed.jwk, rs.jwk] },
+    });
+    for (const k of [es, ed, rs]) assert.equal(v.verifySync(token(k)).sub, 'user-1');
+  });
+  test('HS256 with an explicit shared secret only', () => {
+    const secret = randomBytes(32);
+    const v = createVerifier({ issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'], secret });
+    const input = `${b64({ alg: 'HS256', typ: 'at+jwt' })}.${b64(claims())}`;
+    assert.equal(
+      v.verifySync(`${input}.${b64(signBytes('HS256', secret, Buffer.from(input)))}`).sub,
+      'user-1',
+    );
+    const wrong = `${input}.${b64(signBytes('HS256', randomBytes(32), Buffer.from(input)))}`;
+    assert.equal(
+      code(() => v.verifySync(wrong)),
+      'invalid_signature',
+    );
+    assert.throws(() =>
+      createVerifier({ issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'], secret: 'short' }),
+    );
+  });
+  test('audience list, custom skew', () => {
+    const v = createVerifier({
+      issuer: ISSUER,
+      audience: ['a', 'b'],
+      clockSkewSeconds: 0,
+      jwks: { keys: [es.jwk] },
+    });
+    assert.equal(v.verifySync(token(es, claims({ aud: 'b' }))).aud, 'b');
+    assert.equal(
+      code(() => v.verifySync(token(es, claims({ aud: 'b', exp: now() - 1 })))),
+      'token_expired',
+    );
+  });
+  test('scopesOf', () => {
+    assert.deepEqual(scopesOf({ scope: 'a  b c' }), ['a', 'b', 'c']);
+    assert.deepEqual(scopesOf({}), []);
+  });
+});
+
+describe('construction mistakes are TypeErrors', () => {
+  const base = { issuer: ISSUER, audience: AUDIENCE, jwks: { keys: [es.jwk] } };
+  for (const [name, o] of Object.entries({
+    'no issuer': { ...base, issuer: '' },
+    'no audience': { ...base, audience: [] },
+    'unknown alg': { ...base, algorithms: ['none'] },
+    'empty algs': { ...base, algorithms: [] },
+    'mixed HS and ES': { ...base, algorithms: ['ES256', 'HS256'] },
+    'secret with ES': { ...base, secret: randomBytes(32) },
+    'no keys': { issuer: ISSUER, audience: AUDIENCE },
+    'huge skew': { ...base, clockSkewSeconds: 3600 },
+    'bad max': { ...base, maxTokenBytes: 10 },
+    'private key in keys': { ...base, jwks: { keys: [makeKey().privateKey.export({ format: 'jwk' })] } },
+  })) {
+    test(name, () => assert.throws(() => createVerifier(o as never), TypeError));
+  }
+});
+
+describe('cache of verified tokens', () => {
+  test('hits skip the crypto but still check expiry and revocation', () => {
+    let t = Date.now();
+    const revoked = new Set<string>();
+    const v = createVerifier({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      jwks: { keys: [es.jwk] },
+      clock: () => t,
+      revocations: { check: (c) => (revoked.has(c.sid as string) ? 'token_revoked' : null) },
+    });
+    const tok = token(es, claims({ exp: Math.floor(t / 1000) + 60 }));
+    const first = v.verifySync(tok);
+    assert.equal(v.verifySync(tok), first, 'same frozen object from the cache');
+    assert.ok(Object.isFrozen(first));
+    revoked.add('sess-1');
+    assert.equal(
+      code(() => v.verifySync(tok)),
+      'token_revoked',
+    );
+    revoked.clear();
+    t += 100_000;
+    assert.equal(
+      code(() => v.verifySync(tok)),
+      'token_expired',
+    );
+  });
+  test('bounded in size', () => {
+    const v = createVerifier({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      jwks: { keys: [es.jwk] },
+      cache: { max: 3 },
+    });
+    const toks = Array.from({ length: 10 }, () => token(es));
+    for (const tok of toks) v.verifySync(tok);
+    for (const tok of toks) assert.equal(v.verifySync(tok).sub, 'user-1');
+  });
+  test('cache off', () => {
+    const v = createVerifier({ issuer: ISSUER, audience: AUDIENCE, jwks: { keys: [es.jwk] }, cache: false });
+    const tok = token(es);
+    assert.notEqual(v.verifySync(tok), v.verifySync(tok));
+  });
+});
+
+describe('confirmation (cnf) hook', () => {
+  const tok = token(es, claims({ cnf: { jkt: 'thumb' } }));
+  test('rejected by default', () => {
+    const v = createVerifier({ issuer: ISSUER, audience: AUDIENCE, jwks: { keys: [es.jwk] } });
+    assert.equal(
+      code(() => v.verifySync(tok)),
+      'unsupported_confirmation',
+    );
+  });
+  test('a hook sees cnf', () => {
+    const seen: unknown[] = [];
+    const v = createVerifier({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      jwks: { keys: [es.jwk] },
+      confirmation: (cnf) => seen.push(cnf),
+    });
+    v.verifySync(tok);
+    assert.deepEqual(seen, [{ jkt: 'thumb' }]);
+  });
+});
+
+test('strict base64url matches the canonical encoding exactly (property)', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 40 }), (bytes) => {
+      const s = Buffer.from(bytes).toString('base64url');
+      assert.ok(isStrictBase64url(s));
+      if (s.length > 0) {
+        // Any other string decoding to the same bytes is refused.
+        for (const alt of [
+          `${s}=`,
+          `${s} `,
+          `${s.slice(0, -1)}${String.fromCharCode(s.charCodeAt(s.length - 1) ^ 1)}`,
+        ]) {
+          if (alt !== s && Buffer.from(alt, 'base64url').equals(Buffer.from(bytes))) {
+            assert.equal(isStrictBase64url(alt), false, alt);
+          }
+        }
+      }
+    }),
+  );
+  fc.assert(
+    fc.property(fc.string({ maxLength: 20 }), (s) => {
+      if (isStrictBase64url(s)) assert.equal(Buffer.from(s, 'base64url').toString('base64url'), s);
+    }),
+  );
+});
