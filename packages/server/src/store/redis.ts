@@ -396,6 +396,8 @@ export class RedisStore implements Store {
       connectTimeout: options.connectTimeoutMillis ?? 2000,
       commandTimeout: options.commandTimeoutMillis ?? 2000,
       retryStrategy: (times) => Math.min(50 * 2 ** times, 2000),
+      // After a failed connect ioredis keeps a timer this long for a socket that is already gone.
+      disconnectTimeout: 200,
       ...(options.connectionName ? { connectionName: options.connectionName } : {}),
     });
     // Errors reach callers as rejected commands; without a listener ioredis would log each one.
