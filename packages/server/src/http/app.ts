@@ -77,6 +77,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Router-level faults (bad URL encoding, overlong params) get our error shape, without echoing the URL.
+    frameworkErrors: (_error, _request, reply) => {
+      void reply.code(400).header('Cache-Control', 'no-store').send({ error: 'invalid_request', message: 'The request URL is malformed.' });
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
   // JSON only: without a text/plain parser no simple cross-site form post reaches a handler.
