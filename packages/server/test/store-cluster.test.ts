@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { StoreUnavailableError } from '../src/errors.js';
+import { ClusterStore } from '../src/store/cluster.js';
+import { runStoreContract } from './store-contract.js';
+
+const databaseUrl = process.env.TESSERA_TEST_DATABASE_URL;
+const redisUrl = process.env.TESSERA_TEST_REDIS_URL;
+const missing = [
+  databaseUrl ? null : 'PostgreSQL not reachable: TESSERA_TEST_DATABASE_URL unset',
+  redisUrl ? null : 'Redis not reachable: TESSERA_TEST_REDIS_URL unset',
+].filter((x) => x !== null);
+const skip = missing.length > 0 ? missing.join('; ') : undefined;
+
+const run = randomBytes(6).toString('hex');
+const schema = `tessera_test_${run}_cluster`;
+const prefix = `tessera:test:${run}:cluster:`;
+
+after(async () => {
+  if (skip) return;
+  const admin = new pg.Client({ connectionString: databaseUrl });
+  await admin.connect();
+  try {
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await admin.end();
+  }
+  const redis = new Redis(redisUrl!);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    await redis.quit();
+  }
+});
+
+runStoreContract(
+  'cluster (postgres + redis)',
+  () => ClusterStore.open(databaseUrl!, redisUrl!, { postgres: { schema }, redis: { prefix } }),
+  { skip },
+);
+
+describe('cluster store', { skip }, () => {
+  it('refuses to start when one half is down, and leaves nothing open', async () => {
+    await assert.rejects(
+      ClusterStore.open(databaseUrl!, 'redis://127.0.0.1:1/0', { postgres: { schema } }),
+      (err: unknown) => err instanceof StoreUnavailableError && err.code === 'unavailable',
+    );
+  });
+});
