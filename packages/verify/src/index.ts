@@ -7,6 +7,16 @@ export { RevocationFeedClient, type RevocationFeedClientOptions } from './feed.j
 export { JwksClient, type JwksClientOptions } from './jwks.js';
 export type { PublicJwk } from './keys.js';
 export {
+  type AuthFailure,
+  type AuthOptions,
+  type AuthOutcome,
+  authenticate,
+  bearerToken,
+  checkRoles,
+  checkScopes,
+  failureFor,
+} from './middleware/core.js';
+export {
   parseRevocationEntry,
   type RevocableClaims,
   type RevocationChecker,

@@ -1,0 +1,50 @@
+import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { AccessTokenClaims } from '../claims.js';
+import type { Verifier } from '../verifier.js';
+import { type AuthFailure, type AuthOptions, authenticate, checkRoles, checkScopes } from './core.js';
+
+// The claims go on `request.auth` at run time. No `declare module 'fastify'` augmentation here:
+// an app (like the account server in this repo) may already declare its own `auth` property,
+// and two augmentations of one property with different types do not compile. Read the claims
+// with `fastifyClaims(request)`, or augment `FastifyRequest` in your app.
+type WithAuth = { auth?: AccessTokenClaims };
+
+/** The claims `fastifyAuth` put on the request, if any. */
+export function fastifyClaims(request: FastifyRequest): AccessTokenClaims | undefined {
+  return (request as unknown as WithAuth).auth;
+}
+
+function send(reply: FastifyReply, f: AuthFailure): FastifyReply {
+  return reply.code(f.status).headers(f.headers).send(f.body);
+}
+
+/** Fastify preHandler: verifies the Bearer token and sets `request.auth`, or answers 401/503. */
+export function fastifyAuth(verifier: Verifier, options: AuthOptions = {}): preHandlerAsyncHookHandler {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const out = await authenticate(verifier, request.headers.authorization, options);
+    if (!out.ok) return send(reply, out.failure);
+    (request as unknown as WithAuth).auth = out.claims;
+  };
+}
+
+/** preHandler answering 403 `insufficient_scope` unless `request.auth` carries every scope. */
+export function fastifyRequireScopes(
+  scopes: readonly string[],
+  options: AuthOptions = {},
+): preHandlerAsyncHookHandler {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const f = checkScopes(fastifyClaims(request), scopes, options);
+    if (f) return send(reply, f);
+  };
+}
+
+/** preHandler answering 403 `insufficient_scope` unless `request.auth` has one of the roles. */
+export function fastifyRequireRoles(
+  anyOf: readonly string[],
+  options: AuthOptions = {},
+): preHandlerAsyncHookHandler {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const f = checkRoles(fastifyClaims(request), anyOf, options);
+    if (f) return send(reply, f);
+  };
+}

@@ -1,0 +1,48 @@
+import type { MiddlewareHandler } from 'hono';
+import type { AccessTokenClaims } from '../claims.js';
+import type { Verifier } from '../verifier.js';
+import { type AuthFailure, type AuthOptions, authenticate, checkRoles, checkScopes } from './core.js';
+
+/** Context variables set by `honoAuth`: read the claims with `c.get('auth')`. */
+export type TesseraHonoEnv = { Variables: { auth: AccessTokenClaims } };
+
+function respond(f: AuthFailure): Response {
+  return new Response(JSON.stringify(f.body), {
+    status: f.status,
+    headers: { 'content-type': 'application/json', ...f.headers },
+  });
+}
+
+/** Hono middleware: verifies the Bearer token and sets `c.get('auth')`, or answers 401/503. */
+export function honoAuth(verifier: Verifier, options: AuthOptions = {}): MiddlewareHandler<TesseraHonoEnv> {
+  return async (c, next) => {
+    const out = await authenticate(verifier, c.req.header('authorization'), options);
+    if (!out.ok) return respond(out.failure);
+    c.set('auth', out.claims);
+    await next();
+  };
+}
+
+/** Answers 403 `insufficient_scope` unless the claims carry every scope. */
+export function honoRequireScopes(
+  scopes: readonly string[],
+  options: AuthOptions = {},
+): MiddlewareHandler<TesseraHonoEnv> {
+  return async (c, next) => {
+    const f = checkScopes(c.get('auth'), scopes, options);
+    if (f) return respond(f);
+    await next();
+  };
+}
+
+/** Answers 403 `insufficient_scope` unless the claims have one of the roles. */
+export function honoRequireRoles(
+  anyOf: readonly string[],
+  options: AuthOptions = {},
+): MiddlewareHandler<TesseraHonoEnv> {
+  return async (c, next) => {
+    const f = checkRoles(c.get('auth'), anyOf, options);
+    if (f) return respond(f);
+    await next();
+  };
+}
