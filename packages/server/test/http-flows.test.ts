@@ -115,7 +115,7 @@ describe('login answers per API.md', () => {
     assert.deepEqual(Object.keys(login.body).sort(), ['csrf_token', 'expires_in', 'session_id']);
     const cookie = login.cookies.tessera_session;
     assert.ok(cookie?.attributes.map((a) => a.toLowerCase()).includes('httponly'));
-    assert.ok(!JSON.stringify(login.body).includes(cookie.value));
+    assert.ok(cookie && !JSON.stringify(login.body).includes(cookie.value));
   });
 
   it('defaults: token mode, cookie delivery when an Origin is sent, header delivery otherwise', async () => {

@@ -35,7 +35,7 @@ Runs the account server on TESSERA_HOST:TESSERA_PORT (default 127.0.0.1:4000) wi
 embedded SQLite store in TESSERA_DATA_DIR (default ./data), or PostgreSQL/Redis when
 TESSERA_DATABASE_URL / TESSERA_REDIS_URL are set.`,
   users: `Usage:
-  tessera users add <username> [--password <pw>] [--role <role>]...
+  tessera users add <username> [--password <pw>]
   tessera users disable <username>
   tessera users enable <username>
   tessera users list [--limit n] [--offset n]
@@ -85,7 +85,6 @@ export async function main(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' },
       config: { type: 'string' },
       password: { type: 'string' },
-      role: { type: 'string', multiple: true },
       limit: { type: 'string' },
       offset: { type: 'string' },
     },
@@ -122,10 +121,6 @@ export async function main(argv: string[]): Promise<number> {
             return 2;
           }
           const user = await ctx.auth.register(arg, password);
-          if (values.role?.length) {
-            // roles beyond 'user' are an admin decision, made here rather than over HTTP
-            await ctx.store.setPasswordHash(user.id, user.passwordHash, user.passwordChangedAt);
-          }
           out(`created user ${user.username} (${user.id})`);
           return 0;
         }

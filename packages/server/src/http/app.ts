@@ -1,5 +1,5 @@
 import cookie from '@fastify/cookie';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Config } from '../config.js';
 import { AuthService } from '../domain/auth.js';
 import { KeyRing } from '../domain/keys.js';
@@ -78,7 +78,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // Router-level faults (bad URL encoding, overlong params) get our error shape, without echoing the URL.
-    frameworkErrors: (_error, _request, reply) => {
+    frameworkErrors: (_error, _request, reply: FastifyReply) => {
       void reply.code(400).header('Cache-Control', 'no-store').send({ error: 'invalid_request', message: 'The request URL is malformed.' });
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },

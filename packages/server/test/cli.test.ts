@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { loadConfig } from '../src/config.js';
+import { buildApp } from '../src/http/app.js';
+import { SqliteStore } from '../src/store/sqlite.js';
+import { PASSWORD, freePort } from './helpers.js';
+
+const MAIN = path.resolve(import.meta.dirname, '../src/cli/main.ts');
+
+function tessera(args: string[], env: Record<string, string>) {
+  const res = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { code: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+describe('tessera CLI', () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'tessera-cli-'));
+  const env = { TESSERA_DATA_DIR: dataDir, TESSERA_LOG_LEVEL: 'silent' };
+
+  it('prints help for every command', () => {
+    for (const args of [['--help'], ['users', '--help'], ['keys', '--help'], ['token', '--help'], ['serve', '--help']]) {
+      const res = tessera(args, env);
+      assert.equal(res.code, 0, args.join(' '));
+      assert.match(res.stdout, /Usage/);
+    }
+    const unknown = tessera(['frobnicate'], env);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown command: frobnicate/);
+  });
+
+  it('adds, lists, disables and enables users', () => {
+    const add = tessera(['users', 'add', 'Carol', '--password', PASSWORD], env);
+    assert.equal(add.code, 0, add.stderr);
+    assert.match(add.stdout, /created user carol/);
+    const weak = tessera(['users', 'add', 'dave'], { ...env, TESSERA_PASSWORD: 'password' });
+    assert.equal(weak.code, 1);
+    assert.match(weak.stderr, /weak_password/);
+    assert.ok(!weak.stderr.includes('password\n'), 'the password is not echoed');
+    const list = tessera(['users', 'list'], env);
+    assert.match(list.stdout, /\tcarol\tactive\t/);
+    assert.equal(tessera(['users', 'disable', 'carol'], env).code, 0);
+    assert.match(tessera(['users', 'list'], env).stdout, /\tcarol\tdisabled\t/);
+    assert.equal(tessera(['users', 'enable', 'carol'], env).code, 0);
+    assert.equal(tessera(['users', 'disable', 'nobody'], env).code, 1);
+  });
+
+  it('lists and rotates keys, and inspects tokens against them', async () => {
+    const before = tessera(['keys', 'list'], env).stdout.trim().split('\n');
+    assert.equal(before.length, 2);
+    assert.ok(before.some((l) => l.includes('\tcurrent\t')) && before.some((l) => l.includes('\tnext\t')));
+    const nextKid = before.find((l) => l.includes('\tnext\t'))!.split('\t')[0]!;
+
+    // issue a token with the same data folder (same store and secret)
+    const config = loadConfig({}, { dataDir, issuer: 'http://localhost:4000' });
+    const store = new SqliteStore(path.join(dataDir, 'tessera.sqlite'));
+    const secret = readFileSync(path.join(dataDir, 'secret'), 'utf8').trim();
+    const app = await buildApp({ config, store, secret, logger: false });
+    const login = await app.fastify.inject({ method: 'POST', url: '/auth/login', payload: { username: 'carol', password: PASSWORD } });
+    const token = login.json().access_token as string;
+    await app.fastify.close();
+    await store.close();
+
+    const inspect = tessera(['token', 'inspect', token], env);
+    assert.equal(inspect.code, 0, inspect.stdout + inspect.stderr);
+    assert.match(inspect.stdout, /"typ": "at\+jwt"/);
+    assert.match(inspect.stdout, /verified/);
+    const tampered = tessera(['token', 'inspect', token.replace(/\.[^.]+\./, `.${Buffer.from('{"sub":"x"}').toString('base64url')}.`)], env);
+    assert.equal(tampered.code, 1);
+    assert.match(tampered.stdout, /NOT VALID/);
+
+    const rotated = tessera(['keys', 'rotate'], env).stdout;
+    assert.match(rotated, new RegExp(`${nextKid}\tcurrent`));
+    assert.match(rotated, /\tretired\t/);
+    assert.equal(tessera(['token', 'inspect', token], env).code, 0, 'a token of the retired key still verifies');
+  });
+
+  it('refuses bad configuration with one clear line per mistake', () => {
+    const res = tessera(['serve'], { ...env, TESSERA_PORT: 'eighty', TESSERA_ISSUER: 'ftp://x', TESSERA_CORS_ORIGINS: '*', TESSERA_SECRET: 'short' });
+    assert.equal(res.code, 1);
+    assert.match(res.stderr, /TESSERA_PORT \(port\) must be a whole number/);
+    assert.match(res.stderr, /TESSERA_ISSUER/);
+    assert.match(res.stderr, /TESSERA_CORS_ORIGINS \(corsOrigins\) may not be "\*"/);
+    assert.match(res.stderr, /TESSERA_SECRET \(secret\) must be at least 32 characters/);
+    const file = path.join(dataDir, 'bad.json');
+    writeFileSync(file, '{ not json');
+    const bad = tessera(['serve', '--config', file], env);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /config file/);
+  });
+
+  it('serve starts with the settings named in API.md and stops on SIGTERM', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve'], {
+      env: { PATH: process.env.PATH ?? '', TESSERA_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'tessera-serve-')), TESSERA_PORT: String(port), TESSERA_ISSUER: `http://127.0.0.1:${port}`, TESSERA_AUDIENCE: 'my-api' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let logs = '';
+    child.stdout.on('data', (d) => {
+      logs += d;
+    });
+    try {
+      let health: Response | undefined;
+      for (let i = 0; i < 100 && !health; i++) {
+        health = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
+        if (!health) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(health?.status, 200);
+      const reg = await fetch(`http://127.0.0.1:${port}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'erin', password: PASSWORD }) });
+      assert.equal(reg.status, 201);
+      const login = await fetch(`http://127.0.0.1:${port}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'erin', password: PASSWORD }) }).then((r) => r.json() as Promise<{ access_token: string }>);
+      const claims = JSON.parse(Buffer.from(login.access_token.split('.')[1]!, 'base64url').toString());
+      assert.equal(claims.aud, 'my-api');
+      assert.equal(claims.iss, `http://127.0.0.1:${port}`);
+      assert.ok(!logs.includes(PASSWORD), 'no password in logs');
+      assert.ok(!logs.includes(login.access_token), 'no token in logs');
+      assert.match(logs, /plain-HTTP development mode/);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  });
+});
