@@ -1,0 +1,101 @@
+/**
+ * Every way an SDK call can fail, as a stable code. Server answers keep the server's own code
+ * (`invalid_credentials`, `csrf_failed`, ...); the rest are the SDK's.
+ */
+export type ClientErrorCode =
+  // the account server's codes (API.md)
+  | 'invalid_request'
+  | 'weak_password'
+  | 'username_taken'
+  | 'invalid_credentials'
+  | 'too_many_attempts'
+  | 'invalid_refresh_token'
+  | 'refresh_token_reused'
+  | 'unauthorized'
+  | 'invalid_token'
+  | 'session_expired'
+  | 'csrf_failed'
+  | 'forbidden'
+  | 'not_found'
+  | 'account_disabled'
+  | 'unavailable'
+  | 'internal_error'
+  // the SDK's own
+  | 'not_signed_in'
+  | 'network_error'
+  | 'bad_response'
+  | 'http_error';
+
+/** A coded failure; `message` is the server's (safe to show) or the SDK's, never a token. */
+export class TesseraClientError extends Error {
+  override readonly name = 'TesseraClientError';
+  readonly code: ClientErrorCode;
+  /** HTTP status, 0 when no answer arrived. */
+  readonly status: number;
+  /** Seconds from `Retry-After`, when the server sent one. */
+  readonly retryAfter: number | undefined;
+
+  constructor(
+    code: ClientErrorCode,
+    message: string,
+    options: { status?: number; retryAfter?: number; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.code = code;
+    this.status = options.status ?? 0;
+    this.retryAfter = options.retryAfter;
+  }
+}
+
+export function isClientError(err: unknown): err is TesseraClientError {
+  return err instanceof TesseraClientError;
+}
+
+/** The codes after which the stored login is gone and the user must sign in again. */
+export const SIGNED_OUT_CODES: ReadonlySet<ClientErrorCode> = new Set([
+  'invalid_refresh_token',
+  'refresh_token_reused',
+  'unauthorized',
+  'invalid_token',
+  'session_expired',
+  'account_disabled',
+  'not_signed_in',
+]);
+
+const HUMAN: Record<ClientErrorCode, string> = {
+  invalid_request: 'Something in the form is not valid. Check the fields and try again.',
+  weak_password: 'That password is too weak.',
+  username_taken: 'That username is already taken. Pick another one or sign in.',
+  invalid_credentials: 'Wrong username or password.',
+  too_many_attempts: 'Too many attempts. Wait a little and try again.',
+  invalid_refresh_token: 'Your sign-in has expired. Please sign in again.',
+  refresh_token_reused: 'For your safety this sign-in was ended. Please sign in again.',
+  unauthorized: 'Please sign in.',
+  invalid_token: 'Your sign-in has expired. Please sign in again.',
+  session_expired: 'Your session has expired. Please sign in again.',
+  csrf_failed:
+    'The request was refused because it did not come from this site. Reload the page and try again.',
+  forbidden: 'You are not allowed to do that.',
+  not_found: 'That item no longer exists.',
+  account_disabled: 'This account has been disabled.',
+  unavailable: 'The service is temporarily unavailable. Try again in a moment.',
+  internal_error: 'Something went wrong on our side. Try again in a moment.',
+  not_signed_in: 'Please sign in.',
+  network_error: 'Could not reach the server. Check your connection and try again.',
+  bad_response: 'The server sent an unexpected answer. Try again in a moment.',
+  http_error: 'The request failed. Try again in a moment.',
+};
+
+/**
+ * Text for people. `weak_password` keeps the server's message, which says what to change;
+ * `too_many_attempts` names the wait when known.
+ */
+export function describeError(err: unknown): string {
+  if (!isClientError(err)) return HUMAN.http_error;
+  if (err.code === 'weak_password' && err.message) return err.message;
+  if (err.code === 'too_many_attempts' && err.retryAfter !== undefined) {
+    const minutes = Math.ceil(err.retryAfter / 60);
+    return `Too many attempts. Try again in ${err.retryAfter < 90 ? `${err.retryAfter} seconds` : `${minutes} minutes`}.`;
+  }
+  return HUMAN[err.code];
+}

@@ -1,0 +1,107 @@
+/**
+ * Building requests to the account server: pure functions from inputs to `{url, init}`, no I/O.
+ * The client feeds them to whatever `fetch` it was given; tests can inspect them directly.
+ */
+
+export type Mode = 'session' | 'token';
+export type Delivery = 'cookie' | 'header';
+
+export interface HttpRequest {
+  url: string;
+  init: RequestInit;
+}
+
+/** How a request proves who is asking. */
+export interface Credentials {
+  /** `Authorization: Bearer` value: an access token or a header-delivered session token. */
+  bearer?: string | undefined;
+  /** Send and accept cookies (`credentials: 'include'`), for cookie delivery. */
+  cookies?: boolean;
+  /** `X-CSRF-Token`, needed on cookie-authenticated writes. */
+  csrfToken?: string | undefined;
+}
+
+const NONE: Credentials = {};
+
+function build(base: string, method: string, path: string, creds: Credentials, body?: unknown): HttpRequest {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (creds.bearer !== undefined) headers.authorization = `Bearer ${creds.bearer}`;
+  if (creds.csrfToken !== undefined && method !== 'GET') headers['x-csrf-token'] = creds.csrfToken;
+  const init: RequestInit = {
+    method,
+    headers,
+    credentials: creds.cookies ? 'include' : 'omit',
+    cache: 'no-store',
+    // Account answers never need a Referer, and tokens never go in URLs anyway.
+    referrerPolicy: 'no-referrer',
+  };
+  if (body !== undefined) {
+    headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  return { url: `${base.replace(/\/+$/, '')}${path}`, init };
+}
+
+export function registerRequest(base: string, input: { username: string; password: string }): HttpRequest {
+  return build(base, 'POST', '/auth/register', NONE, { username: input.username, password: input.password });
+}
+
+export function loginRequest(
+  base: string,
+  input: { username: string; password: string; mode: Mode; delivery: Delivery },
+): HttpRequest {
+  const { username, password, mode, delivery } = input;
+  return build(
+    base,
+    'POST',
+    '/auth/login',
+    { cookies: delivery === 'cookie' },
+    { username, password, mode, delivery },
+  );
+}
+
+/** Header delivery sends the refresh token in the body; cookie delivery sends the cookie and the CSRF token. */
+export function refreshRequest(
+  base: string,
+  from: { refreshToken: string } | { csrfToken: string },
+): HttpRequest {
+  if ('refreshToken' in from)
+    return build(base, 'POST', '/auth/refresh', NONE, { refresh_token: from.refreshToken });
+  return build(base, 'POST', '/auth/refresh', { cookies: true, csrfToken: from.csrfToken });
+}
+
+/** The CSRF token of the session or refresh cookie this browser holds (after a reload). */
+export function csrfRequest(base: string): HttpRequest {
+  return build(base, 'GET', '/auth/csrf', { cookies: true });
+}
+
+export function logoutRequest(base: string, creds: Credentials): HttpRequest {
+  return build(base, 'POST', '/auth/logout', creds);
+}
+
+export function logoutAllRequest(base: string, creds: Credentials): HttpRequest {
+  return build(base, 'POST', '/auth/logout-all', creds);
+}
+
+export function meRequest(base: string, creds: Credentials): HttpRequest {
+  return build(base, 'GET', '/auth/me', creds);
+}
+
+export function sessionsRequest(base: string, creds: Credentials): HttpRequest {
+  return build(base, 'GET', '/auth/sessions', creds);
+}
+
+export function endSessionRequest(base: string, creds: Credentials, id: string): HttpRequest {
+  return build(base, 'DELETE', `/auth/sessions/${encodeURIComponent(id)}`, creds);
+}
+
+export function changePasswordRequest(
+  base: string,
+  creds: Credentials,
+  input: { currentPassword: string; newPassword: string },
+): HttpRequest {
+  return build(base, 'POST', '/auth/password', creds, {
+    current_password: input.currentPassword,
+    new_password: input.newPassword,
+  });
+}

@@ -1,0 +1,196 @@
+/**
+ * Processing the account server's answers: `Response` in, typed value or `TesseraClientError` out.
+ * Nothing here sends a request or holds state.
+ */
+import { type ClientErrorCode, TesseraClientError } from './errors.js';
+import type { Mode } from './requests.js';
+
+export interface User {
+  id: string;
+  username: string;
+}
+
+export interface Me {
+  user: User & { roles: string[] };
+  session: { id: string; mode: Mode; createdAt: string; expiresAt: string };
+}
+
+export interface SessionInfo {
+  id: string;
+  mode: Mode;
+  createdAt: string;
+  lastSeenAt: string;
+  expiresAt: string | undefined;
+  userAgent: string | null;
+  current: boolean;
+}
+
+/** A login or refresh answer, whatever the mode and delivery. */
+export interface Issued {
+  mode: Mode;
+  sessionId: string;
+  /** Seconds the access token (token mode) or the session (session mode) lives. */
+  expiresIn: number;
+  accessToken?: string;
+  refreshToken?: string;
+  refreshExpiresIn?: number;
+  /** Header-delivered session token. */
+  sessionToken?: string;
+  /** Cookie delivery only. */
+  csrfToken?: string;
+}
+
+const KNOWN_CODES = new Set<string>([
+  'invalid_request',
+  'weak_password',
+  'username_taken',
+  'invalid_credentials',
+  'too_many_attempts',
+  'invalid_refresh_token',
+  'refresh_token_reused',
+  'unauthorized',
+  'invalid_token',
+  'session_expired',
+  'csrf_failed',
+  'forbidden',
+  'not_found',
+  'account_disabled',
+  'unavailable',
+  'internal_error',
+]);
+
+type Json = Record<string, unknown>;
+
+function bad(what: string, status: number): TesseraClientError {
+  return new TesseraClientError('bad_response', `Unexpected answer from the account server (${what}).`, {
+    status,
+  });
+}
+
+async function body(res: Response): Promise<unknown> {
+  const text = await res.text();
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The coded error for a failed answer; unknown codes become `http_error`. */
+export async function errorFrom(res: Response): Promise<TesseraClientError> {
+  const parsed = (await body(res)) as Json | undefined;
+  const code =
+    typeof parsed?.error === 'string' && KNOWN_CODES.has(parsed.error) ? parsed.error : 'http_error';
+  const message = typeof parsed?.message === 'string' ? parsed.message : `HTTP ${res.status}`;
+  const retry = Number(res.headers.get('retry-after'));
+  return new TesseraClientError(code as ClientErrorCode, message, {
+    status: res.status,
+    retryAfter: Number.isFinite(retry) && retry > 0 ? retry : undefined,
+  });
+}
+
+async function json(res: Response): Promise<Json> {
+  if (!res.ok) throw await errorFrom(res);
+  const parsed = await body(res);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw bad('not a JSON object', res.status);
+  return parsed as Json;
+}
+
+function str(o: Json, key: string, status: number): string {
+  const v = o[key];
+  if (typeof v !== 'string') throw bad(`${key} missing`, status);
+  return v;
+}
+
+function num(o: Json, key: string, status: number): number {
+  const v = o[key];
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(`${key} missing`, status);
+  return v;
+}
+
+function obj(o: Json, key: string, status: number): Json {
+  const v = o[key];
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(`${key} missing`, status);
+  return v as Json;
+}
+
+function mode(v: unknown, status: number): Mode {
+  if (v !== 'session' && v !== 'token') throw bad('mode', status);
+  return v;
+}
+
+export async function processNoContent(res: Response): Promise<void> {
+  if (!res.ok) throw await errorFrom(res);
+  await res.body?.cancel();
+}
+
+export async function processRegister(res: Response): Promise<User> {
+  const o = await json(res);
+  const user = obj(o, 'user', res.status);
+  return { id: str(user, 'id', res.status), username: str(user, 'username', res.status) };
+}
+
+/** Login and refresh answers share one shape per mode and delivery (API.md "Login answers"). */
+export async function processIssued(res: Response): Promise<Issued> {
+  const o = await json(res);
+  const s = res.status;
+  const out: Issued = {
+    mode: typeof o.access_token === 'string' ? 'token' : 'session',
+    sessionId: str(o, 'session_id', s),
+    expiresIn: num(o, 'expires_in', s),
+  };
+  if (out.mode === 'token') {
+    out.accessToken = str(o, 'access_token', s);
+    if (o.refresh_token !== undefined) {
+      out.refreshToken = str(o, 'refresh_token', s);
+      out.refreshExpiresIn = num(o, 'refresh_expires_in', s);
+    }
+  } else if (o.session_token !== undefined) {
+    out.sessionToken = str(o, 'session_token', s);
+  }
+  if (o.csrf_token !== undefined) out.csrfToken = str(o, 'csrf_token', s);
+  return out;
+}
+
+export async function processCsrf(res: Response): Promise<{ csrfToken: string; sessionId: string }> {
+  const o = await json(res);
+  return { csrfToken: str(o, 'csrf_token', res.status), sessionId: str(o, 'session_id', res.status) };
+}
+
+export async function processMe(res: Response): Promise<Me> {
+  const o = await json(res);
+  const s = res.status;
+  const user = obj(o, 'user', s);
+  const session = obj(o, 'session', s);
+  const roles = Array.isArray(user.roles) ? user.roles.filter((r): r is string => typeof r === 'string') : [];
+  return {
+    user: { id: str(user, 'id', s), username: str(user, 'username', s), roles },
+    session: {
+      id: str(session, 'id', s),
+      mode: mode(session.mode, s),
+      createdAt: str(session, 'created_at', s),
+      expiresAt: str(session, 'expires_at', s),
+    },
+  };
+}
+
+export async function processSessions(res: Response): Promise<SessionInfo[]> {
+  const o = await json(res);
+  const list = o.sessions;
+  if (!Array.isArray(list)) throw bad('sessions missing', res.status);
+  return list.map((item: unknown) => {
+    if (typeof item !== 'object' || item === null) throw bad('session entry', res.status);
+    const e = item as Json;
+    return {
+      id: str(e, 'id', res.status),
+      mode: mode(e.mode, res.status),
+      createdAt: str(e, 'created_at', res.status),
+      lastSeenAt: str(e, 'last_seen_at', res.status),
+      expiresAt: typeof e.expires_at === 'string' ? e.expires_at : undefined,
+      userAgent: typeof e.user_agent === 'string' ? e.user_agent : null,
+      current: e.current === true,
+    };
+  });
+}
