@@ -37,42 +37,92 @@ async function passwordHashTiming(): Promise<{ hashMs: number; verifyMs: number 
 }
 
 async function post(pathname: string, body: unknown): Promise<any> {
-  const res = await fetch(`${BASE}${pathname}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${BASE}${pathname}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   return res.json();
 }
 
 function cannon(opts: autocannon.Options): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
-    autocannon({ duration: DURATION, connections: CONNECTIONS, ...opts }, (err, result) => (err ? reject(err) : resolve(result)));
+    autocannon({ duration: DURATION, connections: CONNECTIONS, ...opts }, (err, result) =>
+      err ? reject(err) : resolve(result),
+    );
   });
 }
 
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'tessera-bench-'));
   const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/main.ts', 'serve'], {
-    env: { ...process.env, TESSERA_PORT: String(PORT), TESSERA_DATA_DIR: dataDir, TESSERA_LOG_LEVEL: 'warn', TESSERA_ISSUER: BASE, TESSERA_REGISTER_PER_IP_PER_HOUR: '1000' },
+    env: {
+      ...process.env,
+      TESSERA_PORT: String(PORT),
+      TESSERA_DATA_DIR: dataDir,
+      TESSERA_LOG_LEVEL: 'warn',
+      TESSERA_ISSUER: BASE,
+      TESSERA_REGISTER_PER_IP_PER_HOUR: '1000',
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   try {
     for (let i = 0; i < 100; i++) {
-      if (await fetch(`${BASE}/healthz`).then(() => true, () => false)) break;
+      if (
+        await fetch(`${BASE}/healthz`).then(
+          () => true,
+          () => false,
+        )
+      )
+        break;
       await new Promise((r) => setTimeout(r, 100));
     }
     await post('/auth/register', { username: 'bench', password: PASSWORD });
-    const token = await post('/auth/login', { username: 'bench', password: PASSWORD, mode: 'token', delivery: 'header' });
-    const session = await post('/auth/login', { username: 'bench', password: PASSWORD, mode: 'session', delivery: 'header' });
+    const token = await post('/auth/login', {
+      username: 'bench',
+      password: PASSWORD,
+      mode: 'token',
+      delivery: 'header',
+    });
+    const session = await post('/auth/login', {
+      username: 'bench',
+      password: PASSWORD,
+      mode: 'session',
+      delivery: 'header',
+    });
     const chains: string[] = [];
     for (let i = 0; i < CONNECTIONS; i++) {
-      chains.push((await post('/auth/login', { username: 'bench', password: PASSWORD, mode: 'token', delivery: 'header' })).refresh_token);
+      chains.push(
+        (
+          await post('/auth/login', {
+            username: 'bench',
+            password: PASSWORD,
+            mode: 'token',
+            delivery: 'header',
+          })
+        ).refresh_token,
+      );
     }
 
     const results: { name: string; rps: number; p50: number; p99: number; non2xx: number }[] = [];
     const record = (name: string, r: autocannon.Result) =>
-      results.push({ name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx + r.errors });
+      results.push({
+        name,
+        rps: r.requests.average,
+        p50: r.latency.p50,
+        p99: r.latency.p99,
+        non2xx: r.non2xx + r.errors,
+      });
 
     record('GET /healthz (framework floor)', await cannon({ url: `${BASE}/healthz` }));
-    record('GET /auth/me, token mode (ES256 verify + session check)', await cannon({ url: `${BASE}/auth/me`, headers: { authorization: `Bearer ${token.access_token}` } }));
-    record('GET /auth/me, session mode (hash + session check)', await cannon({ url: `${BASE}/auth/me`, headers: { authorization: `Bearer ${session.session_token}` } }));
+    record(
+      'GET /auth/me, token mode (ES256 verify + session check)',
+      await cannon({ url: `${BASE}/auth/me`, headers: { authorization: `Bearer ${token.access_token}` } }),
+    );
+    record(
+      'GET /auth/me, session mode (hash + session check)',
+      await cannon({ url: `${BASE}/auth/me`, headers: { authorization: `Bearer ${session.session_token}` } }),
+    );
     let next = 0;
     record(
       'POST /auth/refresh (rotate + ES256 sign)',
@@ -82,12 +132,13 @@ async function main(): Promise<void> {
           {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
-            setupRequest: (req, context: Record<string, unknown>) => {
+            setupRequest: (req, ctx) => {
+              const context = ctx as Record<string, unknown>;
               context.token ??= chains[next++ % chains.length];
               return { ...req, body: JSON.stringify({ refresh_token: context.token }) };
             },
-            onResponse: (status, body, context: Record<string, unknown>) => {
-              if (status === 200) context.token = JSON.parse(body).refresh_token;
+            onResponse: (status, body, ctx) => {
+              if (status === 200) (ctx as Record<string, unknown>).token = JSON.parse(body).refresh_token;
             },
           },
         ],
@@ -98,7 +149,9 @@ async function main(): Promise<void> {
     const data = Buffer.from('x'.repeat(300));
     const sig = sign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' });
     const signOps = opsPerSecond(() => sign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' }));
-    const verifyOps = opsPerSecond(() => verify('sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, sig));
+    const verifyOps = opsPerSecond(() =>
+      verify('sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, sig),
+    );
     const pw = await passwordHashTiming();
 
     const floor = results[0]!.rps;
@@ -107,7 +160,10 @@ async function main(): Promise<void> {
       '',
       '| what | req/s | × /healthz | p50 ms | p99 ms | non-2xx |',
       '| --- | ---: | ---: | ---: | ---: | ---: |',
-      ...results.map((r) => `| ${r.name} | ${Math.round(r.rps)} | ${(r.rps / floor).toFixed(2)} | ${r.p50} | ${r.p99} | ${r.non2xx} |`),
+      ...results.map(
+        (r) =>
+          `| ${r.name} | ${Math.round(r.rps)} | ${(r.rps / floor).toFixed(2)} | ${r.p50} | ${r.p99} | ${r.non2xx} |`,
+      ),
       '',
       '| raw limit in this process | ops/s |',
       '| --- | ---: |',

@@ -22,9 +22,15 @@ function findTests(dir, out = []) {
 function reachable(host, port) {
   return new Promise((resolve) => {
     const socket = net.connect({ host, port, timeout: 1000 });
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
     socket.once('error', () => resolve(false));
-    socket.once('timeout', () => { socket.destroy(); resolve(false); });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
   });
 }
 
@@ -39,12 +45,21 @@ const redisUrl = process.env.TESSERA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0
 const pgUp = await reachable(new URL(pgUrl).hostname, Number(new URL(pgUrl).port || 5432));
 const redisUp = await reachable(new URL(redisUrl).hostname, Number(new URL(redisUrl).port || 6379));
 if (pgUp) env.TESSERA_TEST_DATABASE_URL = pgUrl;
-else { delete env.TESSERA_TEST_DATABASE_URL; notes.push(`PostgreSQL suites SKIPPED: nothing listens at ${new URL(pgUrl).host}`); }
+else {
+  delete env.TESSERA_TEST_DATABASE_URL;
+  notes.push(`PostgreSQL suites SKIPPED: nothing listens at ${new URL(pgUrl).host}`);
+}
 if (redisUp) env.TESSERA_TEST_REDIS_URL = redisUrl;
-else { delete env.TESSERA_TEST_REDIS_URL; notes.push(`Redis suites SKIPPED: nothing listens at ${new URL(redisUrl).host}`); }
+else {
+  delete env.TESSERA_TEST_REDIS_URL;
+  notes.push(`Redis suites SKIPPED: nothing listens at ${new URL(redisUrl).host}`);
+}
 const chromium = process.env.TESSERA_CHROMIUM ?? '/usr/bin/chromium';
 if (existsSync(chromium)) env.TESSERA_CHROMIUM = chromium;
-else { delete env.TESSERA_CHROMIUM; notes.push(`Browser suites SKIPPED: no Chromium at ${chromium} (apt-get install -y chromium)`); }
+else {
+  delete env.TESSERA_CHROMIUM;
+  notes.push(`Browser suites SKIPPED: no Chromium at ${chromium} (apt-get install -y chromium)`);
+}
 
 for (const n of notes) console.log(`!! ${n}`);
 const result = spawnSync(

@@ -104,7 +104,9 @@ export function loadConfig(
     if (v === undefined) return def;
     const n = typeof v === 'number' ? v : /^-?\d+$/.test(String(v).trim()) ? Number(v) : Number.NaN;
     if (!Number.isInteger(n) || n < min || n > max) {
-      problems.push(`${envName} (${field}) must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+      problems.push(
+        `${envName} (${field}) must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`,
+      );
       return def;
     }
     return n;
@@ -122,7 +124,12 @@ export function loadConfig(
     const v = raw[field];
     return v === undefined ? def : String(v);
   };
-  const oneOf = <T extends string>(field: keyof Config, def: T, allowed: readonly T[], envName: string): T => {
+  const oneOf = <T extends string>(
+    field: keyof Config,
+    def: T,
+    allowed: readonly T[],
+    envName: string,
+  ): T => {
     const v = raw[field];
     if (v === undefined) return def;
     if ((allowed as readonly unknown[]).includes(v)) return v as T;
@@ -139,7 +146,9 @@ export function loadConfig(
     if (issuerUrl.protocol !== 'https:' && issuerUrl.protocol !== 'http:') throw new Error('not http(s)');
     if (issuerUrl.search || issuerUrl.hash) throw new Error('no query or fragment allowed');
   } catch (err) {
-    problems.push(`TESSERA_ISSUER (issuer) must be an http(s) URL without query or fragment: ${(err as Error).message}`);
+    problems.push(
+      `TESSERA_ISSUER (issuer) must be an http(s) URL without query or fragment: ${(err as Error).message}`,
+    );
   }
   const originsRaw = raw.corsOrigins;
   const originList = Array.isArray(originsRaw)
@@ -163,10 +172,16 @@ export function loadConfig(
       if (u.origin !== o.replace(/\/$/, '')) throw new Error('an origin has no path');
       corsOrigins.push(u.origin);
     } catch (err) {
-      problems.push(`TESSERA_CORS_ORIGINS (corsOrigins): ${JSON.stringify(o)} is not an origin (${(err as Error).message})`);
+      problems.push(
+        `TESSERA_CORS_ORIGINS (corsOrigins): ${JSON.stringify(o)} is not an origin (${(err as Error).message})`,
+      );
     }
   }
-  const url = (field: 'databaseUrl' | 'redisUrl', envName: string, protocols: string[]): string | undefined => {
+  const url = (
+    field: 'databaseUrl' | 'redisUrl',
+    envName: string,
+    protocols: string[],
+  ): string | undefined => {
     const v = raw[field];
     if (v === undefined) return undefined;
     try {
@@ -196,22 +211,41 @@ export function loadConfig(
     accessTokenTtl: int('accessTokenTtl', 300, 10, 86_400, 'TESSERA_ACCESS_TOKEN_TTL'),
     refreshGraceSeconds: int('refreshGraceSeconds', 10, 0, 300, 'TESSERA_REFRESH_GRACE_SECONDS'),
     refreshIdleTtl: int('refreshIdleTtl', 7 * 86_400, 60, 365 * 86_400, 'TESSERA_REFRESH_IDLE_TTL'),
-    refreshAbsoluteTtl: int('refreshAbsoluteTtl', 30 * 86_400, 60, 365 * 86_400, 'TESSERA_REFRESH_ABSOLUTE_TTL'),
+    refreshAbsoluteTtl: int(
+      'refreshAbsoluteTtl',
+      30 * 86_400,
+      60,
+      365 * 86_400,
+      'TESSERA_REFRESH_ABSOLUTE_TTL',
+    ),
     sessionIdleTtl: int('sessionIdleTtl', 30 * 60, 60, 30 * 86_400, 'TESSERA_SESSION_IDLE_TTL'),
-    sessionAbsoluteTtl: int('sessionAbsoluteTtl', 12 * 3600, 60, 365 * 86_400, 'TESSERA_SESSION_ABSOLUTE_TTL'),
+    sessionAbsoluteTtl: int(
+      'sessionAbsoluteTtl',
+      12 * 3600,
+      60,
+      365 * 86_400,
+      'TESSERA_SESSION_ABSOLUTE_TTL',
+    ),
     sessionTouchInterval: int('sessionTouchInterval', 60, 0, 3600, 'sessionTouchInterval'),
     keyRotationDays: int('keyRotationDays', 30, 1, 3650, 'TESSERA_KEY_ROTATION_DAYS'),
     secureCookies: bool('secureCookies', issuerUrl?.protocol === 'https:', 'TESSERA_SECURE_COOKIES'),
     sameSite: oneOf('sameSite', 'lax', ['lax', 'strict', 'none'], 'TESSERA_SAME_SITE'),
     trustProxy: bool('trustProxy', false, 'TESSERA_TRUST_PROXY'),
-    logLevel: oneOf('logLevel', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'TESSERA_LOG_LEVEL'),
+    logLevel: oneOf(
+      'logLevel',
+      'info',
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+      'TESSERA_LOG_LEVEL',
+    ),
     loginMaxFailuresPerAccount: int('loginMaxFailuresPerAccount', 5, 1, 1000, 'loginMaxFailuresPerAccount'),
     loginMaxFailuresPerIp: int('loginMaxFailuresPerIp', 50, 1, 100_000, 'loginMaxFailuresPerIp'),
     registerPerIpPerHour: int('registerPerIpPerHour', 20, 1, 1_000_000, 'TESSERA_REGISTER_PER_IP_PER_HOUR'),
     bodyLimitBytes: int('bodyLimitBytes', 16 * 1024, 1024, 1024 * 1024, 'bodyLimitBytes'),
   };
   if (config.sameSite === 'none' && !config.secureCookies) {
-    problems.push('TESSERA_SAME_SITE=none needs secure cookies (an https issuer or TESSERA_SECURE_COOKIES=true)');
+    problems.push(
+      'TESSERA_SAME_SITE=none needs secure cookies (an https issuer or TESSERA_SECURE_COOKIES=true)',
+    );
   }
   if (config.refreshIdleTtl > config.refreshAbsoluteTtl) {
     problems.push('refreshIdleTtl may not exceed refreshAbsoluteTtl');

@@ -1,6 +1,7 @@
-import { type App, buildApp } from './http/app.js';
+import { RevocationBridge } from './cluster/revocation-bridge.js';
 import { type Config, loadConfig } from './config.js';
 import { loadOrCreateSecret } from './domain/secrets.js';
+import { type App, buildApp } from './http/app.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/types.js';
 
@@ -12,16 +13,32 @@ export interface RunningServer {
 
 /** Starts the account server: opens the store, builds the app, listens, and schedules upkeep. */
 export async function startServer(
-  options: { config?: Config; store?: Store; logger?: boolean | Record<string, unknown>; heartbeatMs?: number } = {},
+  options: {
+    config?: Config;
+    store?: Store;
+    logger?: boolean | Record<string, unknown>;
+    heartbeatMs?: number;
+  } = {},
 ): Promise<RunningServer> {
   const config = options.config ?? loadConfig();
   const store = options.store ?? (await openStore(config));
   const { secret, generated } = loadOrCreateSecret(config.secret, config.dataDir);
-  const app = await buildApp({ config, store, secret, logger: options.logger, heartbeatMs: options.heartbeatMs });
+  const app = await buildApp({
+    config,
+    store,
+    secret,
+    logger: options.logger,
+    heartbeatMs: options.heartbeatMs,
+  });
   const log = app.fastify.log;
+  const bridge = config.redisUrl
+    ? await RevocationBridge.start(config.redisUrl, app.revocations.hub)
+    : undefined;
   if (generated) log.info({ dataDir: config.dataDir }, 'generated a server secret into the data folder');
   if (!config.secureCookies) {
-    log.warn('cookies are not Secure and have no __Host- prefix: plain-HTTP development mode; use an https issuer in production');
+    log.warn(
+      'cookies are not Secure and have no __Host- prefix: plain-HTTP development mode; use an https issuer in production',
+    );
   }
   // Upkeep: rotate keys when due, prune expired revocations.
   const upkeep = setInterval(() => {
@@ -43,6 +60,7 @@ export async function startServer(
     async close() {
       clearInterval(upkeep);
       await app.fastify.close();
+      await bridge?.close();
       await store.close();
     },
   };

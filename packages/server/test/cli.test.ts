@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { loadConfig } from '../src/config.js';
 import { buildApp } from '../src/http/app.js';
 import { SqliteStore } from '../src/store/sqlite.js';
-import { PASSWORD, freePort } from './helpers.js';
+import { freePort, PASSWORD } from './helpers.js';
 
 const MAIN = path.resolve(import.meta.dirname, '../src/cli/main.ts');
 
@@ -25,7 +25,13 @@ describe('tessera CLI', () => {
   const env = { TESSERA_DATA_DIR: dataDir, TESSERA_LOG_LEVEL: 'silent' };
 
   it('prints help for every command', () => {
-    for (const args of [['--help'], ['users', '--help'], ['keys', '--help'], ['token', '--help'], ['serve', '--help']]) {
+    for (const args of [
+      ['--help'],
+      ['users', '--help'],
+      ['keys', '--help'],
+      ['token', '--help'],
+      ['serve', '--help'],
+    ]) {
       const res = tessera(args, env);
       assert.equal(res.code, 0, args.join(' '));
       assert.match(res.stdout, /Usage/);
@@ -62,7 +68,11 @@ describe('tessera CLI', () => {
     const store = new SqliteStore(path.join(dataDir, 'tessera.sqlite'));
     const secret = readFileSync(path.join(dataDir, 'secret'), 'utf8').trim();
     const app = await buildApp({ config, store, secret, logger: false });
-    const login = await app.fastify.inject({ method: 'POST', url: '/auth/login', payload: { username: 'carol', password: PASSWORD } });
+    const login = await app.fastify.inject({
+      method: 'POST',
+      url: '/auth/login',
+      payload: { username: 'carol', password: PASSWORD },
+    });
     const token = login.json().access_token as string;
     await app.fastify.close();
     await store.close();
@@ -71,18 +81,35 @@ describe('tessera CLI', () => {
     assert.equal(inspect.code, 0, inspect.stdout + inspect.stderr);
     assert.match(inspect.stdout, /"typ": "at\+jwt"/);
     assert.match(inspect.stdout, /verified/);
-    const tampered = tessera(['token', 'inspect', token.replace(/\.[^.]+\./, `.${Buffer.from('{"sub":"x"}').toString('base64url')}.`)], env);
+    const tampered = tessera(
+      [
+        'token',
+        'inspect',
+        token.replace(/\.[^.]+\./, `.${Buffer.from('{"sub":"x"}').toString('base64url')}.`),
+      ],
+      env,
+    );
     assert.equal(tampered.code, 1);
     assert.match(tampered.stdout, /NOT VALID/);
 
     const rotated = tessera(['keys', 'rotate'], env).stdout;
     assert.match(rotated, new RegExp(`${nextKid}\tcurrent`));
     assert.match(rotated, /\tretired\t/);
-    assert.equal(tessera(['token', 'inspect', token], env).code, 0, 'a token of the retired key still verifies');
+    assert.equal(
+      tessera(['token', 'inspect', token], env).code,
+      0,
+      'a token of the retired key still verifies',
+    );
   });
 
   it('refuses bad configuration with one clear line per mistake', () => {
-    const res = tessera(['serve'], { ...env, TESSERA_PORT: 'eighty', TESSERA_ISSUER: 'ftp://x', TESSERA_CORS_ORIGINS: '*', TESSERA_SECRET: 'short' });
+    const res = tessera(['serve'], {
+      ...env,
+      TESSERA_PORT: 'eighty',
+      TESSERA_ISSUER: 'ftp://x',
+      TESSERA_CORS_ORIGINS: '*',
+      TESSERA_SECRET: 'short',
+    });
     assert.equal(res.code, 1);
     assert.match(res.stderr, /TESSERA_PORT \(port\) must be a whole number/);
     assert.match(res.stderr, /TESSERA_ISSUER/);
@@ -98,7 +125,13 @@ describe('tessera CLI', () => {
   it('serve starts with the settings named in API.md and stops on SIGTERM', async () => {
     const port = await freePort();
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve'], {
-      env: { PATH: process.env.PATH ?? '', TESSERA_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'tessera-serve-')), TESSERA_PORT: String(port), TESSERA_ISSUER: `http://127.0.0.1:${port}`, TESSERA_AUDIENCE: 'my-api' },
+      env: {
+        PATH: process.env.PATH ?? '',
+        TESSERA_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'tessera-serve-')),
+        TESSERA_PORT: String(port),
+        TESSERA_ISSUER: `http://127.0.0.1:${port}`,
+        TESSERA_AUDIENCE: 'my-api',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let logs = '';
@@ -112,9 +145,17 @@ describe('tessera CLI', () => {
         if (!health) await new Promise((r) => setTimeout(r, 100));
       }
       assert.equal(health?.status, 200);
-      const reg = await fetch(`http://127.0.0.1:${port}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'erin', password: PASSWORD }) });
+      const reg = await fetch(`http://127.0.0.1:${port}/auth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'erin', password: PASSWORD }),
+      });
       assert.equal(reg.status, 201);
-      const login = await fetch(`http://127.0.0.1:${port}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'erin', password: PASSWORD }) }).then((r) => r.json() as Promise<{ access_token: string }>);
+      const login = await fetch(`http://127.0.0.1:${port}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'erin', password: PASSWORD }),
+      }).then((r) => r.json() as Promise<{ access_token: string }>);
       const claims = JSON.parse(Buffer.from(login.access_token.split('.')[1]!, 'base64url').toString());
       assert.equal(claims.aud, 'my-api');
       assert.equal(claims.iss, `http://127.0.0.1:${port}`);

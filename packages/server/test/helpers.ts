@@ -36,7 +36,16 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const config = loadConfig({}, { port, issuer: url, dataDir: mkdtempSync(path.join(tmpdir(), 'tessera-')), registerPerIpPerHour: 100_000, ...overrides });
+  const config = loadConfig(
+    {},
+    {
+      port,
+      issuer: url,
+      dataDir: mkdtempSync(path.join(tmpdir(), 'tessera-')),
+      registerPerIpPerHour: 100_000,
+      ...overrides,
+    },
+  );
   const store = options.store ?? new SqliteStore(':memory:');
   const clock = { now: Date.now() };
   const app = await buildApp({
@@ -115,7 +124,10 @@ export async function registerAndLogin(
   const username = uniqueName();
   const reg = await call(base, 'POST', '/auth/register', { body: { username, password: PASSWORD } });
   if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${JSON.stringify(reg.body)}`);
-  const login = await call(base, 'POST', '/auth/login', { body: { username, password: PASSWORD, ...body }, headers });
+  const login = await call(base, 'POST', '/auth/login', {
+    body: { username, password: PASSWORD, ...body },
+    headers,
+  });
   if (login.status !== 200) throw new Error(`login failed: ${login.status} ${JSON.stringify(login.body)}`);
   return { username, login };
 }

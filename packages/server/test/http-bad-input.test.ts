@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { type Answer, type TestServer, call, registerAndLogin, startTestServer } from './helpers.js';
+import { type Answer, call, registerAndLogin, startTestServer, type TestServer } from './helpers.js';
 
 const CODES = new Set([
   'invalid_request',
@@ -50,26 +50,74 @@ const ROUTES: [string, string][] = [
 
 describe('malformed requests', () => {
   it('malformed JSON, wrong content types, huge bodies', async () => {
-    const raws = ['{', '{"username":', 'null', '[]', '"x"', '1e309', '{"__proto__":{"admin":true}}', '\u0000', '{"a":1}{"b":2}'];
+    const raws = [
+      '{',
+      '{"username":',
+      'null',
+      '[]',
+      '"x"',
+      '1e309',
+      '{"__proto__":{"admin":true}}',
+      '\u0000',
+      '{"a":1}{"b":2}',
+    ];
     for (const [method, path] of ROUTES) {
       for (const raw of raws) {
-        const res = await call(srv.url, method, path, { rawBody: raw, headers: { 'content-type': 'application/json' } });
+        const res = await call(srv.url, method, path, {
+          rawBody: raw,
+          headers: { 'content-type': 'application/json' },
+        });
         assertClean(res, `${path} ${raw}`);
       }
-      assertClean(await call(srv.url, method, path, { rawBody: 'x', headers: { 'content-type': 'application/xml' } }), `${path} xml`);
-      const huge = await call(srv.url, method, path, { rawBody: JSON.stringify({ username: 'a'.repeat(100_000), password: 'b' }), headers: { 'content-type': 'application/json' } });
+      assertClean(
+        await call(srv.url, method, path, { rawBody: 'x', headers: { 'content-type': 'application/xml' } }),
+        `${path} xml`,
+      );
+      const huge = await call(srv.url, method, path, {
+        rawBody: JSON.stringify({ username: 'a'.repeat(100_000), password: 'b' }),
+        headers: { 'content-type': 'application/json' },
+      });
       assert.equal(huge.status, 413, path);
       assert.equal(huge.body.error, 'payload_too_large');
     }
   });
 
   it('wrong types and odd values in every field', async () => {
-    const values: unknown[] = [null, 0, -1, 1.5, true, [], {}, ['a'], { $gt: '' }, '', 'a'.repeat(5000), '\u0000', '\ud800', '🦄'.repeat(100)];
+    const values: unknown[] = [
+      null,
+      0,
+      -1,
+      1.5,
+      true,
+      [],
+      {},
+      ['a'],
+      { $gt: '' },
+      '',
+      'a'.repeat(5000),
+      '\u0000',
+      '\ud800',
+      '🦄'.repeat(100),
+    ];
     for (const v of values) {
-      assertClean(await call(srv.url, 'POST', '/auth/register', { body: { username: v, password: v } }), `register ${JSON.stringify(v)}`);
-      assertClean(await call(srv.url, 'POST', '/auth/login', { body: { username: v, password: 'x' } }), `login ${JSON.stringify(v)}`);
-      assertClean(await call(srv.url, 'POST', '/auth/login', { body: { username: 'someone', password: 'pw', mode: v } }), `mode ${JSON.stringify(v)}`);
-      assertClean(await call(srv.url, 'POST', '/auth/refresh', { body: { refresh_token: v } }), `refresh ${JSON.stringify(v)}`);
+      assertClean(
+        await call(srv.url, 'POST', '/auth/register', { body: { username: v, password: v } }),
+        `register ${JSON.stringify(v)}`,
+      );
+      assertClean(
+        await call(srv.url, 'POST', '/auth/login', { body: { username: v, password: 'x' } }),
+        `login ${JSON.stringify(v)}`,
+      );
+      assertClean(
+        await call(srv.url, 'POST', '/auth/login', {
+          body: { username: 'someone', password: 'pw', mode: v },
+        }),
+        `mode ${JSON.stringify(v)}`,
+      );
+      assertClean(
+        await call(srv.url, 'POST', '/auth/refresh', { body: { refresh_token: v } }),
+        `refresh ${JSON.stringify(v)}`,
+      );
     }
   });
 
@@ -96,17 +144,35 @@ describe('malformed requests', () => {
         } catch {
           continue; // fetch itself refuses some header values; nothing reached the server
         }
-        assert.ok(res.status === 401 || res.status === 400 || res.status === 431, `${header.slice(0, 40)}: ${res.status}`);
+        assert.ok(
+          res.status === 401 || res.status === 400 || res.status === 431,
+          `${header.slice(0, 40)}: ${res.status}`,
+        );
         if (res.status === 401) assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer/);
       }
       for (const name of ['tessera_session', 'tessera_refresh']) {
-        const res = await call(srv.url, 'GET', '/auth/me', { headers: { cookie: `${name}=${encodeURIComponent(t)}` } });
+        const res = await call(srv.url, 'GET', '/auth/me', {
+          headers: { cookie: `${name}=${encodeURIComponent(t)}` },
+        });
         assertClean(res, `cookie ${name}`);
       }
     }
-    assertClean(await call(srv.url, 'GET', '/auth/me', { headers: { cookie: 'tessera_session=%E0%A4%A' } }), 'bad cookie encoding');
-    assertClean(await call(srv.url, 'DELETE', `/auth/sessions/${'x'.repeat(300)}`, { headers: { authorization: `Bearer ${access}` } }), 'long id');
-    assertClean(await call(srv.url, 'DELETE', '/auth/sessions/..%2F..%2Fetc', { headers: { authorization: `Bearer ${access}` } }), 'path id');
+    assertClean(
+      await call(srv.url, 'GET', '/auth/me', { headers: { cookie: 'tessera_session=%E0%A4%A' } }),
+      'bad cookie encoding',
+    );
+    assertClean(
+      await call(srv.url, 'DELETE', `/auth/sessions/${'x'.repeat(300)}`, {
+        headers: { authorization: `Bearer ${access}` },
+      }),
+      'long id',
+    );
+    assertClean(
+      await call(srv.url, 'DELETE', '/auth/sessions/..%2F..%2Fetc', {
+        headers: { authorization: `Bearer ${access}` },
+      }),
+      'path id',
+    );
     assertClean(await call(srv.url, 'GET', '/auth/revocations?cursor=abc'), 'cursor');
     assertClean(await call(srv.url, 'GET', '/auth/revocations?cursor=-1'), 'cursor');
     assertClean(await call(srv.url, 'GET', '/nope'), 'unknown path');
@@ -114,22 +180,33 @@ describe('malformed requests', () => {
 
   it('property: any JSON value as any route body gives a clean 4xx', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...ROUTES), fc.jsonValue({ maxDepth: 3 }), async ([method, path], value) => {
-        const res = await call(srv.url, method, path, { rawBody: JSON.stringify(value), headers: { 'content-type': 'application/json', authorization: 'Bearer junk' } });
-        if (res.status < 400) return; // e.g. a valid-looking refresh body cannot succeed; anything < 400 would be caught below
-        assertClean(res, `${path} ${JSON.stringify(value).slice(0, 80)}`);
-      }),
+      fc.asyncProperty(
+        fc.constantFrom(...ROUTES),
+        fc.jsonValue({ maxDepth: 3 }),
+        async ([method, path], value) => {
+          const res = await call(srv.url, method, path, {
+            rawBody: JSON.stringify(value),
+            headers: { 'content-type': 'application/json', authorization: 'Bearer junk' },
+          });
+          if (res.status < 400) return; // e.g. a valid-looking refresh body cannot succeed; anything < 400 would be caught below
+          assertClean(res, `${path} ${JSON.stringify(value).slice(0, 80)}`);
+        },
+      ),
       { numRuns: 150 },
     );
   });
 
   it('property: login with arbitrary strings never answers 5xx and never logs in', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.string({ maxLength: 80, unit: 'grapheme' }), fc.string({ maxLength: 80, unit: 'binary' }), async (username, password) => {
-        const res = await call(srv.url, 'POST', '/auth/login', { body: { username, password } });
-        assert.notEqual(res.status, 200);
-        assertClean(res, 'login');
-      }),
+      fc.asyncProperty(
+        fc.string({ maxLength: 80, unit: 'grapheme' }),
+        fc.string({ maxLength: 80, unit: 'binary' }),
+        async (username, password) => {
+          const res = await call(srv.url, 'POST', '/auth/login', { body: { username, password } });
+          assert.notEqual(res.status, 200);
+          assertClean(res, 'login');
+        },
+      ),
       { numRuns: 100 },
     );
   });

@@ -1,7 +1,7 @@
 // CSRF, CORS and cookie attributes: what a browser-facing auth server must refuse.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type TestServer, call, registerAndLogin, startTestServer } from './helpers.js';
+import { call, registerAndLogin, startTestServer, type TestServer } from './helpers.js';
 
 const ALLOWED = 'https://app.example';
 const EVIL = 'https://evil.example';
@@ -15,8 +15,16 @@ after(async () => {
 });
 
 async function sessionCookieLogin() {
-  const { login } = await registerAndLogin(srv.url, { mode: 'session', delivery: 'cookie' }, { origin: ALLOWED });
-  return { cookie: `tessera_session=${login.cookies.tessera_session!.value}`, csrf: login.body.csrf_token as string, sid: login.body.session_id as string };
+  const { login } = await registerAndLogin(
+    srv.url,
+    { mode: 'session', delivery: 'cookie' },
+    { origin: ALLOWED },
+  );
+  return {
+    cookie: `tessera_session=${login.cookies.tessera_session!.value}`,
+    csrf: login.body.csrf_token as string,
+    sid: login.body.session_id as string,
+  };
 }
 
 describe('CSRF on cookie-authenticated writes', () => {
@@ -37,11 +45,18 @@ describe('CSRF on cookie-authenticated writes', () => {
         ['DELETE', `/auth/sessions/${s.sid}`],
       ] as const) {
         const res = await call(srv.url, method, path, { headers });
-        assert.equal(res.status, 403, `${method} ${path} ${JSON.stringify({ ...headers, cookie: undefined })}`);
+        assert.equal(
+          res.status,
+          403,
+          `${method} ${path} ${JSON.stringify({ ...headers, cookie: undefined })}`,
+        );
         assert.equal(res.body.error, 'csrf_failed');
       }
     }
-    const pw = await call(srv.url, 'POST', '/auth/password', { headers: { cookie: s.cookie, origin: EVIL }, body: { current_password: 'x', new_password: 'y' } });
+    const pw = await call(srv.url, 'POST', '/auth/password', {
+      headers: { cookie: s.cookie, origin: EVIL },
+      body: { current_password: 'x', new_password: 'y' },
+    });
     assert.equal(pw.body.error, 'csrf_failed');
     // still alive after all that
     assert.equal((await call(srv.url, 'GET', '/auth/me', { headers: { cookie: s.cookie } })).status, 200);
@@ -50,47 +65,79 @@ describe('CSRF on cookie-authenticated writes', () => {
   it('accepts the write with an allowed Origin or same-origin Sec-Fetch-Site and the bound token', async () => {
     const s = await sessionCookieLogin();
     const other = await sessionCookieLogin();
-    const crossToken = await call(srv.url, 'POST', '/auth/logout', { headers: { cookie: s.cookie, origin: ALLOWED, 'x-csrf-token': other.csrf } });
+    const crossToken = await call(srv.url, 'POST', '/auth/logout', {
+      headers: { cookie: s.cookie, origin: ALLOWED, 'x-csrf-token': other.csrf },
+    });
     assert.equal(crossToken.status, 403, "another session's CSRF token does not fit");
     const sameSite = await call(srv.url, 'GET', '/auth/sessions', { headers: { cookie: s.cookie } });
     assert.equal(sameSite.status, 200, 'reads need no CSRF token');
-    const ok = await call(srv.url, 'POST', '/auth/logout', { headers: { cookie: s.cookie, 'sec-fetch-site': 'same-origin', 'x-csrf-token': s.csrf } });
+    const ok = await call(srv.url, 'POST', '/auth/logout', {
+      headers: { cookie: s.cookie, 'sec-fetch-site': 'same-origin', 'x-csrf-token': s.csrf },
+    });
     assert.equal(ok.status, 204);
     const cleared = ok.cookies.tessera_session;
-    assert.ok(cleared && (cleared.value === '' || cleared.attributes.some((a) => /max-age=0|expires=thu, 01 jan 1970/i.test(a))));
+    assert.ok(
+      cleared &&
+        (cleared.value === '' ||
+          cleared.attributes.some((a) => /max-age=0|expires=thu, 01 jan 1970/i.test(a))),
+    );
     assert.equal((await call(srv.url, 'GET', '/auth/me', { headers: { cookie: s.cookie } })).status, 401);
   });
 
   it('Bearer requests need no CSRF token', async () => {
     const { login } = await registerAndLogin(srv.url, { mode: 'session', delivery: 'header' });
-    const res = await call(srv.url, 'POST', '/auth/logout', { headers: { authorization: `Bearer ${login.body.session_token}`, origin: EVIL } });
+    const res = await call(srv.url, 'POST', '/auth/logout', {
+      headers: { authorization: `Bearer ${login.body.session_token}`, origin: EVIL },
+    });
     assert.equal(res.status, 204);
   });
 
   it('the cookie-delivered refresh needs the Origin and CSRF token of its family', async () => {
-    const { login } = await registerAndLogin(srv.url, { mode: 'token', delivery: 'cookie' }, { origin: ALLOWED });
+    const { login } = await registerAndLogin(
+      srv.url,
+      { mode: 'token', delivery: 'cookie' },
+      { origin: ALLOWED },
+    );
     const cookie = `tessera_refresh=${login.cookies.tessera_refresh!.value}`;
     const noCsrf = await call(srv.url, 'POST', '/auth/refresh', { headers: { cookie, origin: ALLOWED } });
     assert.equal(noCsrf.status, 403);
     assert.equal(noCsrf.body.error, 'csrf_failed');
-    const evil = await call(srv.url, 'POST', '/auth/refresh', { headers: { cookie, origin: EVIL, 'x-csrf-token': login.body.csrf_token } });
+    const evil = await call(srv.url, 'POST', '/auth/refresh', {
+      headers: { cookie, origin: EVIL, 'x-csrf-token': login.body.csrf_token },
+    });
     assert.equal(evil.status, 403);
     const csrf = await call(srv.url, 'GET', '/auth/csrf', { headers: { cookie, origin: ALLOWED } });
     assert.equal(csrf.body.csrf_token, login.body.csrf_token);
-    const ok = await call(srv.url, 'POST', '/auth/refresh', { headers: { cookie, origin: ALLOWED, 'x-csrf-token': login.body.csrf_token } });
+    const ok = await call(srv.url, 'POST', '/auth/refresh', {
+      headers: { cookie, origin: ALLOWED, 'x-csrf-token': login.body.csrf_token },
+    });
     assert.equal(ok.status, 200);
     assert.ok(ok.body.access_token && !ok.body.refresh_token, 'the refresh token stays in its cookie');
-    assert.ok(ok.cookies.tessera_refresh && ok.cookies.tessera_refresh.value !== login.cookies.tessera_refresh!.value);
+    assert.ok(
+      ok.cookies.tessera_refresh && ok.cookies.tessera_refresh.value !== login.cookies.tessera_refresh!.value,
+    );
     // logout with only the refresh cookie (a reloaded page without its access token)
     const next = `tessera_refresh=${ok.cookies.tessera_refresh.value}`;
-    const out = await call(srv.url, 'POST', '/auth/logout', { headers: { cookie: next, origin: ALLOWED, 'x-csrf-token': ok.body.csrf_token } });
+    const out = await call(srv.url, 'POST', '/auth/logout', {
+      headers: { cookie: next, origin: ALLOWED, 'x-csrf-token': ok.body.csrf_token },
+    });
     assert.equal(out.status, 204);
-    assert.equal((await call(srv.url, 'GET', '/auth/me', { headers: { authorization: `Bearer ${ok.body.access_token}` } })).status, 401);
+    assert.equal(
+      (
+        await call(srv.url, 'GET', '/auth/me', {
+          headers: { authorization: `Bearer ${ok.body.access_token}` },
+        })
+      ).status,
+      401,
+    );
   });
 
   it('a disallowed origin cannot sign a browser in with cookies (login CSRF)', async () => {
     const { username } = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
-    const res = await call(srv.url, 'POST', '/auth/login', { body: { username, password: 'correct horse battery staple' }, headers: { origin: EVIL } });
+    const res = await call(srv.url, 'POST', '/auth/login', {
+      body: { username, password: 'correct horse battery staple' },
+      headers: { origin: EVIL },
+    });
     assert.equal(res.status, 403);
     assert.equal(res.body.error, 'csrf_failed');
     assert.deepEqual(res.cookies, {});
@@ -98,8 +145,15 @@ describe('CSRF on cookie-authenticated writes', () => {
 
   it('only JSON reaches a handler: a form or text post gets 415', async () => {
     const s = await sessionCookieLogin();
-    for (const type of ['application/x-www-form-urlencoded', 'text/plain', 'multipart/form-data; boundary=x']) {
-      const res = await call(srv.url, 'POST', '/auth/logout-all', { rawBody: 'a=b', headers: { cookie: s.cookie, 'content-type': type, origin: ALLOWED, 'x-csrf-token': s.csrf } });
+    for (const type of [
+      'application/x-www-form-urlencoded',
+      'text/plain',
+      'multipart/form-data; boundary=x',
+    ]) {
+      const res = await call(srv.url, 'POST', '/auth/logout-all', {
+        rawBody: 'a=b',
+        headers: { cookie: s.cookie, 'content-type': type, origin: ALLOWED, 'x-csrf-token': s.csrf },
+      });
       assert.equal(res.status, 415, type);
       assert.equal(res.body.error, 'unsupported_media_type');
     }
@@ -129,12 +183,18 @@ describe('CORS', () => {
 
   it('answers preflight for allowed origins only, never with *', async () => {
     const pre = await call(srv.url, 'OPTIONS', '/auth/login', {
-      headers: { origin: ALLOWED, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-csrf-token' },
+      headers: {
+        origin: ALLOWED,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type,x-csrf-token',
+      },
     });
     assert.equal(pre.status, 204);
     assert.equal(pre.headers.get('access-control-allow-origin'), ALLOWED);
     assert.match(pre.headers.get('access-control-allow-headers') ?? '', /X-CSRF-Token/);
-    const evil = await call(srv.url, 'OPTIONS', '/auth/login', { headers: { origin: EVIL, 'access-control-request-method': 'POST' } });
+    const evil = await call(srv.url, 'OPTIONS', '/auth/login', {
+      headers: { origin: EVIL, 'access-control-request-method': 'POST' },
+    });
     assert.equal(evil.headers.get('access-control-allow-origin'), null);
     assert.equal(evil.headers.get('access-control-allow-methods'), null);
   });
@@ -144,14 +204,29 @@ describe('secure cookies', () => {
   it('use the __Host- prefix, Secure, HttpOnly, SameSite and no Domain when the issuer is https', async () => {
     const secure = await startTestServer({ secureCookies: true, sameSite: 'strict', corsOrigins: [ALLOWED] });
     try {
-      const { login } = await registerAndLogin(secure.url, { mode: 'session', delivery: 'cookie' }, { origin: ALLOWED });
+      const { login } = await registerAndLogin(
+        secure.url,
+        { mode: 'session', delivery: 'cookie' },
+        { origin: ALLOWED },
+      );
       const cookie = login.cookies['__Host-tessera_session'];
       assert.ok(cookie, JSON.stringify(login.cookies));
       const attrs = cookie.attributes.map((a) => a.toLowerCase());
       for (const a of ['secure', 'httponly', 'samesite=strict', 'path=/']) assert.ok(attrs.includes(a), a);
       assert.ok(!attrs.some((a) => a.startsWith('domain')));
-      const tokenLogin = await call(secure.url, 'POST', '/auth/login', { body: { username: (await registerAndLogin(secure.url, { mode: 'token', delivery: 'header' })).username, password: 'correct horse battery staple', delivery: 'cookie' }, headers: { origin: ALLOWED } });
-      assert.ok(tokenLogin.cookies['__Host-tessera_refresh']?.attributes.map((a) => a.toLowerCase()).includes('secure'));
+      const tokenLogin = await call(secure.url, 'POST', '/auth/login', {
+        body: {
+          username: (await registerAndLogin(secure.url, { mode: 'token', delivery: 'header' })).username,
+          password: 'correct horse battery staple',
+          delivery: 'cookie',
+        },
+        headers: { origin: ALLOWED },
+      });
+      assert.ok(
+        tokenLogin.cookies['__Host-tessera_refresh']?.attributes
+          .map((a) => a.toLowerCase())
+          .includes('secure'),
+      );
     } finally {
       await secure.close();
     }

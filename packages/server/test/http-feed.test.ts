@@ -1,7 +1,7 @@
 // The revocation feed: snapshot with cursor, live SSE stream that resumes from a cursor.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type TestServer, call, registerAndLogin, startTestServer } from './helpers.js';
+import { call, registerAndLogin, startTestServer, type TestServer } from './helpers.js';
 
 let srv: TestServer;
 before(async () => {
@@ -18,7 +18,12 @@ interface Event {
 }
 
 /** Reads SSE events from a stream until `until` says stop or the timeout passes. */
-async function readEvents(url: string, until: (events: Event[]) => boolean, headers: Record<string, string> = {}, timeoutMs = 5000): Promise<Event[]> {
+async function readEvents(
+  url: string,
+  until: (events: Event[]) => boolean,
+  headers: Record<string, string> = {},
+  timeoutMs = 5000,
+): Promise<Event[]> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   const events: Event[] = [];
@@ -60,7 +65,9 @@ describe('revocation feed', () => {
   it('snapshot lists logout and logout-all entries with a cursor', async () => {
     const start = (await call(srv.url, 'GET', '/auth/revocations')).body.cursor as number;
     const a = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
-    await call(srv.url, 'POST', '/auth/logout', { headers: { authorization: `Bearer ${a.login.body.access_token}` } });
+    await call(srv.url, 'POST', '/auth/logout', {
+      headers: { authorization: `Bearer ${a.login.body.access_token}` },
+    });
     const snap = await call(srv.url, 'GET', `/auth/revocations?cursor=${start}`);
     assert.equal(snap.status, 200);
     assert.equal(snap.body.entries.length, 1);
@@ -68,13 +75,23 @@ describe('revocation feed', () => {
     assert.equal(entry.sid, a.login.body.session_id);
     assert.ok(entry.expires_at > Date.now() / 1000 + 300, 'kept past the longest access token');
     assert.equal(snap.body.cursor, entry.cursor);
-    assert.deepEqual((await call(srv.url, 'GET', `/auth/revocations?cursor=${snap.body.cursor}`)).body.entries, []);
+    assert.deepEqual(
+      (await call(srv.url, 'GET', `/auth/revocations?cursor=${snap.body.cursor}`)).body.entries,
+      [],
+    );
 
     const b = await registerAndLogin(srv.url, { mode: 'session', delivery: 'header' });
-    await call(srv.url, 'POST', '/auth/logout-all', { headers: { authorization: `Bearer ${b.login.body.session_token}` } });
+    await call(srv.url, 'POST', '/auth/logout-all', {
+      headers: { authorization: `Bearer ${b.login.body.session_token}` },
+    });
     const all = (await call(srv.url, 'GET', `/auth/revocations?cursor=${snap.body.cursor}`)).body.entries;
     assert.ok(all.some((e: { sid?: string }) => e.sid === b.login.body.session_id));
-    assert.ok(all.some((e: { sub?: string; not_before?: number }) => typeof e.sub === 'string' && typeof e.not_before === 'number'));
+    assert.ok(
+      all.some(
+        (e: { sub?: string; not_before?: number }) =>
+          typeof e.sub === 'string' && typeof e.not_before === 'number',
+      ),
+    );
   });
 
   it('streams live entries within milliseconds, with heartbeats', async () => {
@@ -84,7 +101,9 @@ describe('revocation feed', () => {
     const stream = readEvents(`${srv.url}/auth/revocations/stream?cursor=${start}`, (events) => {
       if (events.length === 1 && loggedOutAt === 0) {
         loggedOutAt = performance.now();
-        void call(srv.url, 'POST', '/auth/logout', { headers: { authorization: `Bearer ${login.body.access_token}` } });
+        void call(srv.url, 'POST', '/auth/logout', {
+          headers: { authorization: `Bearer ${login.body.access_token}` },
+        });
       }
       return events.some((e) => e.event === 'revocation') && events.some((e) => e.event === 'heartbeat');
     });
@@ -98,13 +117,26 @@ describe('revocation feed', () => {
 
   it('resumes from Last-Event-ID without losing or repeating entries', async () => {
     const start = (await call(srv.url, 'GET', '/auth/revocations')).body.cursor as number;
-    const sessions = await Promise.all([1, 2, 3].map(() => registerAndLogin(srv.url, { mode: 'token', delivery: 'header' })));
-    for (const s of sessions) await call(srv.url, 'POST', '/auth/logout', { headers: { authorization: `Bearer ${s.login.body.access_token}` } });
+    const sessions = await Promise.all(
+      [1, 2, 3].map(() => registerAndLogin(srv.url, { mode: 'token', delivery: 'header' })),
+    );
+    for (const s of sessions)
+      await call(srv.url, 'POST', '/auth/logout', {
+        headers: { authorization: `Bearer ${s.login.body.access_token}` },
+      });
     const snap = (await call(srv.url, 'GET', `/auth/revocations?cursor=${start}`)).body;
     assert.equal(snap.entries.length, 3);
     const firstCursor = snap.entries[0].cursor;
-    const events = await readEvents(`${srv.url}/auth/revocations/stream`, (ev) => ev.filter((e) => e.event === 'revocation').length >= 2, { 'last-event-id': String(firstCursor) }, 2000);
+    const events = await readEvents(
+      `${srv.url}/auth/revocations/stream`,
+      (ev) => ev.filter((e) => e.event === 'revocation').length >= 2,
+      { 'last-event-id': String(firstCursor) },
+      2000,
+    );
     const revs = events.filter((e) => e.event === 'revocation').map((e) => e.data.sid);
-    assert.deepEqual(revs, sessions.slice(1).map((s) => s.login.body.session_id));
+    assert.deepEqual(
+      revs,
+      sessions.slice(1).map((s) => s.login.body.session_id),
+    );
   });
 });

@@ -1,7 +1,7 @@
 // Refresh rotation: one chain under concurrency, the grace window, reuse detection.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type TestServer, call, registerAndLogin, startTestServer } from './helpers.js';
+import { call, registerAndLogin, startTestServer, type TestServer } from './helpers.js';
 
 let srv: TestServer;
 before(async () => {
@@ -23,7 +23,9 @@ describe('refresh rotation', () => {
     assert.equal(r1.body.session_id, login.body.session_id);
     const r2 = await refresh(r1.body.refresh_token);
     assert.equal(r2.status, 200);
-    const me = await call(srv.url, 'GET', '/auth/me', { headers: { authorization: `Bearer ${r2.body.access_token}` } });
+    const me = await call(srv.url, 'GET', '/auth/me', {
+      headers: { authorization: `Bearer ${r2.body.access_token}` },
+    });
     assert.equal(me.status, 200);
   });
 
@@ -70,12 +72,24 @@ describe('refresh rotation', () => {
     const { login } = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
     const [id, secret] = login.body.refresh_token.split('.');
     const forged = `${id}.${secret.slice(0, -2)}${secret.endsWith('AA') ? 'BB' : 'AA'}`;
-    for (const token of ['', 'garbage', 'a.b', `${id}.`, forged, `${'x'.repeat(22)}.${'y'.repeat(43)}`, 'é'.repeat(40)]) {
+    for (const token of [
+      '',
+      'garbage',
+      'a.b',
+      `${id}.`,
+      forged,
+      `${'x'.repeat(22)}.${'y'.repeat(43)}`,
+      'é'.repeat(40),
+    ]) {
       const res = await refresh(token);
       assert.equal(res.status, 401, token);
       assert.equal(res.body.error, 'invalid_refresh_token');
     }
-    assert.equal((await refresh(login.body.refresh_token)).status, 200, 'a forged try does not burn the real token');
+    assert.equal(
+      (await refresh(login.body.refresh_token)).status,
+      200,
+      'a forged try does not burn the real token',
+    );
     const wrongType = await call(srv.url, 'POST', '/auth/refresh', { body: { refresh_token: 42 } });
     assert.equal(wrongType.status, 400);
   });
@@ -83,7 +97,9 @@ describe('refresh rotation', () => {
   it('an access token is not a refresh token, and a refresh token is not an access token', async () => {
     const { login } = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
     assert.equal((await refresh(login.body.access_token)).status, 401);
-    const me = await call(srv.url, 'GET', '/auth/me', { headers: { authorization: `Bearer ${login.body.refresh_token}` } });
+    const me = await call(srv.url, 'GET', '/auth/me', {
+      headers: { authorization: `Bearer ${login.body.refresh_token}` },
+    });
     assert.equal(me.status, 401);
   });
 
@@ -122,7 +138,9 @@ describe('session timeouts are enforced by the server', () => {
   it('access tokens expire', async () => {
     const { login } = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
     srv.clock.now += 301_000;
-    const me = await call(srv.url, 'GET', '/auth/me', { headers: { authorization: `Bearer ${login.body.access_token}` } });
+    const me = await call(srv.url, 'GET', '/auth/me', {
+      headers: { authorization: `Bearer ${login.body.access_token}` },
+    });
     assert.equal(me.status, 401);
   });
 });

@@ -1,7 +1,13 @@
 // The one contract suite every Store implementation must pass.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { RefreshTokenRecord, SessionRecord, SigningKeyRecord, Store, UserRecord } from '../src/store/types.js';
+import type {
+  RefreshTokenRecord,
+  SessionRecord,
+  SigningKeyRecord,
+  Store,
+  UserRecord,
+} from '../src/store/types.js';
 import { randomId } from '../src/util/crypto.js';
 
 const T0 = 1_800_000_000_000;
@@ -66,7 +72,11 @@ function key(kid: string, state: SigningKeyRecord['state'], createdAt = T0): Sig
  * `open` returns a fresh, empty store (or one whose data no test here can collide with).
  * `fresh` says whether key-ring tests can assume an empty ring.
  */
-export function runStoreContract(name: string, open: () => Promise<Store>, options: { skip?: string } = {}): void {
+export function runStoreContract(
+  name: string,
+  open: () => Promise<Store>,
+  options: { skip?: string } = {},
+): void {
   describe(`store contract: ${name}`, { skip: options.skip }, () => {
     let store: Store;
     before(async () => {
@@ -176,7 +186,13 @@ export function runStoreContract(name: string, open: () => Promise<Store>, optio
         const { s, t } = await family();
         assert.deepEqual(await store.getRefreshToken(t.id), t);
         const successor = refresh(s.id, { parentId: t.id, createdAt: T0 + 10 });
-        const req = { id: t.id, successor, now: T0 + 10, graceMs: 10_000, sessionIdleExpiresAt: T0 + 700_000 };
+        const req = {
+          id: t.id,
+          successor,
+          now: T0 + 10,
+          graceMs: 10_000,
+          sessionIdleExpiresAt: T0 + 700_000,
+        };
         assert.deepEqual(await store.rotateRefreshToken(req), { outcome: 'rotated' });
         assert.equal((await store.getRefreshToken(t.id))?.usedAt, T0 + 10);
         assert.deepEqual(await store.getRefreshToken(successor.id), successor);
@@ -251,8 +267,14 @@ export function runStoreContract(name: string, open: () => Promise<Store>, optio
       const current = ring.find((k) => k.state === 'current')!.kid;
       const next = ring.find((k) => k.state === 'next')!.kid;
       const fresh = `k-${randomId()}`;
-      assert.equal(await store.rotateSigningKeys(key(fresh, 'next', T0 + 2), 'not-current', T0 + 2, T0 + 1000), false);
-      assert.equal(await store.rotateSigningKeys(key(fresh, 'next', T0 + 2), current, T0 + 2, T0 + 1000), true);
+      assert.equal(
+        await store.rotateSigningKeys(key(fresh, 'next', T0 + 2), 'not-current', T0 + 2, T0 + 1000),
+        false,
+      );
+      assert.equal(
+        await store.rotateSigningKeys(key(fresh, 'next', T0 + 2), current, T0 + 2, T0 + 1000),
+        true,
+      );
       const after = await store.listSigningKeys();
       const state = (kid: string) => after.find((k) => k.kid === kid);
       assert.equal(state(current)?.state, 'retired');
@@ -262,7 +284,10 @@ export function runStoreContract(name: string, open: () => Promise<Store>, optio
       assert.equal(state(fresh)?.privateKeyEnc, `enc-${fresh}`);
       assert.deepEqual(state(fresh)?.publicJwk, { kty: 'EC', kid: fresh });
       assert.ok((await store.deleteRetiredKeys(T0 + 1000)) >= 1);
-      assert.equal((await store.listSigningKeys()).find((k) => k.kid === current), undefined);
+      assert.equal(
+        (await store.listSigningKeys()).find((k) => k.kid === current),
+        undefined,
+      );
     });
 
     it('appends revocations with increasing cursors, lists after a cursor and prunes expired ones', async () => {
@@ -281,7 +306,10 @@ export function runStoreContract(name: string, open: () => Promise<Store>, optio
       assert.deepEqual(fromStart.slice(0, 2), [a, b]);
       assert.deepEqual(await store.listRevocations(a.seq - 1, now + 10, 100).then((l) => l[0]), b);
       assert.ok((await store.pruneRevocations(now + 10)) >= 1);
-      assert.equal((await store.listRevocations(a.seq - 1, now, 100)).find((e) => e.seq === a.seq), undefined);
+      assert.equal(
+        (await store.listRevocations(a.seq - 1, now, 100)).find((e) => e.seq === a.seq),
+        undefined,
+      );
     });
 
     it('counts hits in a window and keeps locks', async () => {
@@ -292,7 +320,9 @@ export function runStoreContract(name: string, open: () => Promise<Store>, optio
       assert.equal(await store.hitCounter(k, 1000, T0 + 1000), 1, 'a new window starts over');
       await store.resetCounter(k);
       assert.equal(await store.getCounter(k, T0 + 1001), 0);
-      const counts = await Promise.all(Array.from({ length: 20 }, () => store.hitCounter(`${k}-c`, 60_000, T0)));
+      const counts = await Promise.all(
+        Array.from({ length: 20 }, () => store.hitCounter(`${k}-c`, 60_000, T0)),
+      );
       assert.deepEqual(
         [...counts].sort((x, y) => x - y),
         Array.from({ length: 20 }, (_, i) => i + 1),

@@ -138,7 +138,9 @@ export async function main(argv: string[]): Promise<number> {
         case 'list': {
           const users = await ctx.store.listUsers(Number(values.limit ?? 100), Number(values.offset ?? 0));
           for (const u of users) {
-            out(`${u.id}\t${u.username}\t${u.disabled ? 'disabled' : 'active'}\t${new Date(u.createdAt).toISOString()}`);
+            out(
+              `${u.id}\t${u.username}\t${u.disabled ? 'disabled' : 'active'}\t${new Date(u.createdAt).toISOString()}`,
+            );
           }
           return 0;
         }
@@ -180,14 +182,20 @@ export async function main(argv: string[]): Promise<number> {
       nowSeconds: Math.floor(Date.now() / 1000),
       typ: (header as { typ?: string } | undefined)?.typ ?? 'at+jwt',
     });
-    out(verified ? 'verified: signature, issuer, audience and expiry are good' : 'NOT VALID here (signature, key, issuer, audience or expiry)');
+    out(
+      verified
+        ? 'verified: signature, issuer, audience and expiry are good'
+        : 'NOT VALID here (signature, key, issuer, audience or expiry)',
+    );
     return verified ? 0 : 1;
   } finally {
     await ctx.store.close();
   }
 }
 
-const isMain = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop()!);
+const isMain =
+  process.argv[1] !== undefined &&
+  import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop()!);
 if (isMain) {
   main(process.argv.slice(2)).then(
     (code) => {

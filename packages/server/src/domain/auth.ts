@@ -87,11 +87,15 @@ export class AuthService {
    * Unknown user, wrong password and disabled account cost the same (one argon2 verify) and
    * answer the same. Throttled per account and per IP before any password work.
    */
-  async login(input: { username: unknown; password: unknown; mode: SessionMode }, client: ClientInfo): Promise<IssuedTokens> {
+  async login(
+    input: { username: unknown; password: unknown; mode: SessionMode },
+    client: ClientInfo,
+  ): Promise<IssuedTokens> {
     if (typeof input.password !== 'string' || input.password.length === 0) {
       throw new TesseraError('invalid_request', 'password must be a non-empty string.');
     }
-    if (typeof input.username !== 'string') throw new TesseraError('invalid_request', 'username must be a string.');
+    if (typeof input.username !== 'string')
+      throw new TesseraError('invalid_request', 'username must be a string.');
     let username: string | undefined;
     try {
       username = normalizeUsername(input.username);
@@ -263,7 +267,10 @@ export class AuthService {
       }
       case 'reused':
         await this.deps.revocations.revokeSessions([result.sessionId], 'refresh_reuse', now);
-        throw new TesseraError('refresh_token_reused', 'This refresh token was used before; the session has been ended.');
+        throw new TesseraError(
+          'refresh_token_reused',
+          'This refresh token was used before; the session has been ended.',
+        );
       case 'invalid':
         throw new TesseraError('invalid_refresh_token', 'The refresh token is not valid.');
     }
@@ -315,7 +322,7 @@ export class AuthService {
     const parts = splitIdSecret(credential);
     if (!parts) return null;
     const session = await store.getSession(parts.id);
-    if (!session || session.mode !== 'session' || session.secretHash === null) return null;
+    if (session?.mode !== 'session' || session.secretHash === null) return null;
     if (!safeEqual(session.secretHash, sha256(parts.secret)) || !this.isLive(session, now)) return null;
     const user = await store.getUserById(session.userId);
     if (!user || user.disabled) return null;

@@ -1,4 +1,4 @@
-import { type KeyObject, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
+import { sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 
 export interface AccessClaims {
   iss: string;
@@ -49,14 +49,16 @@ export function verifyOwnJwt(
   } catch {
     return undefined;
   }
-  if (typeof header !== 'object' || header === null || typeof claims !== 'object' || claims === null) return undefined;
+  if (typeof header !== 'object' || header === null || typeof claims !== 'object' || claims === null)
+    return undefined;
   if (header.alg !== 'ES256' || header.typ !== (expect.typ ?? 'at+jwt') || 'crit' in header) return undefined;
   if (typeof header.kid !== 'string') return undefined;
   const key = keyFor(header.kid);
   if (!key) return undefined;
   const signature = Buffer.from(s, 'base64url');
   if (signature.length !== 64) return undefined;
-  if (!cryptoVerify('sha256', Buffer.from(`${h}.${p}`), { key, dsaEncoding: 'ieee-p1363' }, signature)) return undefined;
+  if (!cryptoVerify('sha256', Buffer.from(`${h}.${p}`), { key, dsaEncoding: 'ieee-p1363' }, signature))
+    return undefined;
   if (claims.iss !== expect.issuer) return undefined;
   const aud = claims.aud;
   if (!(aud === expect.audience || (Array.isArray(aud) && aud.includes(expect.audience)))) return undefined;

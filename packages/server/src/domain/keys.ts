@@ -1,12 +1,12 @@
 import {
-  type JsonWebKey,
-  type KeyObject,
   createCipheriv,
   createDecipheriv,
   createHash,
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
+  type JsonWebKey,
+  type KeyObject,
   randomBytes,
 } from 'node:crypto';
 import type { SigningKeyRecord, Store } from '../store/types.js';
@@ -37,7 +37,12 @@ function encrypt(plain: Buffer, key: Buffer): string {
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   const body = Buffer.concat([cipher.update(plain), cipher.final()]);
-  return ['v1', iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), body.toString('base64url')].join('.');
+  return [
+    'v1',
+    iv.toString('base64url'),
+    cipher.getAuthTag().toString('base64url'),
+    body.toString('base64url'),
+  ].join('.');
 }
 
 function decrypt(sealed: string, key: Buffer): Buffer {
@@ -48,7 +53,11 @@ function decrypt(sealed: string, key: Buffer): Buffer {
   return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]);
 }
 
-export function generateSigningKey(encryptionKey: Buffer, state: SigningKeyRecord['state'], now: number): SigningKeyRecord {
+export function generateSigningKey(
+  encryptionKey: Buffer,
+  state: SigningKeyRecord['state'],
+  now: number,
+): SigningKeyRecord {
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const jwk = publicKey.export({ format: 'jwk' }) as { crv: string; x: string; y: string };
   const kid = thumbprint(jwk);
@@ -99,7 +108,8 @@ export class KeyRing {
     const previous = new Map(this.keys.map((k) => [k.record.kid, k]));
     this.keys = records.map((record) => {
       const known = previous.get(record.kid);
-      if (known) return { ...known, record, privateKey: record.state === 'retired' ? undefined : known.privateKey };
+      if (known)
+        return { ...known, record, privateKey: record.state === 'retired' ? undefined : known.privateKey };
       const publicKey = createPublicKey({ key: record.publicJwk as JsonWebKey, format: 'jwk' });
       let privateKey: KeyObject | undefined;
       if (record.state !== 'retired') {

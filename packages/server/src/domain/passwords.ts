@@ -3,7 +3,12 @@ import argon2 from 'argon2';
 import { TesseraError } from '../errors.js';
 
 /** OWASP's argon2id floor: 19 MiB, 2 passes, 1 lane. argon2 hashes on libuv's pool, off the event loop. */
-export const PASSWORD_PARAMS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
+export const PASSWORD_PARAMS = {
+  type: argon2.argon2id,
+  memoryCost: 19_456,
+  timeCost: 2,
+  parallelism: 1,
+} as const;
 
 export const PASSWORD_MIN = 8;
 /** Long passphrases are welcome; the bound only stops hashing megabytes. Nothing is ever truncated. */

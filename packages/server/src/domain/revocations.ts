@@ -62,7 +62,9 @@ export class Revocations {
   /** Every token of `sub` issued before `now` dies. */
   async revokeUser(sub: string, reason: string, now = Date.now()): Promise<RevocationEntry[]> {
     const nowSeconds = Math.ceil(now / 1000);
-    return this.record([{ sid: null, sub, notBefore: nowSeconds, expiresAt: nowSeconds + this.entryTtlSeconds, reason }]);
+    return this.record([
+      { sid: null, sub, notBefore: nowSeconds, expiresAt: nowSeconds + this.entryTtlSeconds, reason },
+    ]);
   }
 
   private async record(entries: NewRevocation[]): Promise<RevocationEntry[]> {

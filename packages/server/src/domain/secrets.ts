@@ -1,5 +1,5 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hkdfSync, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** Sub-keys derived from the one server secret, each for one purpose. */
@@ -25,7 +25,10 @@ export function deriveSecrets(secret: string): Secrets {
  * The configured secret, or one generated into `dataDir/secret` on first start (readable by the
  * owner only). Every instance of a cluster must be given the same TESSERA_SECRET instead.
  */
-export function loadOrCreateSecret(configured: string | undefined, dataDir: string): { secret: string; generated: boolean } {
+export function loadOrCreateSecret(
+  configured: string | undefined,
+  dataDir: string,
+): { secret: string; generated: boolean } {
   if (configured) return { secret: configured, generated: false };
   const file = path.join(dataDir, 'secret');
   if (existsSync(file)) return { secret: readFileSync(file, 'utf8').trim(), generated: false };

@@ -65,13 +65,21 @@ export async function buildApp(options: AppOptions): Promise<App> {
   metrics.describe('tessera_refreshes_total', 'Refresh attempts by result.');
   metrics.describe('tessera_refresh_reuse_total', 'Refresh token reuse detections (families revoked).');
   metrics.describe('tessera_revocations_total', 'Sessions revoked, by reason.');
-  metrics.gauge('tessera_revocation_stream_clients', 'Open revocation stream connections.', () => hub.subscribers);
+  metrics.gauge(
+    'tessera_revocation_stream_clients',
+    'Open revocation stream connections.',
+    () => hub.subscribers,
+  );
 
   const fastify = Fastify({
     logger:
       options.logger === false
         ? false
-        : { level: config.logLevel, redact: { paths: LOG_REDACT, censor: '[redacted]' }, ...(typeof options.logger === 'object' ? options.logger : {}) },
+        : {
+            level: config.logLevel,
+            redact: { paths: LOG_REDACT, censor: '[redacted]' },
+            ...(typeof options.logger === 'object' ? options.logger : {}),
+          },
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     routerOptions: { maxParamLength: 200 },
@@ -79,7 +87,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
     forceCloseConnections: 'idle',
     // Router-level faults (bad URL encoding, overlong params) get our error shape, without echoing the URL.
     frameworkErrors: (_error, _request, reply: FastifyReply) => {
-      void reply.code(400).header('Cache-Control', 'no-store').send({ error: 'invalid_request', message: 'The request URL is malformed.' });
+      void reply
+        .code(400)
+        .header('Cache-Control', 'no-store')
+        .send({ error: 'invalid_request', message: 'The request URL is malformed.' });
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
@@ -95,7 +106,11 @@ export async function buildApp(options: AppOptions): Promise<App> {
   });
 
   registerAuthRoutes(fastify, { config, auth, cookies: cookieNames(config), metrics, isAllowedOrigin });
-  registerFeedRoutes(fastify, { revocations, heartbeatMs: options.heartbeatMs ?? 15_000, onClose: (fn) => closers.push(fn) });
+  registerFeedRoutes(fastify, {
+    revocations,
+    heartbeatMs: options.heartbeatMs ?? 15_000,
+    onClose: (fn) => closers.push(fn),
+  });
 
   registerPages(fastify, { config });
 
@@ -105,7 +120,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     return keys.jwks();
   });
   fastify.get('/healthz', async () => ({ status: 'ok' }));
-  fastify.get('/readyz', async (_request, reply) => {
+  fastify.get('/readyz', async () => {
     try {
       await store.ping();
       return { status: 'ready', store: store.kind };

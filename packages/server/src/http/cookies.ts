@@ -12,7 +12,13 @@ export function cookieNames(config: Pick<Config, 'secureCookies'>): CookieNames 
   return { session: `${prefix}tessera_session`, refresh: `${prefix}tessera_refresh` };
 }
 
-export function setAuthCookie(reply: FastifyReply, config: Config, name: string, value: string, maxAgeSeconds: number): void {
+export function setAuthCookie(
+  reply: FastifyReply,
+  config: Config,
+  name: string,
+  value: string,
+  maxAgeSeconds: number,
+): void {
   reply.setCookie(name, value, {
     httpOnly: true,
     secure: config.secureCookies,
@@ -24,7 +30,12 @@ export function setAuthCookie(reply: FastifyReply, config: Config, name: string,
 
 export function clearAuthCookies(reply: FastifyReply, config: Config, names: CookieNames): void {
   for (const name of [names.session, names.refresh]) {
-    reply.clearCookie(name, { httpOnly: true, secure: config.secureCookies, sameSite: config.sameSite, path: '/' });
+    reply.clearCookie(name, {
+      httpOnly: true,
+      secure: config.secureCookies,
+      sameSite: config.sameSite,
+      path: '/',
+    });
   }
 }
 

@@ -24,7 +24,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (error instanceof TesseraError) {
       coded = error;
     } else {
-      const fastifyCode = 'code' in error && typeof error.code === 'string' ? FASTIFY_CODES[error.code] : undefined;
+      const fastifyCode =
+        'code' in error && typeof error.code === 'string' ? FASTIFY_CODES[error.code] : undefined;
       const status = 'statusCode' in error && typeof error.statusCode === 'number' ? error.statusCode : 500;
       if (fastifyCode) {
         const message =

@@ -51,8 +51,14 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
 
   /** A CSRF failure: the Origin is not allowed or the session-bound token is missing or wrong. */
   function requireCsrf(request: FastifyRequest, sessionId: string): void {
-    if (!originAllowedForWrite(request, deps.isAllowedOrigin) || !auth.checkCsrf(sessionId, request.headers['x-csrf-token'])) {
-      throw new TesseraError('csrf_failed', 'Cross-site request refused: missing or wrong Origin or X-CSRF-Token.');
+    if (
+      !originAllowedForWrite(request, deps.isAllowedOrigin) ||
+      !auth.checkCsrf(sessionId, request.headers['x-csrf-token'])
+    ) {
+      throw new TesseraError(
+        'csrf_failed',
+        'Cross-site request refused: missing or wrong Origin or X-CSRF-Token.',
+      );
     }
   }
 
@@ -73,7 +79,12 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
     return result;
   }
 
-  function sendIssued(reply: FastifyReply, issued: IssuedTokens, delivery: 'header' | 'cookie', status = 200) {
+  function sendIssued(
+    reply: FastifyReply,
+    issued: IssuedTokens,
+    delivery: 'header' | 'cookie',
+    status = 200,
+  ) {
     reply.header('Cache-Control', 'no-store');
     reply.header('Pragma', 'no-cache');
     if (issued.mode === 'token') {
@@ -156,7 +167,12 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
       },
     },
     async (request, reply) => {
-      const body = request.body as { username: string; password: string; mode?: SessionMode; delivery?: 'header' | 'cookie' };
+      const body = request.body as {
+        username: string;
+        password: string;
+        mode?: SessionMode;
+        delivery?: 'header' | 'cookie';
+      };
       const origin = request.headers.origin;
       const delivery = body.delivery ?? (origin !== undefined ? 'cookie' : 'header');
       // A disallowed site may not plant a session cookie in the browser (login CSRF).
@@ -169,7 +185,10 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
           client(request),
         );
         metrics.inc('tessera_logins_total', { result: 'ok', mode: issued.mode });
-        request.log.info({ event: 'login', user: issued.user.id, sid: issued.session.id, mode: issued.mode }, 'login');
+        request.log.info(
+          { event: 'login', user: issued.user.id, sid: issued.session.id, mode: issued.mode },
+          'login',
+        );
         return sendIssued(reply, issued, delivery);
       } catch (err) {
         if (err instanceof TesseraError) metrics.inc('tessera_logins_total', { result: err.code });
@@ -195,7 +214,8 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
       let delivery: 'header' | 'cookie' = 'header';
       if (token === undefined) {
         token = readCookie(request, cookies.refresh);
-        if (token === undefined) throw new TesseraError('invalid_refresh_token', 'No refresh token was sent.');
+        if (token === undefined)
+          throw new TesseraError('invalid_refresh_token', 'No refresh token was sent.');
         delivery = 'cookie';
         const session = await auth.sessionOfRefreshToken(token);
         // A cookie-borne refresh is a cookie-authenticated write: Origin and CSRF token, bound to the family.
@@ -224,7 +244,8 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
     reply.header('Cache-Control', 'no-store');
     const sessionCookie = readCookie(request, cookies.session);
     const viaSession = sessionCookie ? await auth.authenticate(sessionCookie, 'cookie') : null;
-    if (viaSession) return { csrf_token: auth.csrfToken(viaSession.session.id), session_id: viaSession.session.id };
+    if (viaSession)
+      return { csrf_token: auth.csrfToken(viaSession.session.id), session_id: viaSession.session.id };
     const refreshCookie = readCookie(request, cookies.refresh);
     const family = refreshCookie ? await auth.sessionOfRefreshToken(refreshCookie) : null;
     if (family) return { csrf_token: auth.csrfToken(family.id), session_id: family.id };
@@ -285,7 +306,11 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
 
   app.delete(
     '/auth/sessions/:id',
-    { schema: { params: { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } } } } },
+    {
+      schema: {
+        params: { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } } },
+      },
+    },
     async (request, reply) => {
       const who = await authenticate(request);
       const { id } = request.params as { id: string };

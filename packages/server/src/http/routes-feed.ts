@@ -41,11 +41,16 @@ export function registerFeedRoutes(
     const pending: RevocationEntry[] = [];
     let live = false;
     const raw = reply.raw;
+    // Entries from other instances may arrive out of seq order: dedupe by seq, not by "seq > cursor".
+    let backlogCursor = cursor;
+    const sent = new Set<number>();
     const send = (entries: RevocationEntry[]) => {
       let out = '';
       for (const e of entries) {
-        if (e.seq <= cursor) continue;
-        cursor = e.seq;
+        if (e.seq <= backlogCursor || sent.has(e.seq)) continue;
+        sent.add(e.seq);
+        if (sent.size > 10_000) sent.delete(sent.values().next().value as number);
+        cursor = Math.max(cursor, e.seq);
         out += `id: ${e.seq}\nevent: revocation\ndata: ${JSON.stringify(toFeedEntry(e))}\n\n`;
       }
       if (out) raw.write(out);
@@ -65,20 +70,25 @@ export function registerFeedRoutes(
       Connection: 'keep-alive',
       'X-Accel-Buffering': 'no',
       ...Object.fromEntries(
-        Object.entries(reply.getHeaders()).filter(([k]) => k.toLowerCase().startsWith('access-control-') || k === 'vary'),
+        Object.entries(reply.getHeaders()).filter(
+          ([k]) => k.toLowerCase().startsWith('access-control-') || k === 'vary',
+        ),
       ),
     });
     raw.write(`retry: 1000\nevent: hello\ndata: ${JSON.stringify({ cursor })}\n\n`);
     let out = '';
     for (const e of backlog.entries) {
       cursor = Math.max(cursor, e.cursor);
+      backlogCursor = cursor;
       out += `id: ${e.cursor}\nevent: revocation\ndata: ${JSON.stringify(e)}\n\n`;
     }
     if (out) raw.write(out);
     live = true;
     send(pending.sort((a, b) => a.seq - b.seq));
     const heartbeat = setInterval(() => {
-      raw.write(`event: heartbeat\ndata: ${JSON.stringify({ cursor, time: Math.floor(Date.now() / 1000) })}\n\n`);
+      raw.write(
+        `event: heartbeat\ndata: ${JSON.stringify({ cursor, time: Math.floor(Date.now() / 1000) })}\n\n`,
+      );
     }, deps.heartbeatMs);
     const end = () => {
       clearInterval(heartbeat);

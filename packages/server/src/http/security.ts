@@ -28,7 +28,8 @@ export function registerSecurityHeaders(app: FastifyInstance, config: Config): v
     reply.header('X-Frame-Options', 'DENY');
     reply.header('Cross-Origin-Opener-Policy', 'same-origin');
     reply.header('Content-Security-Policy', API_CSP);
-    if (config.secureCookies) reply.header('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+    if (config.secureCookies)
+      reply.header('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
   });
   // Preflight for every path: answers with the allowed methods and headers for allowed origins only.
   app.options('*', async (request: FastifyRequest, reply: FastifyReply) => {
@@ -42,7 +43,10 @@ export function registerSecurityHeaders(app: FastifyInstance, config: Config): v
 }
 
 /** A cookie-authenticated write must come from an allowed Origin or say it is same-origin. */
-export function originAllowedForWrite(request: FastifyRequest, isAllowed: (o: string | undefined) => boolean): boolean {
+export function originAllowedForWrite(
+  request: FastifyRequest,
+  isAllowed: (o: string | undefined) => boolean,
+): boolean {
   const origin = request.headers.origin;
   if (origin !== undefined) return isAllowed(origin);
   return request.headers['sec-fetch-site'] === 'same-origin';

@@ -188,7 +188,11 @@ export class SqliteStore implements Store {
     try {
       return Promise.resolve(fn());
     } catch (err) {
-      if (err instanceof Error && 'code' in err && String((err as { code: unknown }).code).startsWith('SQLITE_')) {
+      if (
+        err instanceof Error &&
+        'code' in err &&
+        String((err as { code: unknown }).code).startsWith('SQLITE_')
+      ) {
         const code = String((err as { code: unknown }).code);
         if (code !== 'SQLITE_CONSTRAINT_UNIQUE' && code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') {
           return Promise.reject(new StoreUnavailableError(err));
@@ -203,7 +207,15 @@ export class SqliteStore implements Store {
       const info = this.q(
         `INSERT INTO users (id, username, password_hash, roles, disabled, created_at, password_changed_at)
          VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-      ).run(u.id, u.username, u.passwordHash, JSON.stringify(u.roles), u.disabled ? 1 : 0, u.createdAt, u.passwordChangedAt);
+      ).run(
+        u.id,
+        u.username,
+        u.passwordHash,
+        JSON.stringify(u.roles),
+        u.disabled ? 1 : 0,
+        u.createdAt,
+        u.passwordChangedAt,
+      );
       return info.changes === 1 ? u : null;
     });
   }
@@ -224,13 +236,19 @@ export class SqliteStore implements Store {
 
   listUsers(limit: number, offset: number): Promise<UserRecord[]> {
     return this.run(() =>
-      (this.q('SELECT * FROM users ORDER BY created_at, id LIMIT ? OFFSET ?').all(limit, offset) as Row[]).map(toUser),
+      (
+        this.q('SELECT * FROM users ORDER BY created_at, id LIMIT ? OFFSET ?').all(limit, offset) as Row[]
+      ).map(toUser),
     );
   }
 
   setPasswordHash(userId: string, passwordHash: string, changedAt: number): Promise<void> {
     return this.run(() => {
-      this.q('UPDATE users SET password_hash = ?, password_changed_at = ? WHERE id = ?').run(passwordHash, changedAt, userId);
+      this.q('UPDATE users SET password_hash = ?, password_changed_at = ? WHERE id = ?').run(
+        passwordHash,
+        changedAt,
+        userId,
+      );
     });
   }
 
@@ -336,7 +354,10 @@ export class SqliteStore implements Store {
       return { outcome: 'invalid' };
     }
     if (token.usedAt === null) {
-      const won = this.q('UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL').run(req.now, req.id);
+      const won = this.q('UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL').run(
+        req.now,
+        req.id,
+      );
       if (won.changes !== 1) return { outcome: 'invalid' };
       const s = req.successor;
       this.q(
@@ -360,7 +381,9 @@ export class SqliteStore implements Store {
   }
 
   listSigningKeys(): Promise<SigningKeyRecord[]> {
-    return this.run(() => (this.q('SELECT * FROM signing_keys ORDER BY created_at, kid').all() as Row[]).map(toKey));
+    return this.run(() =>
+      (this.q('SELECT * FROM signing_keys ORDER BY created_at, kid').all() as Row[]).map(toKey),
+    );
   }
 
   private insertKey(k: SigningKeyRecord): void {
@@ -383,13 +406,20 @@ export class SqliteStore implements Store {
     );
   }
 
-  rotateSigningKeys(newNext: SigningKeyRecord, expectedCurrent: string | null, _now: number, retireUntil: number): Promise<boolean> {
+  rotateSigningKeys(
+    newNext: SigningKeyRecord,
+    expectedCurrent: string | null,
+    _now: number,
+    retireUntil: number,
+  ): Promise<boolean> {
     return this.run(() =>
       this.db
         .transaction(() => {
           const cur = this.q(`SELECT kid FROM signing_keys WHERE state = 'current'`).get() as Row | undefined;
           if (((cur?.kid as string | undefined) ?? null) !== expectedCurrent) return false;
-          this.q(`UPDATE signing_keys SET state = 'retired', retire_until = ? WHERE state = 'current'`).run(retireUntil);
+          this.q(`UPDATE signing_keys SET state = 'retired', retire_until = ? WHERE state = 'current'`).run(
+            retireUntil,
+          );
           this.q(`UPDATE signing_keys SET state = 'current' WHERE state = 'next'`).run();
           this.insertKey({ ...newNext, state: 'next' });
           return true;
@@ -448,7 +478,9 @@ export class SqliteStore implements Store {
 
   getCounter(key: string, now: number): Promise<number> {
     return this.run(() => {
-      const r = this.q('SELECT count FROM counters WHERE key = ? AND window_end > ?').get(key, now) as Row | undefined;
+      const r = this.q('SELECT count FROM counters WHERE key = ? AND window_end > ?').get(key, now) as
+        | Row
+        | undefined;
       return (r?.count as number | undefined) ?? 0;
     });
   }
@@ -469,7 +501,9 @@ export class SqliteStore implements Store {
 
   getLock(key: string, now: number): Promise<number> {
     return this.run(() => {
-      const r = this.q('SELECT until FROM locks WHERE key = ? AND until > ?').get(key, now) as Row | undefined;
+      const r = this.q('SELECT until FROM locks WHERE key = ? AND until > ?').get(key, now) as
+        | Row
+        | undefined;
       return (r?.until as number | undefined) ?? 0;
     });
   }

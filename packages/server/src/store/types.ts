@@ -129,7 +129,12 @@ export interface Store {
    * retired (with `retireUntil`), provided the ring's current kid is still `expectedCurrent`
    * (null for an empty ring). Returns false when another instance rotated first.
    */
-  rotateSigningKeys(newNext: SigningKeyRecord, expectedCurrent: string | null, now: number, retireUntil: number): Promise<boolean>;
+  rotateSigningKeys(
+    newNext: SigningKeyRecord,
+    expectedCurrent: string | null,
+    now: number,
+    retireUntil: number,
+  ): Promise<boolean>;
   /** Adds keys to an empty ring (first start); false if the ring was not empty. */
   initSigningKeys(keys: SigningKeyRecord[]): Promise<boolean>;
   deleteRetiredKeys(now: number): Promise<number>;
