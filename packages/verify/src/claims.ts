@@ -38,11 +38,12 @@ export function checkClaims(
   now: number,
 ): AccessTokenClaims {
   const { iss, aud, exp, iat, nbf, sub } = payload;
-  if (typeof exp !== 'number' || typeof iat !== 'number' || (nbf !== undefined && typeof nbf !== 'number')) {
+  // Number.isFinite: JSON.parse turns 1e400 into Infinity, which would never expire.
+  if (!Number.isFinite(exp) || !Number.isFinite(iat) || (nbf !== undefined && !Number.isFinite(nbf))) {
     throw new VerifyError('invalid_claims');
   }
-  if (exp <= now - rules.skew) throw new VerifyError('token_expired');
-  if (iat > now + rules.skew || (nbf !== undefined && nbf > now + rules.skew)) {
+  if ((exp as number) <= now - rules.skew) throw new VerifyError('token_expired');
+  if ((iat as number) > now + rules.skew || (nbf !== undefined && (nbf as number) > now + rules.skew)) {
     throw new VerifyError('token_not_yet_valid');
   }
   if (iss !== rules.issuer) throw new VerifyError('invalid_issuer');

@@ -17,6 +17,7 @@ export {
   failureFor,
 } from './middleware/core.js';
 export {
+  parseRevocationEntries,
   parseRevocationEntry,
   type RevocableClaims,
   type RevocationChecker,

@@ -43,18 +43,27 @@ function validTime(x: unknown): x is number {
   return typeof x === 'number' && Number.isFinite(x);
 }
 
-/** Checks that `x` has the shape of a feed entry. */
-export function parseRevocationEntry(x: unknown): RevocationEntry | undefined {
-  if (typeof x !== 'object' || x === null) return undefined;
+/**
+ * Checks that `x` has the shape of a feed entry. An entry may name several things at once
+ * (e.g. `sid` and `sub` + `not_before`); each is returned as its own entry.
+ */
+export function parseRevocationEntries(x: unknown): RevocationEntry[] {
+  if (typeof x !== 'object' || x === null) return [];
   const e = x as Record<string, unknown>;
-  if (!validTime(e['expires_at'])) return undefined;
+  if (!validTime(e['expires_at'])) return [];
   const expires_at = e['expires_at'];
-  if (validId(e['sid'])) return { sid: e['sid'], expires_at };
-  if (validId(e['jti'])) return { jti: e['jti'], expires_at };
+  const out: RevocationEntry[] = [];
+  if (validId(e['sid'])) out.push({ sid: e['sid'], expires_at });
+  if (validId(e['jti'])) out.push({ jti: e['jti'], expires_at });
   if (validId(e['sub']) && validTime(e['not_before'])) {
-    return { sub: e['sub'], not_before: e['not_before'], expires_at };
+    out.push({ sub: e['sub'], not_before: e['not_before'], expires_at });
   }
-  return undefined;
+  return out;
+}
+
+/** The first entry of `parseRevocationEntries`, or undefined when `x` is not a feed entry. */
+export function parseRevocationEntry(x: unknown): RevocationEntry | undefined {
+  return parseRevocationEntries(x)[0];
 }
 
 export class RevocationSet implements RevocationChecker {
@@ -97,18 +106,20 @@ export class RevocationSet implements RevocationChecker {
 
   /** Adds an entry; returns false for malformed or already-expired entries. */
   add(entry: RevocationEntry | unknown): boolean {
-    const e = parseRevocationEntry(entry);
-    if (e === undefined) return false;
+    const parts = parseRevocationEntries(entry);
+    if (parts.length === 0) return false;
     const nowMs = this.#clock();
-    if (e.expires_at + this.#marginSec < nowMs / 1000) return false;
+    if (parts[0]!.expires_at + this.#marginSec < nowMs / 1000) return false;
     if (nowMs >= this.#nextPruneAt) this.prune(nowMs);
-    if ('sid' in e) {
-      this.#sids.set(e.sid, Math.max(e.expires_at, this.#sids.get(e.sid) ?? 0));
-    } else if ('jti' in e) {
-      this.#jtis.set(e.jti, Math.max(e.expires_at, this.#jtis.get(e.jti) ?? 0));
-    } else {
-      const old = this.#subs.get(e.sub);
-      this.#subs.set(e.sub, [Math.max(e.not_before, old?.[0] ?? 0), Math.max(e.expires_at, old?.[1] ?? 0)]);
+    for (const e of parts) {
+      if ('sid' in e) {
+        this.#sids.set(e.sid, Math.max(e.expires_at, this.#sids.get(e.sid) ?? 0));
+      } else if ('jti' in e) {
+        this.#jtis.set(e.jti, Math.max(e.expires_at, this.#jtis.get(e.jti) ?? 0));
+      } else {
+        const old = this.#subs.get(e.sub);
+        this.#subs.set(e.sub, [Math.max(e.not_before, old?.[0] ?? 0), Math.max(e.expires_at, old?.[1] ?? 0)]);
+      }
     }
     return true;
   }

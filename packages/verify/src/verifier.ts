@@ -253,20 +253,24 @@ export function createVerifier(options: VerifierOptions): Verifier {
   }
 
   async function verify(token: string): Promise<AccessTokenClaims> {
-    if (jwks && !jwks.loaded) {
-      try {
-        await jwks.ready();
-      } catch (err) {
-        throw new VerifyError('jwks_unavailable', { cause: err });
-      }
-    }
     try {
       return verifySync(token);
     } catch (err) {
-      if (!(jwks && err instanceof VerifyError && err.code === 'unknown_kid')) throw err;
+      if (!(jwks && err instanceof VerifyError)) throw err;
+      if (err.code === 'jwks_unavailable') {
+        // No key set yet (cold start): structure and header already passed; load keys once.
+        try {
+          await jwks.ready();
+        } catch (cause) {
+          throw new VerifyError('jwks_unavailable', { cause });
+        }
+      } else if (err.code === 'unknown_kid') {
+        // Maybe a freshly rotated key: refetch once (single-flight, rate-limited by a cooldown).
+        await jwks.refreshForUnknownKid();
+      } else {
+        throw err;
+      }
     }
-    // A kid we have not seen: maybe a freshly rotated key. Refetch (single-flight, cooldown) once.
-    await jwks.refreshForUnknownKid();
     return verifySync(token);
   }
 

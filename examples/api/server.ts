@@ -1,0 +1,144 @@
+// An API server on its own origin that trusts Tessera access tokens without asking the account
+// server: it only knows the issuer URL, fetches the JWKS once (then per Cache-Control), and
+// verifies every request locally. Stop the account server and it keeps answering.
+import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import {
+  createVerifier,
+  type RevocationChecker,
+  RevocationFeedClient,
+  RevocationSet,
+  type Verifier,
+} from '@tessera/verify';
+import { fastifyAuth, fastifyClaims } from '@tessera/verify/fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
+
+export interface ApiServerOptions {
+  /** The account server's issuer URL (`iss` of its tokens). */
+  issuer: string;
+  audience?: string;
+  port?: number;
+  host?: string;
+  /** Browser origins allowed to call this API (exact match). */
+  corsOrigins?: readonly string[];
+  /** Defaults to `${issuer}/.well-known/jwks.json`. */
+  jwksUrl?: string;
+  /**
+   * Follow the account server's revocation feed. Off by default: with it on, the API fails
+   * closed (503 `feed_stale`) once the feed has been silent for `maxStalenessSeconds`, so it
+   * keeps answering through an account-server outage only that long.
+   */
+  revocationFeed?: false | { maxStalenessSeconds?: number };
+  logger?: boolean;
+}
+
+export interface ApiServer {
+  url: string;
+  port: number;
+  app: FastifyInstance;
+  verifier: Verifier;
+  close(): Promise<void>;
+}
+
+export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
+  const issuer = options.issuer;
+  const allowedOrigins = new Set(options.corsOrigins ?? []);
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit: 16 * 1024 });
+
+  let revocations: RevocationChecker | undefined;
+  let feed: RevocationFeedClient | undefined;
+  if (options.revocationFeed) {
+    const set = new RevocationSet({
+      maxStalenessMs: (options.revocationFeed.maxStalenessSeconds ?? 60) * 1000,
+    });
+    feed = new RevocationFeedClient({ issuer, set, onError: (e) => app.log.warn(e.message) });
+    revocations = set;
+  }
+
+  const verifier = createVerifier({
+    issuer,
+    audience: options.audience ?? 'tessera',
+    jwks: {
+      url:
+        options.jwksUrl ??
+        new URL('.well-known/jwks.json', issuer.endsWith('/') ? issuer : `${issuer}/`).href,
+      onError: (e) => app.log.warn(`jwks: ${e.message}`),
+    },
+    revocations,
+  });
+
+  // CORS: exact-match allow-list, Bearer header only (no credentials, so no cookies cross over).
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('vary', 'Origin');
+    const origin = request.headers.origin;
+    const allowed = typeof origin === 'string' && allowedOrigins.has(origin);
+    if (allowed) {
+      reply.header('access-control-allow-origin', origin);
+      reply.header('access-control-expose-headers', 'WWW-Authenticate');
+    }
+    if (request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined) {
+      if (allowed) {
+        reply.header('access-control-allow-methods', 'GET, OPTIONS');
+        reply.header('access-control-allow-headers', 'Authorization, Content-Type');
+        reply.header('access-control-max-age', '600');
+      }
+      return reply.code(204).send();
+    }
+  });
+
+  app.get('/api/hello', { preHandler: fastifyAuth(verifier) }, async (request) => {
+    const claims = fastifyClaims(request)!;
+    return { sub: claims.sub, sid: claims.sid ?? null, scope: claims.scope ?? '' };
+  });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  // Preload keys and the revocation snapshot; an account server that is down is not fatal here:
+  // requests answer 503 until the first key set arrives, then verification is local.
+  await verifier.ready().catch((e: unknown) => app.log.warn(`jwks not loaded yet: ${String(e)}`));
+  if (feed)
+    await feed.start().catch((e: unknown) => app.log.warn(`revocation feed not loaded yet: ${String(e)}`));
+
+  await app.listen({ port: options.port ?? 4001, host: options.host ?? '127.0.0.1' });
+  const port = (app.server.address() as AddressInfo).port;
+  return {
+    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    port,
+    app,
+    verifier,
+    async close() {
+      await feed?.stop();
+      await app.close();
+    },
+  };
+}
+
+function envList(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const env = process.env;
+  const server = await startApiServer({
+    issuer: env['TESSERA_ISSUER'] ?? 'http://localhost:4000',
+    audience: env['TESSERA_AUDIENCE'] ?? 'tessera',
+    port: Number(env['PORT'] ?? 4001),
+    host: env['HOST'] ?? '127.0.0.1',
+    corsOrigins: envList(env['CORS_ORIGINS']),
+    revocationFeed:
+      env['TESSERA_REVOCATION_FEED'] === '1'
+        ? { maxStalenessSeconds: Number(env['TESSERA_REVOCATION_MAX_STALENESS'] ?? 60) }
+        : false,
+    logger: true,
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      server.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    });
+  }
+}
