@@ -1,0 +1,317 @@
+// Two account-server instances on one PostgreSQL schema + Redis prefix, plus an API server that
+// verifies tokens locally (packages/verify) and follows instance A's revocation feed.
+// Nothing is sticky: each step of a flow may land on either instance.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { RevocationFeedClient, RevocationSet } from '@tessera/verify';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { type ApiServer, startApiServer } from '../../../examples/api/server.js';
+import { loadConfig } from '../src/config.js';
+import { type RunningServer, startServer } from '../src/server.js';
+import { ClusterStore } from '../src/store/cluster.js';
+import { call, freePort, PASSWORD, registerAndLogin, SECRET, uniqueName } from './helpers.js';
+
+const databaseUrl = process.env.TESSERA_TEST_DATABASE_URL;
+const redisUrl = process.env.TESSERA_TEST_REDIS_URL;
+const missing = [
+  databaseUrl ? null : 'PostgreSQL not reachable: TESSERA_TEST_DATABASE_URL unset',
+  redisUrl ? null : 'Redis not reachable: TESSERA_TEST_REDIS_URL unset',
+].filter((x) => x !== null);
+const skip = missing.length > 0 ? missing.join('; ') : undefined;
+
+const run = randomBytes(6).toString('hex');
+const schema = `tessera_test_${run}_cl`;
+const prefix = `tessera:test:${run}:cl:`;
+
+/** A RevocationSet that tells waiters the moment an entry for their sid is added. */
+class ObservedSet extends RevocationSet {
+  readonly #waiters = new Map<string, () => void>();
+  override add(entry: unknown): boolean {
+    const added = super.add(entry);
+    const sid = (entry as { sid?: unknown } | null)?.sid;
+    if (typeof sid === 'string') this.#waiters.get(sid)?.();
+    return added;
+  }
+  waitFor(sid: string, timeoutMs: number): Promise<void> {
+    if (this.isRevoked({ sid })) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(sid);
+        reject(new Error(`sid ${sid} not revoked within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#waiters.set(sid, () => {
+        clearTimeout(timer);
+        this.#waiters.delete(sid);
+        resolve();
+      });
+    });
+  }
+}
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+describe('cluster: two instances, one store, an API server on the feed', { skip, timeout: 60_000 }, () => {
+  let a: RunningServer;
+  let b: RunningServer;
+  let api: ApiServer;
+  let issuer: string;
+  const dataDirs: string[] = [];
+  let feedSet: ObservedSet;
+  let feed: RevocationFeedClient;
+
+  async function instance(port: number): Promise<RunningServer> {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'tessera-cluster-'));
+    dataDirs.push(dataDir);
+    const config = loadConfig(
+      {},
+      {
+        port,
+        issuer,
+        dataDir,
+        secret: SECRET,
+        databaseUrl,
+        redisUrl,
+        registerPerIpPerHour: 100_000,
+        logLevel: 'silent',
+      },
+    );
+    // Separate store objects (own pools and connections), same schema and prefix.
+    const store = await ClusterStore.open(databaseUrl!, redisUrl!, {
+      postgres: { schema },
+      redis: { prefix },
+    });
+    return startServer({ config, store, logger: false, heartbeatMs: 200 });
+  }
+
+  before(async () => {
+    const [portA, portB] = [await freePort(), await freePort()];
+    // Both instances sign with the same issuer string; the API server reaches it at A.
+    issuer = `http://127.0.0.1:${portA}`;
+    a = await instance(portA);
+    b = await instance(portB);
+    api = await startApiServer({ issuer, port: 0, revocationFeed: { maxStalenessSeconds: 5 } });
+    feedSet = new ObservedSet({ maxStalenessMs: 5000 });
+    feed = new RevocationFeedClient({ issuer, set: feedSet, initialBackoffMs: 50 });
+    await feed.start();
+  });
+
+  after(async () => {
+    await feed?.stop();
+    await api?.close();
+    await a?.close();
+    await b?.close();
+    for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+    if (skip) return;
+    const admin = new pg.Client({ connectionString: databaseUrl });
+    await admin.connect();
+    try {
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    } finally {
+      await admin.end();
+    }
+    const redis = new Redis(redisUrl!);
+    try {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+        cursor = next;
+        if (keys.length > 0) await redis.del(...keys);
+      } while (cursor !== '0');
+    } finally {
+      await redis.quit();
+    }
+  });
+
+  it('both instances publish the same key ring', async () => {
+    const [ja, jb] = await Promise.all([
+      call(a.url, 'GET', '/.well-known/jwks.json'),
+      call(b.url, 'GET', '/.well-known/jwks.json'),
+    ]);
+    assert.equal(ja.status, 200);
+    assert.deepEqual(
+      ja.body.keys.map((k: { kid: string }) => k.kid).sort(),
+      jb.body.keys.map((k: { kid: string }) => k.kid).sort(),
+    );
+  });
+
+  it('token mode: log in on A, refresh on B, list sessions on A, the API accepts both access tokens', async () => {
+    const { login } = await registerAndLogin(a.url, { mode: 'token', delivery: 'header' });
+    const sid = login.body.session_id as string;
+    const hello = await call(api.url, 'GET', '/api/hello', { headers: bearer(login.body.access_token) });
+    assert.equal(hello.status, 200);
+    assert.equal(hello.body.sid, sid);
+
+    const refreshed = await call(b.url, 'POST', '/auth/refresh', {
+      body: { refresh_token: login.body.refresh_token },
+    });
+    assert.equal(refreshed.status, 200, JSON.stringify(refreshed.body));
+    assert.equal(refreshed.body.session_id, sid);
+    assert.notEqual(refreshed.body.refresh_token, login.body.refresh_token);
+
+    const sessions = await call(a.url, 'GET', '/auth/sessions', {
+      headers: bearer(refreshed.body.access_token),
+    });
+    assert.equal(sessions.status, 200);
+    const mine = sessions.body.sessions.find((s: { id: string }) => s.id === sid);
+    assert.ok(mine, 'the session started on A and refreshed on B is listed on A');
+    assert.equal(mine.current, true);
+    assert.equal(mine.mode, 'token');
+    assert.equal(
+      (await call(api.url, 'GET', '/api/hello', { headers: bearer(refreshed.body.access_token) })).status,
+      200,
+    );
+    // The successor chain continues on A.
+    const again = await call(a.url, 'POST', '/auth/refresh', {
+      body: { refresh_token: refreshed.body.refresh_token },
+    });
+    assert.equal(again.status, 200);
+  });
+
+  it('session mode: a session made on A works on B with no sticky routing, and ends everywhere', async () => {
+    const { login } = await registerAndLogin(a.url, { mode: 'session', delivery: 'header' });
+    const token = login.body.session_token as string;
+    const meB = await call(b.url, 'GET', '/auth/me', { headers: bearer(token) });
+    assert.equal(meB.status, 200);
+    assert.equal(meB.body.session.id, login.body.session_id);
+    assert.equal(meB.body.session.mode, 'session');
+    const listB = await call(b.url, 'GET', '/auth/sessions', { headers: bearer(token) });
+    assert.equal(listB.status, 200);
+    assert.ok(
+      listB.body.sessions.some(
+        (s: { id: string; current: boolean }) => s.id === login.body.session_id && s.current,
+      ),
+    );
+    const listA = await call(a.url, 'GET', '/auth/sessions', { headers: bearer(token) });
+    assert.deepEqual(
+      listA.body.sessions.map((s: { id: string }) => s.id),
+      listB.body.sessions.map((s: { id: string }) => s.id),
+    );
+    assert.equal((await call(b.url, 'POST', '/auth/logout', { headers: bearer(token) })).status, 204);
+    assert.equal((await call(a.url, 'GET', '/auth/me', { headers: bearer(token) })).status, 401);
+    assert.equal((await call(b.url, 'GET', '/auth/me', { headers: bearer(token) })).status, 401);
+  });
+
+  it('failed logins split between A and B lock the account on both', async () => {
+    const username = uniqueName('lock');
+    assert.equal(
+      (await call(a.url, 'POST', '/auth/register', { body: { username, password: PASSWORD } })).status,
+      201,
+    );
+    // Default limit: 5 failures per account. 3 on A + 2 on B.
+    for (const base of [a.url, b.url, a.url, b.url, a.url]) {
+      const r = await call(base, 'POST', '/auth/login', { body: { username, password: 'wrong password!!' } });
+      assert.equal(r.status, 401, 'below the limit a wrong password is a plain 401');
+    }
+    for (const base of [a.url, b.url]) {
+      const r = await call(base, 'POST', '/auth/login', { body: { username, password: PASSWORD } });
+      assert.equal(r.status, 429, 'the right password is refused on either instance while locked');
+      assert.equal(r.body.error, 'too_many_attempts');
+      assert.ok(Number(r.headers.get('retry-after')) >= 1);
+    }
+  });
+
+  it('logout on B reaches a feed subscriber on A, and the API rejects the access token within 100 ms', async (t) => {
+    const { login } = await registerAndLogin(a.url, { mode: 'token', delivery: 'header' });
+    const sid = login.body.session_id as string;
+    const access = login.body.access_token as string;
+    assert.equal((await call(api.url, 'GET', '/api/hello', { headers: bearer(access) })).status, 200);
+
+    const seen = feedSet.waitFor(sid, 2000);
+    const started = performance.now();
+    const out = await call(b.url, 'POST', '/auth/logout', { headers: bearer(access) });
+    assert.equal(out.status, 204);
+    await seen;
+    const seenMs = performance.now() - started;
+
+    // The API server's own feed client (also on A) must turn the token away.
+    let status = 200;
+    let body: { error?: string } | undefined;
+    while (performance.now() - started < 1000) {
+      const r = await call(api.url, 'GET', '/api/hello', { headers: bearer(access) });
+      status = r.status;
+      body = r.body;
+      if (status !== 200) break;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const rejectedMs = performance.now() - started;
+    assert.equal(status, 401, `API answered ${status} ${JSON.stringify(body)}`);
+    t.diagnostic(
+      `feed subscriber saw it after ${seenMs.toFixed(1)} ms; API refused after ${rejectedMs.toFixed(1)} ms`,
+    );
+    assert.ok(seenMs < 100, `feed subscriber on A saw the revocation after ${seenMs.toFixed(1)} ms`);
+    assert.ok(rejectedMs < 100, `API rejected the token ${rejectedMs.toFixed(1)} ms after logout started`);
+    // And the account server refuses it on both instances at once (session checked in the store).
+    assert.equal((await call(a.url, 'GET', '/auth/me', { headers: bearer(access) })).status, 401);
+  });
+
+  it('logout-all on A reaches the API through its own instance too', async () => {
+    const { login } = await registerAndLogin(b.url, { mode: 'token', delivery: 'header' });
+    const access = login.body.access_token as string;
+    const seen = feedSet.waitFor(login.body.session_id, 2000);
+    assert.equal((await call(a.url, 'POST', '/auth/logout-all', { headers: bearer(access) })).status, 204);
+    await seen;
+    const deadline = performance.now() + 500;
+    let status = 200;
+    while (status === 200 && performance.now() < deadline) {
+      status = (await call(api.url, 'GET', '/api/hello', { headers: bearer(access) })).status;
+    }
+    assert.equal(status, 401);
+  });
+
+  it('50 concurrent refreshes of one token split across A and B make one successor chain', async () => {
+    const { login } = await registerAndLogin(b.url, { mode: 'token', delivery: 'header' });
+    const refreshToken = login.body.refresh_token as string;
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        call(i % 2 === 0 ? a.url : b.url, 'POST', '/auth/refresh', { body: { refresh_token: refreshToken } }),
+      ),
+    );
+    const ok = answers.filter((r) => r.status === 200);
+    for (const r of answers) {
+      assert.ok(
+        r.status === 200 || (r.status === 401 && r.body.error === 'invalid_refresh_token'),
+        `unexpected ${r.status} ${JSON.stringify(r.body)}`,
+      );
+    }
+    assert.ok(ok.length >= 1);
+    const successors = new Set(ok.map((r) => r.body.refresh_token as string));
+    assert.equal(successors.size, 1, 'every winner got the same successor');
+
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    try {
+      const parentId = refreshToken.split('.')[0];
+      const children = await db.query(`SELECT id FROM ${schema}.refresh_tokens WHERE parent_id = $1`, [
+        parentId,
+      ]);
+      assert.equal(children.rowCount, 1, 'exactly one child of the refreshed token');
+      const branching = await db.query(
+        `SELECT parent_id FROM ${schema}.refresh_tokens WHERE parent_id IS NOT NULL GROUP BY parent_id HAVING count(*) > 1`,
+      );
+      assert.equal(branching.rowCount, 0, 'no refresh token anywhere has two children');
+    } finally {
+      await db.end();
+    }
+    // The chain goes on from the one successor, on either instance, and the session is alive.
+    const [successor] = successors;
+    const next = await call(a.url, 'POST', '/auth/refresh', { body: { refresh_token: successor } });
+    assert.equal(next.status, 200);
+    assert.equal(
+      (await call(b.url, 'GET', '/auth/me', { headers: bearer(next.body.access_token) })).status,
+      200,
+    );
+  });
+
+  it('/metrics on each instance counts its own logins, refreshes and revocations', async () => {
+    const [ma, mb] = await Promise.all([call(a.url, 'GET', '/metrics'), call(b.url, 'GET', '/metrics')]);
+    assert.match(ma.body, /tessera_logins_total\{result="ok",mode="token"\} \d+/);
+    assert.match(mb.body, /tessera_refreshes_total\{result="ok"\} \d+/);
+    assert.match(mb.body, /tessera_revocations_total\{reason="logout"\} \d+/);
+    assert.match(ma.body, /tessera_revocation_stream_clients \d+/);
+  });
+});
