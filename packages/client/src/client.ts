@@ -184,7 +184,7 @@ export class TesseraClient {
     const asToken = async (): Promise<boolean> => {
       this.setState({ mode: 'token', sessionId: csrf.sessionId, csrfToken: csrf.csrfToken });
       try {
-        await this.refresh();
+        await this.refreshShared(false);
         return this.state !== null;
       } catch (err) {
         if (isClientError(err) && SIGNED_OUT_CODES.has(err.code)) return false;
@@ -217,7 +217,12 @@ export class TesseraClient {
    * tab and others, share one refresh; a tab that waited for another's refresh uses its result.
    */
   refresh(): Promise<void> {
-    this.inflight ??= this.refreshOnce().finally(() => {
+    return this.refreshShared(true);
+  }
+
+  /** `announce`: tell other tabs when the refresh proves the login is gone (not when merely probing). */
+  private refreshShared(announce: boolean): Promise<void> {
+    this.inflight ??= this.refreshOnce(announce).finally(() => {
       this.inflight = undefined;
     });
     return this.inflight;
@@ -362,7 +367,7 @@ export class TesseraClient {
     return token !== undefined && token !== used ? token : undefined;
   }
 
-  private async refreshOnce(): Promise<void> {
+  private async refreshOnce(announce: boolean): Promise<void> {
     const s = this.requireState();
     if (s.mode !== 'token') return;
     const seen = this.version;
@@ -390,7 +395,7 @@ export class TesseraClient {
       try {
         issued = await processIssued(await this.send(req));
       } catch (err) {
-        if (isClientError(err) && SIGNED_OUT_CODES.has(err.code)) await this.signedOut(true);
+        if (isClientError(err) && SIGNED_OUT_CODES.has(err.code)) await this.signedOut(announce);
         throw err;
       }
       await this.adopt(issued);

@@ -1,0 +1,243 @@
+/**
+ * The account pages' script (sign in, register, account). Plain DOM, no framework; bundled with the
+ * SDK by esbuild and served as /assets/app.js. Never writes tokens anywhere but the SDK's memory.
+ */
+import {
+  describeError,
+  isClientError,
+  type Mode,
+  type SessionInfo,
+  TesseraClient,
+} from '../../../../client/src/index.js';
+import { deviceName, relativeTime } from './format.js';
+
+const body = document.body;
+const serverMode: Mode | undefined =
+  body.dataset.mode === 'session' || body.dataset.mode === 'token' ? body.dataset.mode : undefined;
+
+function client(mode: Mode = serverMode ?? 'token'): TesseraClient {
+  return new TesseraClient({ issuer: location.origin, mode, delivery: 'cookie' });
+}
+
+function $(id: string): HTMLElement {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`missing #${id}`);
+  return el;
+}
+
+function input(form: HTMLFormElement, name: string): HTMLInputElement {
+  const el = form.elements.namedItem(name);
+  if (!(el instanceof HTMLInputElement)) throw new Error(`missing input ${name}`);
+  return el;
+}
+
+/** Shows a message in the form's alert region (role=alert, so screen readers announce it). */
+function say(id: string, text: string | null, kind: 'error' | 'success' = 'error'): void {
+  const el = $(id);
+  el.textContent = text ?? '';
+  el.className = `alert alert-${kind}`;
+  el.hidden = text === null;
+}
+
+/** Runs a form action with the button disabled and a busy label; errors go to the alert. */
+async function busy(
+  button: HTMLButtonElement,
+  label: string,
+  alertId: string,
+  fn: () => Promise<void>,
+): Promise<void> {
+  const idle = button.textContent;
+  button.disabled = true;
+  button.textContent = label;
+  button.setAttribute('aria-busy', 'true');
+  say(alertId, null);
+  try {
+    await fn();
+  } catch (err) {
+    say(alertId, describeError(err));
+  } finally {
+    button.disabled = false;
+    button.textContent = idle;
+    button.removeAttribute('aria-busy');
+  }
+}
+
+function submitButton(form: HTMLFormElement): HTMLButtonElement {
+  const b = form.querySelector('button[type="submit"]');
+  if (!(b instanceof HTMLButtonElement)) throw new Error('missing submit button');
+  return b;
+}
+
+async function signinPage(): Promise<void> {
+  // Already signed in (a cookie is present): go straight to the account.
+  if (
+    serverMode &&
+    (await client()
+      .restore()
+      .catch(() => false))
+  )
+    return location.replace('/account');
+  const form = $('signin-form') as HTMLFormElement;
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const mode: Mode = input(form, 'mode-session').checked ? 'session' : 'token';
+    void busy(submitButton(form), 'Signing in…', 'signin-error', async () => {
+      await client(mode).login(input(form, 'username').value.trim(), input(form, 'password').value);
+      location.assign('/account');
+    }).then(() => {
+      if (!$('signin-error').hidden) input(form, 'password').select();
+    });
+  });
+}
+
+async function registerPage(): Promise<void> {
+  const form = $('register-form') as HTMLFormElement;
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const username = input(form, 'username').value.trim();
+    const password = input(form, 'password').value;
+    if (password !== input(form, 'confirm').value) {
+      say('register-error', 'The two passwords do not match.');
+      input(form, 'confirm').focus();
+      return;
+    }
+    void busy(submitButton(form), 'Creating account…', 'register-error', async () => {
+      const c = client();
+      await c.register(username, password);
+      await c.login(username, password);
+      location.assign('/account');
+    });
+  });
+}
+
+async function accountPage(): Promise<void> {
+  const c = client();
+  let signedIn = false;
+  try {
+    signedIn = await c.restore();
+  } catch (err) {
+    $('loading').textContent = describeError(err);
+    return;
+  }
+  if (!signedIn) return location.replace('/signin');
+  // Signed out in another tab, or the login ended: back to sign in.
+  c.onChange((s) => {
+    if (s === null) location.replace('/signin');
+  });
+  const guard = async (alertId: string, fn: () => Promise<void>): Promise<void> => {
+    try {
+      await fn();
+    } catch (err) {
+      if (isClientError(err) && c.session === null) return location.replace('/signin');
+      say(alertId, describeError(err));
+    }
+  };
+
+  await guard('account-error', async () => {
+    const me = await c.me();
+    $('username').textContent = me.user.username;
+    $('mode').textContent = me.session.mode === 'token' ? 'Token mode' : 'Session mode';
+    $('mode').title =
+      me.session.mode === 'token'
+        ? 'A short-lived access token in memory, renewed with an HttpOnly refresh cookie'
+        : 'A session cookie (HttpOnly) this server remembers';
+    await renderSessions(c);
+    $('loading').hidden = true;
+    $('account').hidden = false;
+  });
+
+  $('signout').addEventListener('click', () => {
+    void guard('account-error', async () => {
+      await c.logout();
+      location.replace('/signin');
+    });
+  });
+  $('signout-all').addEventListener('click', (event) => {
+    void busy(event.currentTarget as HTMLButtonElement, 'Signing out…', 'sessions-error', async () => {
+      await c.logoutAll();
+      location.replace('/signin');
+    });
+  });
+  $('sessions').addEventListener('click', (event) => {
+    const button = (event.target as Element).closest('button[data-session]');
+    if (!(button instanceof HTMLButtonElement)) return;
+    const id = button.dataset.session ?? '';
+    void busy(button, 'Ending…', 'sessions-error', async () => {
+      await c.endSession(id);
+      await renderSessions(c);
+      say('sessions-error', 'Session ended.', 'success');
+    });
+  });
+
+  const form = $('password-form') as HTMLFormElement;
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const next = input(form, 'new_password').value;
+    if (next !== input(form, 'confirm_password').value) {
+      say('password-message', 'The two new passwords do not match.');
+      input(form, 'confirm_password').focus();
+      return;
+    }
+    void busy(submitButton(form), 'Changing…', 'password-message', async () => {
+      await c.changePassword(input(form, 'current_password').value, next);
+      form.reset();
+      say('password-message', 'Password changed. Your other sessions were signed out.', 'success');
+      await renderSessions(c);
+    });
+  });
+}
+
+async function renderSessions(c: TesseraClient): Promise<void> {
+  const list = await c.sessions();
+  list.sort((a, b) => Number(b.current) - Number(a.current) || b.lastSeenAt.localeCompare(a.lastSeenAt));
+  const ul = $('sessions');
+  ul.replaceChildren(...list.map(sessionItem));
+  $('session-count').textContent = list.length === 1 ? '1 active session' : `${list.length} active sessions`;
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  className: string,
+  text?: string,
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function sessionItem(s: SessionInfo): HTMLLIElement {
+  const li = el('li', 'session');
+  const info = el('div', 'session-info');
+  const title = el('p', 'session-device', deviceName(s.userAgent));
+  if (s.current) title.append(' ', el('span', 'badge badge-current', 'This device'));
+  const meta = el('p', 'session-meta');
+  const seen = el('time', '', relativeTime(s.lastSeenAt));
+  seen.dateTime = s.lastSeenAt;
+  seen.title = new Date(s.lastSeenAt).toLocaleString();
+  const since = el('time', '', new Date(s.createdAt).toLocaleDateString(undefined, { dateStyle: 'medium' }));
+  since.dateTime = s.createdAt;
+  meta.append(`${s.mode === 'token' ? 'Token' : 'Session'} · last seen `, seen, ' · signed in ', since);
+  info.append(title, meta);
+  li.append(info);
+  if (!s.current) {
+    const end = el('button', 'button button-secondary button-small', 'End');
+    end.type = 'button';
+    end.dataset.session = s.id;
+    end.setAttribute('aria-label', `End session on ${deviceName(s.userAgent)}`);
+    li.append(end);
+  }
+  return li;
+}
+
+const pages: Record<string, () => Promise<void>> = {
+  signin: signinPage,
+  register: registerPage,
+  account: accountPage,
+};
+const run = pages[body.dataset.page ?? ''];
+if (run) {
+  run().catch((err: unknown) => {
+    console.error(err);
+  });
+}

@@ -1,0 +1,152 @@
+/** The three pages as static HTML shells; the script fills in what depends on the user. */
+
+export type PageName = 'signin' | 'register' | 'account';
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function layout(
+  page: PageName,
+  title: string,
+  main: string,
+  options: { mode?: string; wide?: boolean } = {},
+): string {
+  const mode = options.mode ? ` data-mode="${escapeHtml(options.mode)}"` : '';
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light">
+<title>${escapeHtml(title)} · Tessera</title>
+<link rel="icon" href="/assets/logo.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/assets/app.css">
+<script type="module" src="/assets/app.js"></script>
+</head>
+<body data-page="${page}"${mode}>
+<div class="shell${options.wide ? ' shell-wide' : ''}">
+<header class="brand"><a href="/" class="brand-link"><img src="/assets/logo.svg" alt="" width="28" height="28"><span>Tessera</span></a></header>
+<main class="card">
+${main}
+</main>
+<noscript><p class="footnote">These pages need JavaScript.</p></noscript>
+</div>
+</body>
+</html>
+`;
+}
+
+export function signinPage(defaultMode: 'session' | 'token', mode?: string): string {
+  const checked = (m: string) => (m === defaultMode ? ' checked' : '');
+  return layout(
+    'signin',
+    'Sign in',
+    `<h1>Sign in</h1>
+<p class="lead">Welcome back. Sign in to manage your account.</p>
+<form id="signin-form" method="post" action="/signin">
+  <p id="signin-error" class="alert alert-error" role="alert" hidden></p>
+  <div class="field">
+    <label for="username">Username</label>
+    <input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus>
+  </div>
+  <div class="field">
+    <label for="password">Password</label>
+    <input id="password" name="password" type="password" autocomplete="current-password" required>
+  </div>
+  <fieldset class="choice">
+    <legend>Stay signed in with</legend>
+    <label class="option"><input type="radio" name="mode" id="mode-token" value="token"${checked('token')}>
+      <span><strong>Token</strong><small>Short-lived access token in memory, renewed in the background.</small></span></label>
+    <label class="option"><input type="radio" name="mode" id="mode-session" value="session"${checked('session')}>
+      <span><strong>Session</strong><small>A cookie this server remembers; ends when you sign out.</small></span></label>
+  </fieldset>
+  <button type="submit" class="button button-primary button-block">Sign in</button>
+</form>
+<p class="switch">New here? <a href="/register">Create an account</a></p>`,
+    mode === undefined ? {} : { mode },
+  );
+}
+
+export function registerPage(): string {
+  return layout(
+    'register',
+    'Create account',
+    `<h1>Create an account</h1>
+<p class="lead">Pick a username and a password you don't use anywhere else.</p>
+<form id="register-form" method="post" action="/register">
+  <p id="register-error" class="alert alert-error" role="alert" hidden></p>
+  <div class="field">
+    <label for="username">Username</label>
+    <input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus>
+  </div>
+  <div class="field">
+    <label for="password">Password</label>
+    <input id="password" name="password" type="password" autocomplete="new-password" minlength="8" required aria-describedby="password-hint">
+    <p id="password-hint" class="hint">At least 8 characters. A few random words make a strong passphrase.</p>
+  </div>
+  <div class="field">
+    <label for="confirm">Confirm password</label>
+    <input id="confirm" name="confirm" type="password" autocomplete="new-password" required>
+  </div>
+  <button type="submit" class="button button-primary button-block">Create account</button>
+</form>
+<p class="switch">Already have an account? <a href="/signin">Sign in</a></p>`,
+  );
+}
+
+export function accountPage(mode?: string): string {
+  return layout(
+    'account',
+    'Your account',
+    `<p id="loading" class="loading" role="status">Loading your account…</p>
+<div id="account" hidden>
+  <div class="account-head">
+    <div>
+      <p class="eyebrow">Signed in as</p>
+      <h1 id="username" class="username"></h1>
+      <span id="mode" class="badge"></span>
+    </div>
+    <button id="signout" type="button" class="button button-secondary">Sign out</button>
+  </div>
+  <p id="account-error" class="alert alert-error" role="alert" hidden></p>
+
+  <section aria-labelledby="sessions-title">
+    <div class="section-head">
+      <h2 id="sessions-title">Where you're signed in</h2>
+      <p id="session-count" class="muted"></p>
+    </div>
+    <p id="sessions-error" class="alert alert-error" role="alert" hidden></p>
+    <ul id="sessions" class="sessions"></ul>
+    <div class="danger-zone">
+      <p>Lost a device, or signed in somewhere you shouldn't have? End every session, including this one.</p>
+      <button id="signout-all" type="button" class="button button-danger">Sign out everywhere</button>
+    </div>
+  </section>
+
+  <section aria-labelledby="password-title">
+    <h2 id="password-title">Change password</h2>
+    <form id="password-form" method="post" action="/account">
+      <p id="password-message" class="alert alert-error" role="alert" hidden></p>
+      <div class="field">
+        <label for="current_password">Current password</label>
+        <input id="current_password" name="current_password" type="password" autocomplete="current-password" required>
+      </div>
+      <div class="field-row">
+        <div class="field">
+          <label for="new_password">New password</label>
+          <input id="new_password" name="new_password" type="password" autocomplete="new-password" minlength="8" required>
+        </div>
+        <div class="field">
+          <label for="confirm_password">Confirm new password</label>
+          <input id="confirm_password" name="confirm_password" type="password" autocomplete="new-password" required>
+        </div>
+      </div>
+      <p class="hint">Changing it signs you out on every other device.</p>
+      <button type="submit" class="button button-primary">Change password</button>
+    </form>
+  </section>
+</div>`,
+    { wide: true, ...(mode === undefined ? {} : { mode }) },
+  );
+}
