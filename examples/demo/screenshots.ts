@@ -1,0 +1,67 @@
+/**
+ * Saves PNGs of the account pages to docs/screenshots/: signin, register, account.
+ * Run: node --import tsx examples/demo/screenshots.ts   (needs Chromium at /usr/bin/chromium or TESSERA_CHROMIUM)
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { launchChromium } from '../../packages/client/test/browser-helpers.js';
+import { startTestServer } from '../../packages/server/test/helpers.js';
+
+const out = path.resolve(import.meta.dirname, '../../docs/screenshots');
+mkdirSync(out, { recursive: true });
+
+const server = await startTestServer({}, { realClock: true });
+const browser = await launchChromium();
+try {
+  const base = server.url;
+  const username = 'ada.lovelace';
+  const password = 'analytical engine notes';
+  await fetch(`${base}/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password }),
+  });
+  // Two other devices, so the sessions list has something to show.
+  for (const ua of [
+    'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1',
+    'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 Firefox/125.0',
+  ]) {
+    await fetch(`${base}/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': ua },
+      body: JSON.stringify({ username, password, mode: 'session', delivery: 'header' }),
+    });
+  }
+  const context = await browser.newContext({
+    viewport: { width: 1100, height: 820 },
+    deviceScaleFactor: 1,
+    userAgent:
+      'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36',
+  });
+  const page = await context.newPage();
+
+  await page.goto(`${base}/signin`);
+  await page.getByLabel('Username').fill(username);
+  await page.screenshot({ path: path.join(out, 'signin.png'), fullPage: true });
+
+  await page.goto(`${base}/register`);
+  await page.getByLabel('Username').fill('grace.hopper');
+  await page.getByLabel('Password', { exact: true }).fill('password123');
+  await page.getByLabel('Confirm password').fill('password123');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByRole('alert').waitFor();
+  await page.screenshot({ path: path.join(out, 'register.png'), fullPage: true });
+
+  await page.goto(`${base}/signin`);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${base}/account`);
+  await page.locator('#account').waitFor();
+  await page.locator('body').click({ position: { x: 5, y: 5 } });
+  await page.screenshot({ path: path.join(out, 'account.png'), fullPage: true });
+  for (const name of ['signin', 'register', 'account']) console.log(path.join(out, `${name}.png`));
+} finally {
+  await browser.close();
+  await server.close();
+}
