@@ -62,6 +62,14 @@ async function busy(
   }
 }
 
+let leaving = false;
+/** Back to sign in, once: a sign-out and the SDK's change event would otherwise both navigate. */
+function toSignin(): void {
+  if (leaving) return;
+  leaving = true;
+  location.replace('/signin');
+}
+
 function submitButton(form: HTMLFormElement): HTMLButtonElement {
   const b = form.querySelector('button[type="submit"]');
   if (!(b instanceof HTMLButtonElement)) throw new Error('missing submit button');
@@ -119,16 +127,16 @@ async function accountPage(): Promise<void> {
     $('loading').textContent = describeError(err);
     return;
   }
-  if (!signedIn) return location.replace('/signin');
+  if (!signedIn) return toSignin();
   // Signed out in another tab, or the login ended: back to sign in.
   c.onChange((s) => {
-    if (s === null) location.replace('/signin');
+    if (s === null) toSignin();
   });
   const guard = async (alertId: string, fn: () => Promise<void>): Promise<void> => {
     try {
       await fn();
     } catch (err) {
-      if (isClientError(err) && c.session === null) return location.replace('/signin');
+      if (isClientError(err) && c.session === null) return toSignin();
       say(alertId, describeError(err));
     }
   };
@@ -149,13 +157,13 @@ async function accountPage(): Promise<void> {
   $('signout').addEventListener('click', () => {
     void guard('account-error', async () => {
       await c.logout();
-      location.replace('/signin');
+      toSignin();
     });
   });
   $('signout-all').addEventListener('click', (event) => {
     void busy(event.currentTarget as HTMLButtonElement, 'Signing out…', 'sessions-error', async () => {
       await c.logoutAll();
-      location.replace('/signin');
+      toSignin();
     });
   });
   $('sessions').addEventListener('click', (event) => {
