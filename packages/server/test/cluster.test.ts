@@ -55,6 +55,12 @@ class ObservedSet extends RevocationSet {
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
+async function metric(base: string, name: string): Promise<number> {
+  const text = (await call(base, 'GET', '/metrics')).body as string;
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.split(' ')[1]) : 0;
+}
+
 describe('cluster: two instances, one store, an API server on the feed', { skip, timeout: 60_000 }, () => {
   let a: RunningServer;
   let b: RunningServer;
@@ -77,6 +83,8 @@ describe('cluster: two instances, one store, an API server on the feed', { skip,
         databaseUrl,
         redisUrl,
         registerPerIpPerHour: 100_000,
+        // Short enough that the reuse test can step past it, long enough for the 50-refresh storm.
+        refreshGraceSeconds: 5,
         logLevel: 'silent',
       },
     );
@@ -305,6 +313,30 @@ describe('cluster: two instances, one store, an API server on the feed', { skip,
       (await call(b.url, 'GET', '/auth/me', { headers: bearer(next.body.access_token) })).status,
       200,
     );
+  });
+
+  it('a refresh token reused on B after the grace window kills the family everywhere', async () => {
+    const { login } = await registerAndLogin(a.url, { mode: 'token', delivery: 'header' });
+    const stolen = login.body.refresh_token as string;
+    const rotated = await call(a.url, 'POST', '/auth/refresh', { body: { refresh_token: stolen } });
+    assert.equal(rotated.status, 200);
+    const reuseBefore = await metric(b.url, 'tessera_refresh_reuse_total');
+    await new Promise((r) => setTimeout(r, 5_200));
+    const seen = feedSet.waitFor(login.body.session_id, 2000);
+    const reuse = await call(b.url, 'POST', '/auth/refresh', { body: { refresh_token: stolen } });
+    assert.equal(reuse.status, 401);
+    assert.equal(reuse.body.error, 'refresh_token_reused');
+    await seen;
+    // The legitimate holder's newer token is dead too, on the other instance, and on the API side.
+    const legit = await call(a.url, 'POST', '/auth/refresh', {
+      body: { refresh_token: rotated.body.refresh_token },
+    });
+    assert.equal(legit.status, 401);
+    assert.equal(
+      (await call(api.url, 'GET', '/api/hello', { headers: bearer(rotated.body.access_token) })).status,
+      401,
+    );
+    assert.equal(await metric(b.url, 'tessera_refresh_reuse_total'), reuseBefore + 1);
   });
 
   it('/metrics on each instance counts its own logins, refreshes and revocations', async () => {
