@@ -6,6 +6,7 @@ import { KeyRing } from '../domain/keys.js';
 import { RevocationHub, Revocations } from '../domain/revocations.js';
 import { deriveSecrets } from '../domain/secrets.js';
 import { StoreUnavailableError } from '../errors.js';
+import { registerOAuthRoutes } from '../oauth/routes.js';
 import { registerPages } from '../pages/index.js';
 import type { Store } from '../store/types.js';
 import { cookieNames } from './cookies.js';
@@ -101,8 +102,15 @@ export async function buildApp(options: AppOptions): Promise<App> {
   registerErrorHandling(fastify);
   const isAllowedOrigin = originPolicy(config);
   const closers: (() => void)[] = [];
+  // Graceful shutdown: in-flight requests finish, and their connections close behind them
+  // instead of idling until the keep-alive timeout.
+  let closing = false;
   fastify.addHook('preClose', async () => {
+    closing = true;
     for (const fn of closers) fn();
+  });
+  fastify.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('Connection', 'close');
   });
 
   registerAuthRoutes(fastify, { config, auth, cookies: cookieNames(config), metrics, isAllowedOrigin });
@@ -113,6 +121,16 @@ export async function buildApp(options: AppOptions): Promise<App> {
   });
 
   registerPages(fastify, { config });
+  registerOAuthRoutes(fastify, {
+    config,
+    store,
+    auth,
+    keys,
+    revocations,
+    secrets,
+    isAllowedOrigin,
+    now: options.now,
+  });
 
   fastify.get('/.well-known/jwks.json', async (_request, reply) => {
     await keys.refresh();

@@ -1,0 +1,47 @@
+/** RFC 6749 §5.2 / §4.1.2.1, RFC 6750, RFC 7009, RFC 9449 and OIDC error codes. */
+export type OAuthErrorCode =
+  | 'invalid_request'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'unauthorized_client'
+  | 'unsupported_grant_type'
+  | 'unsupported_response_type'
+  | 'unsupported_token_type'
+  | 'invalid_scope'
+  | 'invalid_target'
+  | 'access_denied'
+  | 'login_required'
+  | 'consent_required'
+  | 'request_not_supported'
+  | 'request_uri_not_supported'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  | 'invalid_dpop_proof'
+  | 'temporarily_unavailable'
+  | 'server_error';
+
+const STATUS: Partial<Record<OAuthErrorCode, number>> = {
+  invalid_client: 401,
+  invalid_token: 401,
+  insufficient_scope: 403,
+  temporarily_unavailable: 503,
+  server_error: 500,
+};
+
+/**
+ * An OAuth error safe to show to clients. `description` goes into `error_description` and never
+ * names a secret or a token; `detail` is for logs only.
+ */
+export class OAuthError extends Error {
+  readonly code: OAuthErrorCode;
+  readonly status: number;
+  readonly detail: string | undefined;
+
+  constructor(code: OAuthErrorCode, description: string, options: { detail?: string; status?: number } = {}) {
+    super(description);
+    this.name = 'OAuthError';
+    this.code = code;
+    this.status = options.status ?? STATUS[code] ?? 400;
+    this.detail = options.detail;
+  }
+}

@@ -1,0 +1,633 @@
+import { createHash, type KeyObject } from 'node:crypto';
+import type { Config } from '../config.js';
+import { signJwt, verifyOwnJwt } from '../domain/jwt.js';
+import type { KeyRing } from '../domain/keys.js';
+import type { Revocations } from '../domain/revocations.js';
+import type { Secrets } from '../domain/secrets.js';
+import type { SessionRecord, Store, UserRecord } from '../store/types.js';
+import { hmac, randomId, randomToken, safeEqual, sha256, splitIdSecret } from '../util/crypto.js';
+import { type AuthorizationRequest, type Params, resolveScope, single } from './authorize.js';
+import { authenticateClient, buildClient, type ClientCredentials, type NewClient } from './clients.js';
+import { checkDpopProof } from './dpop.js';
+import { OAuthError } from './errors.js';
+import type { ClientRecord, GrantRecord, OAuthRefreshTokenRecord, OAuthStore } from './types.js';
+
+export const CODE_TTL_MS = 60_000;
+/** Scopes that concern the user's identity; they make no sense without a user. */
+const USER_SCOPES = new Set(['openid', 'profile', 'offline_access']);
+
+export interface OAuthDeps {
+  config: Config;
+  store: Store;
+  oauth: OAuthStore;
+  keys: KeyRing;
+  revocations: Revocations;
+  secrets: Secrets;
+  now?: () => number;
+}
+
+export interface TokenResponse {
+  access_token: string;
+  token_type: 'Bearer' | 'DPoP';
+  expires_in: number;
+  scope: string;
+  refresh_token?: string;
+  id_token?: string;
+}
+
+/** What the token endpoint was sent, besides the form. */
+export interface TokenRequestContext {
+  credentials: ClientCredentials;
+  dpopProof: string | undefined;
+}
+
+export interface IntrospectionResponse {
+  active: boolean;
+  [claim: string]: unknown;
+}
+
+const invalidGrant = (why = 'The grant is invalid, expired or revoked.') =>
+  new OAuthError('invalid_grant', why);
+
+function clientCredentialsSubject(clientId: string): string {
+  // Never a user id (those have no colon), so these grants never show up as a user's.
+  return `client:${clientId}`;
+}
+
+/** The OAuth 2 authorization server's domain: no HTTP in here. */
+export class OAuthService {
+  private readonly now: () => number;
+  readonly tokenEndpoint: string;
+
+  constructor(private readonly deps: OAuthDeps) {
+    this.now = deps.now ?? Date.now;
+    this.tokenEndpoint = `${deps.config.issuer}/oauth/token`;
+  }
+
+  get store(): OAuthStore {
+    return this.deps.oauth;
+  }
+
+  // clients
+
+  async addClient(input: NewClient): Promise<{ client: ClientRecord; secret: string | null }> {
+    const built = buildClient(input, this.now());
+    if (!(await this.deps.oauth.createClient(built.client))) {
+      throw new OAuthError('invalid_request', 'A client with this id exists.');
+    }
+    return built;
+  }
+
+  /** Removes a client and kills everything issued to it. */
+  async removeClient(id: string): Promise<boolean> {
+    for (const grant of await this.deps.oauth.listClientGrants(id))
+      await this.revokeGrant(grant.id, 'client_removed');
+    return this.deps.oauth.deleteClient(id);
+  }
+
+  authenticateClient(credentials: ClientCredentials): Promise<ClientRecord> {
+    return authenticateClient(this.deps.oauth, credentials);
+  }
+
+  // consent and codes
+
+  /** The scopes still to be consented to; empty when the live grant already covers the request. */
+  async missingConsent(userId: string, request: AuthorizationRequest): Promise<string[]> {
+    const grant = await this.deps.oauth.getLiveGrant(userId, request.client.id);
+    const have = new Set(grant ? grant.scope.split(' ') : []);
+    return request.scope.filter((s) => !have.has(s));
+  }
+
+  /** Binds the consent form to the session and to what it showed. */
+  consentToken(sessionId: string, request: AuthorizationRequest): string {
+    return hmac(
+      this.deps.secrets.csrf,
+      'oauth-consent',
+      sessionId,
+      request.client.id,
+      request.redirectUri,
+      request.scope.join(' '),
+    );
+  }
+
+  checkConsentToken(
+    sessionId: string,
+    request: AuthorizationRequest,
+    presented: string | undefined,
+  ): boolean {
+    return presented !== undefined && safeEqual(presented, this.consentToken(sessionId, request));
+  }
+
+  /** Records consent (widening the live grant) and issues a single-use, 60-second code. */
+  async issueCode(user: UserRecord, session: SessionRecord, request: AuthorizationRequest): Promise<string> {
+    const now = this.now();
+    const grant = await this.deps.oauth.upsertGrant({
+      id: randomId(),
+      userId: user.id,
+      clientId: request.client.id,
+      scope: request.scope.join(' '),
+      now,
+    });
+    const code = randomToken(32);
+    await this.deps.oauth.insertCode({
+      codeHash: sha256(code),
+      clientId: request.client.id,
+      userId: user.id,
+      grantId: grant.id,
+      redirectUri: request.redirectUri,
+      redirectUriGiven: request.redirectUriGiven,
+      scope: request.scope.join(' '),
+      codeChallenge: request.codeChallenge,
+      nonce: request.nonce ?? null,
+      authTime: session.createdAt,
+      dpopJkt: request.dpopJkt ?? null,
+      createdAt: now,
+      expiresAt: now + CODE_TTL_MS,
+      consumedAt: null,
+    });
+    return code;
+  }
+
+  // the token endpoint
+
+  async token(params: Params, context: TokenRequestContext): Promise<TokenResponse> {
+    const grantType = single(params, 'grant_type');
+    if (grantType === undefined) throw new OAuthError('invalid_request', 'The grant_type is missing.');
+    if (!['authorization_code', 'refresh_token', 'client_credentials'].includes(grantType)) {
+      throw new OAuthError('unsupported_grant_type', 'This grant type is not supported.');
+    }
+    const client = await this.authenticateClient(context.credentials);
+    if (!client.grantTypes.includes(grantType as ClientRecord['grantTypes'][number])) {
+      throw new OAuthError('unauthorized_client', 'This client may not use this grant type.');
+    }
+    if (single(params, 'resource') !== undefined)
+      throw new OAuthError('invalid_target', 'Resource indicators are not supported.');
+    const now = this.now();
+    const jkt =
+      context.dpopProof !== undefined
+        ? await checkDpopProof(this.deps.oauth, {
+            proof: context.dpopProof,
+            method: 'POST',
+            url: this.tokenEndpoint,
+            now,
+          })
+        : undefined;
+    if (client.requireDpop && jkt === undefined)
+      throw new OAuthError('invalid_dpop_proof', 'This client must send a DPoP proof.');
+    switch (grantType) {
+      case 'authorization_code':
+        return this.redeemCode(client, params, jkt, now);
+      case 'refresh_token':
+        return this.redeemRefreshToken(client, params, jkt, now);
+      default:
+        return this.clientCredentials(client, params, jkt, now);
+    }
+  }
+
+  private async redeemCode(
+    client: ClientRecord,
+    params: Params,
+    jkt: string | undefined,
+    now: number,
+  ): Promise<TokenResponse> {
+    const code = single(params, 'code');
+    const verifier = single(params, 'code_verifier');
+    const redirectUri = single(params, 'redirect_uri');
+    if (code === undefined) throw new OAuthError('invalid_request', 'The code is missing.');
+    if (verifier === undefined)
+      throw new OAuthError('invalid_request', 'PKCE is required: send code_verifier.');
+    const codeHash = sha256(code);
+    const record = code.length <= 128 ? await this.deps.oauth.getCode(codeHash) : null;
+    if (!record) throw invalidGrant();
+    // RFC 6749 §4.1.2: a code used twice revokes what its first use issued.
+    if (record.consumedAt !== null) {
+      await this.revokeGrant(record.grantId, 'code_replay');
+      throw invalidGrant();
+    }
+    if (record.expiresAt <= now) throw invalidGrant('The authorization code has expired.');
+    if (record.clientId !== client.id) throw invalidGrant();
+    if (
+      record.redirectUriGiven
+        ? redirectUri !== record.redirectUri
+        : redirectUri !== undefined && redirectUri !== record.redirectUri
+    ) {
+      throw invalidGrant('The redirect_uri does not match the authorization request.');
+    }
+    if (!/^[A-Za-z0-9._~-]{43,128}$/.test(verifier)) throw invalidGrant('The code_verifier is malformed.');
+    const challenge = createHash('sha256').update(verifier).digest('base64url');
+    if (!safeEqual(challenge, record.codeChallenge)) throw invalidGrant('PKCE verification failed.');
+    if (record.dpopJkt !== null && record.dpopJkt !== jkt)
+      throw new OAuthError('invalid_dpop_proof', 'The DPoP key differs from the one the code is bound to.');
+    if (!(await this.deps.oauth.consumeCode(codeHash, now))) {
+      await this.revokeGrant(record.grantId, 'code_replay');
+      throw invalidGrant();
+    }
+    const grant = await this.liveGrant(record.grantId, client.id);
+    const user = await this.liveUser(grant.userId);
+    const refreshToken = client.grantTypes.includes('refresh_token')
+      ? await this.newRefreshToken(grant, client, record.scope, jkt, null, now)
+      : undefined;
+    return this.respond({
+      client,
+      sub: user.id,
+      grantId: grant.id,
+      scope: record.scope,
+      jkt,
+      now,
+      refreshToken,
+      idToken: record.scope.split(' ').includes('openid')
+        ? { user, nonce: record.nonce, authTime: record.authTime }
+        : undefined,
+    });
+  }
+
+  private async redeemRefreshToken(
+    client: ClientRecord,
+    params: Params,
+    jkt: string | undefined,
+    now: number,
+  ): Promise<TokenResponse> {
+    const token = single(params, 'refresh_token');
+    if (token === undefined) throw new OAuthError('invalid_request', 'The refresh_token is missing.');
+    const parts = splitIdSecret(token);
+    const record = parts ? await this.deps.oauth.getRefreshToken(parts.id) : null;
+    if (!parts || !record || !safeEqual(record.secretHash, sha256(parts.secret))) throw invalidGrant();
+    if (record.clientId !== client.id) throw invalidGrant();
+    if (record.dpopJkt !== null && record.dpopJkt !== jkt)
+      throw new OAuthError('invalid_dpop_proof', 'This refresh token is bound to another DPoP key.');
+    const requested = single(params, 'scope');
+    const scope =
+      requested === undefined ? record.scope : resolveScope(requested, record.scope.split(' ')).join(' ');
+    const successor = this.refreshRecord(
+      record.grantId,
+      client,
+      record.userId,
+      record.scope,
+      record.dpopJkt,
+      record.id,
+      now,
+    );
+    const result = await this.deps.oauth.rotateRefreshToken(record.id, now, successor.record);
+    if (result.outcome === 'reused') {
+      await this.revokeGrant(result.grantId, 'refresh_reuse');
+      throw invalidGrant('The refresh token was used before; the grant has been revoked.');
+    }
+    if (result.outcome === 'invalid') throw invalidGrant();
+    const grant = await this.liveGrant(record.grantId, client.id);
+    const user = await this.liveUser(grant.userId);
+    return this.respond({
+      client,
+      sub: user.id,
+      grantId: grant.id,
+      scope,
+      jkt,
+      now,
+      refreshToken: successor.token,
+      idToken: undefined,
+    });
+  }
+
+  private async clientCredentials(
+    client: ClientRecord,
+    params: Params,
+    jkt: string | undefined,
+    now: number,
+  ): Promise<TokenResponse> {
+    if (client.type !== 'confidential')
+      throw new OAuthError('unauthorized_client', 'Only confidential clients may use client_credentials.');
+    const allowed = client.scopes.filter((s) => !USER_SCOPES.has(s));
+    const scope = resolveScope(single(params, 'scope'), allowed).join(' ');
+    const subject = clientCredentialsSubject(client.id);
+    const grant = await this.deps.oauth.upsertGrant({
+      id: randomId(),
+      userId: subject,
+      clientId: client.id,
+      scope,
+      now,
+    });
+    return this.respond({
+      client,
+      sub: client.id,
+      grantId: grant.id,
+      scope,
+      jkt,
+      now,
+      refreshToken: undefined,
+      idToken: undefined,
+    });
+  }
+
+  private async liveGrant(id: string, clientId: string): Promise<GrantRecord> {
+    const grant = await this.deps.oauth.getGrant(id);
+    if (!grant || grant.revokedAt !== null || grant.clientId !== clientId) throw invalidGrant();
+    return grant;
+  }
+
+  private async liveUser(id: string): Promise<UserRecord> {
+    const user = await this.deps.store.getUserById(id);
+    if (!user || user.disabled) throw invalidGrant();
+    return user;
+  }
+
+  private refreshRecord(
+    grantId: string,
+    client: ClientRecord,
+    userId: string,
+    scope: string,
+    jkt: string | null,
+    parentId: string | null,
+    now: number,
+  ): { token: string; record: OAuthRefreshTokenRecord } {
+    const id = randomId();
+    const secret = randomToken(32);
+    return {
+      token: `${id}.${secret}`,
+      record: {
+        id,
+        grantId,
+        clientId: client.id,
+        userId,
+        secretHash: sha256(secret),
+        scope,
+        dpopJkt: jkt,
+        parentId,
+        createdAt: now,
+        expiresAt: now + this.deps.config.refreshIdleTtl * 1000,
+        usedAt: null,
+      },
+    };
+  }
+
+  private async newRefreshToken(
+    grant: GrantRecord,
+    client: ClientRecord,
+    scope: string,
+    jkt: string | undefined,
+    parentId: string | null,
+    now: number,
+  ): Promise<string> {
+    // RFC 9449 §5: only public clients' refresh tokens are bound to their DPoP key.
+    const bind = client.type === 'public' ? (jkt ?? null) : null;
+    const { token, record } = this.refreshRecord(grant.id, client, grant.userId, scope, bind, parentId, now);
+    await this.deps.oauth.insertRefreshToken(record);
+    return token;
+  }
+
+  private respond(input: {
+    client: ClientRecord;
+    sub: string;
+    grantId: string;
+    scope: string;
+    jkt: string | undefined;
+    now: number;
+    refreshToken: string | undefined;
+    idToken: { user: UserRecord; nonce: string | null; authTime: number } | undefined;
+  }): TokenResponse {
+    const { config } = this.deps;
+    const iat = Math.floor(input.now / 1000);
+    const { kid, key } = this.deps.keys.signingKey();
+    const claims: Record<string, unknown> = {
+      iss: config.issuer,
+      sub: input.sub,
+      aud: config.audience,
+      exp: iat + config.accessTokenTtl,
+      iat,
+      jti: randomId(),
+      sid: input.grantId,
+      scope: input.scope,
+      client_id: input.client.id,
+    };
+    if (input.jkt !== undefined) claims.cnf = { jkt: input.jkt };
+    const accessToken = signJwt({ kid, typ: 'at+jwt' }, claims, key);
+    const out: TokenResponse = {
+      access_token: accessToken,
+      token_type: input.jkt !== undefined ? 'DPoP' : 'Bearer',
+      expires_in: config.accessTokenTtl,
+      scope: input.scope,
+    };
+    if (input.refreshToken !== undefined) out.refresh_token = input.refreshToken;
+    if (input.idToken) {
+      const { user, nonce, authTime } = input.idToken;
+      const digest = createHash('sha256').update(accessToken).digest();
+      const idClaims: Record<string, unknown> = {
+        iss: config.issuer,
+        sub: user.id,
+        aud: input.client.id,
+        azp: input.client.id,
+        exp: iat + config.accessTokenTtl,
+        iat,
+        auth_time: Math.floor(authTime / 1000),
+        at_hash: digest.subarray(0, 16).toString('base64url'),
+      };
+      if (nonce !== null) idClaims.nonce = nonce;
+      if (input.scope.split(' ').includes('profile')) idClaims.preferred_username = user.username;
+      out.id_token = signJwt({ kid, typ: 'JWT' }, idClaims, key);
+    }
+    return out;
+  }
+
+  // revocation, introspection, userinfo
+
+  /** Revokes a grant and every token issued under it, and tells every API server (the feed). */
+  async revokeGrant(id: string, reason: string): Promise<boolean> {
+    const now = this.now();
+    const wasLive = await this.deps.oauth.revokeGrant(id, now, reason);
+    if (wasLive) await this.deps.revocations.revokeSessions([id], reason, now);
+    return wasLive;
+  }
+
+  private publicKey(kid: string): KeyObject | undefined {
+    return this.deps.keys.publicKey(kid);
+  }
+
+  private verifyAccessToken(token: string) {
+    return verifyOwnJwt(token, (kid) => this.publicKey(kid), {
+      issuer: this.deps.config.issuer,
+      audience: this.deps.config.audience,
+      nowSeconds: Math.floor(this.now() / 1000),
+    });
+  }
+
+  /** RFC 7009: always "done", whether or not there was anything to revoke. */
+  async revoke(params: Params, credentials: ClientCredentials): Promise<void> {
+    const client = await this.authenticateClient(credentials);
+    const token = single(params, 'token');
+    if (token === undefined) throw new OAuthError('invalid_request', 'The token is missing.');
+    single(params, 'token_type_hint');
+    const parts = splitIdSecret(token);
+    if (parts) {
+      const record = await this.deps.oauth.getRefreshToken(parts.id);
+      if (record && record.clientId === client.id && safeEqual(record.secretHash, sha256(parts.secret))) {
+        await this.revokeGrant(record.grantId, 'revoked_by_client');
+      }
+      return;
+    }
+    const claims = this.verifyAccessToken(token);
+    if (claims && claims.client_id === client.id) await this.revokeGrant(claims.sid, 'revoked_by_client');
+  }
+
+  /** RFC 7662, for confidential clients, about tokens issued to them. */
+  async introspect(params: Params, credentials: ClientCredentials): Promise<IntrospectionResponse> {
+    const client = await this.authenticateClient(credentials);
+    if (client.type !== 'confidential')
+      throw new OAuthError('invalid_client', 'Only confidential clients may introspect tokens.');
+    const token = single(params, 'token');
+    if (token === undefined) throw new OAuthError('invalid_request', 'The token is missing.');
+    single(params, 'token_type_hint');
+    const inactive = { active: false };
+    const parts = splitIdSecret(token);
+    if (parts) {
+      const record = await this.deps.oauth.getRefreshToken(parts.id);
+      if (!record || record.clientId !== client.id || !safeEqual(record.secretHash, sha256(parts.secret)))
+        return inactive;
+      if (record.usedAt !== null || record.expiresAt <= this.now()) return inactive;
+      const grant = await this.deps.oauth.getGrant(record.grantId);
+      const user = await this.deps.store.getUserById(record.userId);
+      if (!grant || grant.revokedAt !== null || !user || user.disabled) return inactive;
+      return {
+        active: true,
+        token_type: 'refresh_token',
+        client_id: record.clientId,
+        sub: record.userId,
+        username: user.username,
+        scope: record.scope,
+        iat: Math.floor(record.createdAt / 1000),
+        exp: Math.floor(record.expiresAt / 1000),
+        iss: this.deps.config.issuer,
+      };
+    }
+    const claims = this.verifyAccessToken(token);
+    if (!claims || claims.client_id !== client.id) return inactive;
+    const grant = await this.deps.oauth.getGrant(claims.sid);
+    if (!grant || grant.revokedAt !== null || grant.clientId !== client.id) return inactive;
+    let username: string | undefined;
+    if (!grant.userId.startsWith('client:')) {
+      const user = await this.deps.store.getUserById(grant.userId);
+      if (!user || user.disabled) return inactive;
+      username = user.username;
+    }
+    const cnf = claims.cnf as { jkt?: string } | undefined;
+    return {
+      active: true,
+      token_type: cnf?.jkt ? 'DPoP' : 'Bearer',
+      ...claims,
+      ...(username !== undefined ? { username } : {}),
+    };
+  }
+
+  /**
+   * OIDC userinfo for an access token with the openid scope. DPoP-bound tokens need the DPoP
+   * scheme and a proof for this request carrying the token's hash.
+   */
+  async userinfo(input: {
+    scheme: 'Bearer' | 'DPoP';
+    token: string;
+    dpopProof: string | undefined;
+    method: string;
+    url: string;
+  }): Promise<Record<string, unknown>> {
+    const bad = (why: string) => new OAuthError('invalid_token', why);
+    const claims = this.verifyAccessToken(input.token);
+    if (!claims || typeof claims.client_id !== 'string') throw bad('The access token is not valid.');
+    const cnf = claims.cnf as { jkt?: unknown } | undefined;
+    if (cnf?.jkt !== undefined) {
+      if (input.scheme !== 'DPoP') throw bad('This token is DPoP-bound: use the DPoP scheme and a proof.');
+      const jkt = await checkDpopProof(this.deps.oauth, {
+        proof: input.dpopProof,
+        method: input.method,
+        url: input.url,
+        accessToken: input.token,
+        now: this.now(),
+      });
+      if (jkt !== cnf.jkt) throw bad('The DPoP proof key is not the one the token is bound to.');
+    } else if (input.scheme !== 'Bearer') {
+      throw bad('This token is not DPoP-bound.');
+    }
+    const grant = await this.deps.oauth.getGrant(claims.sid);
+    if (!grant || grant.revokedAt !== null || grant.userId !== claims.sub)
+      throw bad('The access token is revoked.');
+    const user = await this.deps.store.getUserById(claims.sub);
+    if (!user || user.disabled) throw bad('The access token is revoked.');
+    const scopes = claims.scope.split(' ');
+    if (!scopes.includes('openid'))
+      throw new OAuthError('insufficient_scope', 'The openid scope is needed for userinfo.');
+    const out: Record<string, unknown> = { sub: user.id };
+    if (scopes.includes('profile')) out.preferred_username = user.username;
+    return out;
+  }
+
+  // the user's view of their grants
+
+  async listUserGrants(userId: string): Promise<
+    {
+      id: string;
+      client_id: string;
+      client_name: string;
+      scope: string;
+      created_at: string;
+      updated_at: string;
+    }[]
+  > {
+    const grants = await this.deps.oauth.listGrants(userId);
+    const out = [];
+    for (const g of grants) {
+      const client = await this.deps.oauth.getClient(g.clientId);
+      out.push({
+        id: g.id,
+        client_id: g.clientId,
+        client_name: client?.name ?? g.clientId,
+        scope: g.scope,
+        created_at: new Date(g.createdAt).toISOString(),
+        updated_at: new Date(g.updatedAt).toISOString(),
+      });
+    }
+    return out;
+  }
+
+  /** Revokes one of the user's own live grants; false for anything else (unknown, someone else's). */
+  async revokeUserGrant(userId: string, grantId: string): Promise<boolean> {
+    const grant = await this.deps.oauth.getGrant(grantId);
+    if (!grant || grant.userId !== userId || grant.revokedAt !== null) return false;
+    return this.revokeGrant(grant.id, 'revoked_by_user');
+  }
+
+  /** RFC 8414 / OIDC Discovery metadata. */
+  metadata(): Record<string, unknown> {
+    const issuer = this.deps.config.issuer;
+    return {
+      issuer,
+      authorization_endpoint: `${issuer}/oauth/authorize`,
+      token_endpoint: this.tokenEndpoint,
+      jwks_uri: `${issuer}/.well-known/jwks.json`,
+      userinfo_endpoint: `${issuer}/oauth/userinfo`,
+      introspection_endpoint: `${issuer}/oauth/introspect`,
+      revocation_endpoint: `${issuer}/oauth/revoke`,
+      response_types_supported: ['code'],
+      response_modes_supported: ['query'],
+      grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+      code_challenge_methods_supported: ['S256'],
+      scopes_supported: ['openid', 'profile', 'offline_access'],
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: ['ES256'],
+      claims_supported: [
+        'sub',
+        'iss',
+        'aud',
+        'exp',
+        'iat',
+        'auth_time',
+        'nonce',
+        'at_hash',
+        'preferred_username',
+      ],
+      prompt_values_supported: ['none', 'login', 'consent'],
+      authorization_response_iss_parameter_supported: true,
+      dpop_signing_alg_values_supported: ['ES256'],
+      request_parameter_supported: false,
+      request_uri_parameter_supported: false,
+    };
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * What the OAuth 2 authorization server keeps, behind its own narrow interface (the account
+ * server's Store is untouched). Every implementation passes test/oauth-store-contract.ts.
+ * Times are milliseconds since the epoch; secrets are stored only as hashes.
+ */
+
+export type ClientType = 'public' | 'confidential';
+export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials';
+export type ClientAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
+
+export interface ClientRecord {
+  id: string;
+  name: string;
+  type: ClientType;
+  /** sha256 of the client secret (confidential clients), null for public clients. */
+  secretHash: string | null;
+  authMethod: ClientAuthMethod;
+  /** Compared as exact strings, never as prefixes or patterns. */
+  redirectUris: string[];
+  grantTypes: GrantType[];
+  /** The scopes this client may ask for. */
+  scopes: string[];
+  /** Access tokens of this client must be DPoP-bound. */
+  requireDpop: boolean;
+  createdAt: number;
+}
+
+/**
+ * A grant: one user's standing consent to one client, and the `sid` of every token issued under
+ * it. At most one live grant per (user, client); revoking it kills all its tokens.
+ */
+export interface GrantRecord {
+  id: string;
+  userId: string;
+  clientId: string;
+  /** Space-separated scopes the user consented to. */
+  scope: string;
+  createdAt: number;
+  updatedAt: number;
+  revokedAt: number | null;
+  revokeReason: string | null;
+}
+
+export interface AuthorizationCodeRecord {
+  /** sha256 of the code: the code itself is never stored. */
+  codeHash: string;
+  clientId: string;
+  userId: string;
+  grantId: string;
+  redirectUri: string;
+  /** The authorization request named the redirect_uri (then the token request must repeat it). */
+  redirectUriGiven: boolean;
+  scope: string;
+  codeChallenge: string;
+  nonce: string | null;
+  /** When the user last signed in (ms): the ID token's auth_time. */
+  authTime: number;
+  /** RFC 9449 §10: the DPoP key the authorization request bound the code to, if any. */
+  dpopJkt: string | null;
+  createdAt: number;
+  expiresAt: number;
+  consumedAt: number | null;
+}
+
+export interface OAuthRefreshTokenRecord {
+  id: string;
+  grantId: string;
+  clientId: string;
+  userId: string;
+  secretHash: string;
+  scope: string;
+  /** DPoP key thumbprint the token is bound to (public clients using DPoP). */
+  dpopJkt: string | null;
+  parentId: string | null;
+  createdAt: number;
+  expiresAt: number;
+  usedAt: number | null;
+}
+
+export type OAuthRotateOutcome =
+  | { outcome: 'rotated' }
+  /** Used before: theft suspected; the caller revokes the grant. */
+  | { outcome: 'reused'; grantId: string }
+  | { outcome: 'invalid' };
+
+export interface OAuthStore {
+  readonly kind: string;
+
+  // clients
+  /** False when the id is taken. */
+  createClient(client: ClientRecord): Promise<boolean>;
+  getClient(id: string): Promise<ClientRecord | null>;
+  listClients(): Promise<ClientRecord[]>;
+  /** True when it existed. Its grants are revoked by the caller (see OAuthService.removeClient). */
+  deleteClient(id: string): Promise<boolean>;
+
+  // grants
+  /** The live grant of a user to a client, if any. */
+  getLiveGrant(userId: string, clientId: string): Promise<GrantRecord | null>;
+  getGrant(id: string): Promise<GrantRecord | null>;
+  /**
+   * Creates the live grant of (user, client) or widens its scope to include `scope`; one
+   * transaction, so two concurrent consents leave one grant. Returns it.
+   */
+  upsertGrant(input: {
+    id: string;
+    userId: string;
+    clientId: string;
+    scope: string;
+    now: number;
+  }): Promise<GrantRecord>;
+  /** Live grants of a user, newest first. */
+  listGrants(userId: string): Promise<GrantRecord[]>;
+  /** Live grants of a client (for removing a client). */
+  listClientGrants(clientId: string): Promise<GrantRecord[]>;
+  /** Revokes a live grant and its refresh tokens; true when it was live. */
+  revokeGrant(id: string, now: number, reason: string): Promise<boolean>;
+
+  // authorization codes
+  insertCode(code: AuthorizationCodeRecord): Promise<void>;
+  getCode(codeHash: string): Promise<AuthorizationCodeRecord | null>;
+  /** The consume-once compare-and-set: exactly one caller gets true. */
+  consumeCode(codeHash: string, now: number): Promise<boolean>;
+
+  // refresh tokens
+  insertRefreshToken(token: OAuthRefreshTokenRecord): Promise<void>;
+  getRefreshToken(id: string): Promise<OAuthRefreshTokenRecord | null>;
+  /**
+   * Marks `id` used and stores `successor`, atomically, if `id` is unused, unexpired and its
+   * grant live. A used token answers `reused` (the caller revokes the grant).
+   */
+  rotateRefreshToken(
+    id: string,
+    now: number,
+    successor: OAuthRefreshTokenRecord,
+  ): Promise<OAuthRotateOutcome>;
+
+  // DPoP replay cache
+  /** Records a proof's jti until `expiresAt`; false when it was seen before (a replay). */
+  rememberJti(key: string, expiresAt: number, now: number): Promise<boolean>;
+
+  /** Deletes expired codes, tokens and jti entries. */
+  prune(now: number): Promise<void>;
+  close(): Promise<void>;
+}
