@@ -335,6 +335,38 @@ export function runStoreContract(
       assert.equal(await store.getLock(k, T0 + 500), 0);
     });
 
+    it('keeps an append-only audit trail, newest first, filtered by user and type', async () => {
+      const u = `audit-user-${randomId()}`;
+      const base = { at: T0, sessionId: 'sid-1', ip: '127.0.0.1', userAgent: 'ua', detail: null };
+      await store.appendAuditEvent({ ...base, type: 'login_failed', userId: u, detail: 'wrong password' });
+      await store.appendAuditEvent({ ...base, type: 'login_ok', userId: u, at: T0 + 1 });
+      await store.appendAuditEvent({ ...base, type: 'login_ok', userId: `other-${u}`, at: T0 + 2 });
+      await store.appendAuditEvent({ ...base, type: 'logout', userId: u, at: T0 + 3 });
+      const mine = await store.listAuditEvents({ userId: u, limit: 10 });
+      assert.deepEqual(
+        mine.map((e) => e.type),
+        ['logout', 'login_ok', 'login_failed'],
+      );
+      assert.ok(mine[0]!.seq > mine[1]!.seq && mine[1]!.seq > mine[2]!.seq);
+      assert.deepEqual(mine[2], {
+        ...base,
+        seq: mine[2]!.seq,
+        type: 'login_failed',
+        userId: u,
+        detail: 'wrong password',
+      });
+      assert.deepEqual(
+        (await store.listAuditEvents({ userId: u, type: 'login_ok', limit: 10 })).map((e) => e.at),
+        [T0 + 1],
+      );
+      assert.equal((await store.listAuditEvents({ userId: u, limit: 1 })).length, 1);
+      assert.deepEqual(
+        (await store.listAuditEvents({ userId: u, beforeSeq: mine[0]!.seq, limit: 10 })).map((e) => e.type),
+        ['login_ok', 'login_failed'],
+      );
+      assert.ok((await store.listAuditEvents({ limit: 100 })).some((e) => e.userId === `other-${u}`));
+    });
+
     it('answers ping', async () => {
       await store.ping();
     });

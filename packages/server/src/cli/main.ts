@@ -8,6 +8,7 @@ import { deriveSecrets, loadOrCreateSecret } from '../domain/secrets.js';
 import { TesseraError } from '../errors.js';
 import { startServer } from '../server.js';
 import { openStore } from '../store/open.js';
+import type { AuditType } from '../store/types.js';
 
 const HELP: Record<string, string> = {
   main: `tessera — session and token authentication server
@@ -23,6 +24,9 @@ Commands:
   keys list                  show the signing key ring
   keys rotate                next → current → retired, and a new next
   token inspect <jwt>        decode a token and verify it against the local keys
+  clients add|list|remove    OAuth clients (tessera clients --help)
+  audit [--user name] [--type t] [--limit n]
+                             the security audit trail, newest first
 
 Options:
   --config <file>            JSON config file (also TESSERA_CONFIG)
@@ -44,6 +48,11 @@ The password can also come from TESSERA_PASSWORD, so it stays out of shell histo
   keys: `Usage:
   tessera keys list      the key ring: kid, state, created
   tessera keys rotate    publish a new next key; next becomes current, current retires`,
+  audit: `Usage: tessera audit [--user <username>] [--type <type>] [--limit <n>] [--json]
+
+Shows the audit trail, newest first: time, event, user, session, IP, user agent, detail.
+Types: register, login_ok, login_failed, lockout, refresh_reuse, logout, logout_all,
+session_ended, password_change, account_disabled, account_enabled, key_rotation.`,
   token: `Usage: tessera token inspect <jwt>
 
 Decodes the header and claims and checks the signature, issuer, audience and expiry against
@@ -78,6 +87,7 @@ function decodeSegment(segment: string | undefined): unknown {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'clients') return (await import('../oauth/cli.js')).clientsCommand(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -86,6 +96,9 @@ export async function main(argv: string[]): Promise<number> {
       config: { type: 'string' },
       password: { type: 'string' },
       limit: { type: 'string' },
+      user: { type: 'string' },
+      type: { type: 'string' },
+      json: { type: 'boolean' },
       offset: { type: 'string' },
     },
   });
@@ -106,7 +119,7 @@ export async function main(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => void stop('SIGTERM'));
     return -1;
   }
-  if (!['users', 'keys', 'token'].includes(command)) {
+  if (!['users', 'keys', 'token', 'audit'].includes(command)) {
     process.stderr.write(`unknown command: ${command}\n\n${HELP.main}\n`);
     return 2;
   }
@@ -147,6 +160,43 @@ export async function main(argv: string[]): Promise<number> {
       }
       process.stderr.write(`${HELP.users}\n`);
       return 2;
+    }
+    if (command === 'audit') {
+      let userId: string | undefined;
+      if (values.user) {
+        const user = await ctx.store.getUserByUsername(values.user.normalize('NFKC').toLowerCase());
+        if (!user) {
+          process.stderr.write(`no such user: ${values.user}\n`);
+          return 1;
+        }
+        userId = user.id;
+      }
+      const limit = Number(values.limit ?? 50);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) {
+        process.stderr.write('--limit must be a whole number from 1 to 100000\n');
+        return 2;
+      }
+      const events = await ctx.store.listAuditEvents({
+        userId,
+        type: values.type as AuditType | undefined,
+        limit,
+      });
+      for (const e of events) {
+        if (values.json) out(JSON.stringify(e));
+        else {
+          const cols = [
+            new Date(e.at).toISOString(),
+            e.type,
+            e.userId ?? '-',
+            e.sessionId ?? '-',
+            e.ip ?? '-',
+            e.userAgent ?? '-',
+            e.detail ?? '',
+          ];
+          out(cols.join('\t'));
+        }
+      }
+      return 0;
     }
     if (command === 'keys') {
       if (sub === 'list') {

@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { Config } from '../config.js';
 import { TesseraError } from '../errors.js';
-import type { SessionMode, SessionRecord, Store, UserRecord } from '../store/types.js';
+import type { AuditType, SessionMode, SessionRecord, Store, UserRecord } from '../store/types.js';
 import { hmac, randomId, randomToken, safeEqual, sha256, splitIdSecret } from '../util/crypto.js';
 import { type AccessClaims, signJwt, verifyOwnJwt } from './jwt.js';
 import type { KeyRing } from './keys.js';
@@ -64,7 +64,28 @@ export class AuthService {
     return this.deps.config;
   }
 
-  async register(usernameInput: unknown, password: unknown): Promise<UserRecord> {
+  /** Appends to the audit trail. Nothing secret goes in: no password, no token. */
+  private audit(
+    type: AuditType,
+    fields: {
+      userId?: string | null;
+      sessionId?: string | null;
+      client?: ClientInfo;
+      detail?: string | null;
+    },
+  ): Promise<void> {
+    return this.deps.store.appendAuditEvent({
+      at: this.now(),
+      type,
+      userId: fields.userId ?? null,
+      sessionId: fields.sessionId ?? null,
+      ip: fields.client?.ip ?? null,
+      userAgent: fields.client?.userAgent?.slice(0, USER_AGENT_MAX) ?? null,
+      detail: fields.detail ?? null,
+    });
+  }
+
+  async register(usernameInput: unknown, password: unknown, client?: ClientInfo): Promise<UserRecord> {
     const username = normalizeUsername(usernameInput);
     if (typeof password !== 'string') throw new TesseraError('invalid_request', 'password must be a string.');
     checkPasswordPolicy(password, username);
@@ -80,6 +101,7 @@ export class AuthService {
     };
     const created = await this.deps.store.createUser(user);
     if (!created) throw new TesseraError('username_taken', 'That username is taken.');
+    await this.audit('register', { userId: created.id, client });
     return created;
   }
 
@@ -103,13 +125,21 @@ export class AuthService {
       username = undefined;
     }
     const accountKey = username ?? `invalid:${sha256(input.username)}`;
-    await this.throttle.checkLogin(accountKey, client.ip);
+    try {
+      await this.throttle.checkLogin(accountKey, client.ip);
+    } catch (err) {
+      await this.audit('login_failed', { client, detail: 'locked out' });
+      throw err;
+    }
 
     const user = username ? await this.deps.store.getUserByUsername(username) : null;
     const password = input.password.length > 1024 ? '' : input.password;
     const ok = await verifyPassword(user?.passwordHash ?? (await dummyHash()), password);
     if (!user || !ok || user.disabled || password === '') {
-      await this.throttle.loginFailed(accountKey, client.ip);
+      const reason = !user ? 'unknown user' : user.disabled ? 'account disabled' : 'wrong password';
+      await this.audit('login_failed', { userId: user?.id, client, detail: reason });
+      const locked = await this.throttle.loginFailed(accountKey, client.ip);
+      if (locked) await this.audit('lockout', { userId: user?.id, client, detail: locked });
       throw new TesseraError('invalid_credentials', 'Wrong username or password.');
     }
     await this.throttle.loginSucceeded(accountKey);
@@ -117,7 +147,14 @@ export class AuthService {
       const rehashed = await hashPassword(password);
       await this.deps.store.setPasswordHash(user.id, rehashed, user.passwordChangedAt);
     }
-    return this.startSession(user, input.mode, client);
+    const issued = await this.startSession(user, input.mode, client);
+    await this.audit('login_ok', {
+      userId: user.id,
+      sessionId: issued.session.id,
+      client,
+      detail: issued.mode,
+    });
+    return issued;
   }
 
   private async startSession(user: UserRecord, mode: SessionMode, client: ClientInfo): Promise<IssuedTokens> {
@@ -227,7 +264,19 @@ export class AuthService {
     };
   }
 
-  async refresh(token: unknown): Promise<IssuedTokens> {
+  async refresh(token: unknown, client?: ClientInfo): Promise<IssuedTokens> {
+    const ip = client?.ip ?? null;
+    await this.throttle.checkRefresh(ip);
+    try {
+      return await this.rotate(token, client);
+    } catch (err) {
+      if (err instanceof TesseraError && err.code === 'invalid_refresh_token')
+        await this.throttle.refreshFailed(ip);
+      throw err;
+    }
+  }
+
+  private async rotate(token: unknown, client?: ClientInfo): Promise<IssuedTokens> {
     const parts = splitIdSecret(token);
     if (!parts) throw new TesseraError('invalid_refresh_token', 'The refresh token is not valid.');
     const store = this.deps.store;
@@ -267,6 +316,7 @@ export class AuthService {
       }
       case 'reused':
         await this.deps.revocations.revokeSessions([result.sessionId], 'refresh_reuse', now);
+        await this.audit('refresh_reuse', { userId: user.id, sessionId: result.sessionId, client });
         throw new TesseraError(
           'refresh_token_reused',
           'This refresh token was used before; the session has been ended.',
@@ -339,17 +389,23 @@ export class AuthService {
     return this.deps.keys.publicKey(kid);
   }
 
-  async logout(session: SessionRecord): Promise<void> {
+  async logout(session: SessionRecord, client?: ClientInfo): Promise<void> {
     const now = this.now();
     await this.deps.store.revokeSession(session.id, now, 'logout');
     await this.deps.revocations.revokeSessions([session.id], 'logout', now);
+    await this.audit('logout', { userId: session.userId, sessionId: session.id, client });
   }
 
-  async logoutAll(user: UserRecord, reason = 'logout_all'): Promise<string[]> {
+  async logoutAll(
+    user: UserRecord,
+    client?: ClientInfo,
+    reason: 'logout_all' | 'account_disabled' = 'logout_all',
+  ): Promise<string[]> {
     const now = this.now();
     const ids = await this.deps.store.revokeUserSessions(user.id, now, reason);
     await this.deps.revocations.revokeSessions(ids, reason, now);
     await this.deps.revocations.revokeUser(user.id, reason, now);
+    await this.audit(reason, { userId: user.id, client, detail: `${ids.length} sessions ended` });
     return ids;
   }
 
@@ -358,7 +414,7 @@ export class AuthService {
   }
 
   /** Ends one of the caller's own sessions; someone else's id answers not_found, like an unknown one. */
-  async endSession(user: UserRecord, sessionId: string): Promise<void> {
+  async endSession(user: UserRecord, sessionId: string, client?: ClientInfo): Promise<void> {
     const session = await this.deps.store.getSession(sessionId);
     const now = this.now();
     if (!session || session.userId !== user.id || !this.isLive(session, now)) {
@@ -366,9 +422,15 @@ export class AuthService {
     }
     await this.deps.store.revokeSession(session.id, now, 'ended_by_user');
     await this.deps.revocations.revokeSessions([session.id], 'ended_by_user', now);
+    await this.audit('session_ended', { userId: user.id, sessionId: session.id, client });
   }
 
-  async changePassword(auth: Authenticated, current: unknown, next: unknown): Promise<void> {
+  async changePassword(
+    auth: Authenticated,
+    current: unknown,
+    next: unknown,
+    client?: ClientInfo,
+  ): Promise<void> {
     if (typeof current !== 'string' || typeof next !== 'string') {
       throw new TesseraError('invalid_request', 'current_password and new_password must be strings.');
     }
@@ -383,6 +445,12 @@ export class AuthService {
     await this.deps.store.setPasswordHash(user.id, await hashPassword(next), now);
     const ids = await this.deps.store.revokeUserSessions(user.id, now, 'password_change', auth.session.id);
     await this.deps.revocations.revokeSessions(ids, 'password_change', now);
+    await this.audit('password_change', {
+      userId: user.id,
+      sessionId: auth.session.id,
+      client,
+      detail: `${ids.length} other sessions ended`,
+    });
   }
 
   /** Admin: disable (revoking every session) or enable an account. */
@@ -390,7 +458,9 @@ export class AuthService {
     const ok = await this.deps.store.setUserDisabled(userId, disabled);
     if (ok && disabled) {
       const user = await this.deps.store.getUserById(userId);
-      if (user) await this.logoutAll(user, 'account_disabled');
+      if (user) await this.logoutAll(user, undefined, 'account_disabled');
+    } else if (ok) {
+      await this.audit('account_enabled', { userId });
     }
     return ok;
   }

@@ -181,6 +181,18 @@ export class KeyRing {
     );
     await this.store.deleteRetiredKeys(now);
     await this.refresh(now, true);
+    if (rotated) {
+      const current = this.keys.find((k) => k.record.state === 'current')?.record.kid ?? null;
+      await this.store.appendAuditEvent({
+        at: now,
+        type: 'key_rotation',
+        userId: null,
+        sessionId: null,
+        ip: null,
+        userAgent: null,
+        detail: `current kid ${current}`,
+      });
+    }
     return rotated;
   }
 }

@@ -4,6 +4,8 @@ import type { Store } from '../store/types.js';
 
 const WINDOW_MS = 15 * 60_000;
 const MAX_LOCK_MS = 15 * 60_000;
+/** Invalid refresh tokens one IP may send in a window before it is locked out. */
+const REFRESH_FAILURES_PER_IP = 100;
 
 /**
  * Login throttling with exponential lockout, per account and per IP. Counters live in the
@@ -30,20 +32,49 @@ export class Throttle {
     }
   }
 
-  async loginFailed(account: string, ip: string | null): Promise<void> {
+  /** Counts a failure; returns a note when it set a lock (for the audit trail), else undefined. */
+  async loginFailed(account: string, ip: string | null): Promise<string | undefined> {
     const now = this.now();
+    const notes: string[] = [];
     const failures = await this.store.hitCounter(`login:acct:${account}`, WINDOW_MS, now);
     const over = failures - this.config.loginMaxFailuresPerAccount;
-    if (over >= 0) await this.store.setLock(`login:acct:${account}`, now + lockMs(over));
+    if (over >= 0) {
+      await this.store.setLock(`login:acct:${account}`, now + lockMs(over));
+      notes.push(`account locked ${lockMs(over) / 1000} s after ${failures} failures`);
+    }
     if (ip) {
       const ipFailures = await this.store.hitCounter(`login:ip:${ip}`, WINDOW_MS, now);
       const ipOver = ipFailures - this.config.loginMaxFailuresPerIp;
-      if (ipOver >= 0) await this.store.setLock(`login:ip:${ip}`, now + lockMs(ipOver));
+      if (ipOver >= 0) {
+        await this.store.setLock(`login:ip:${ip}`, now + lockMs(ipOver));
+        notes.push(`ip locked ${lockMs(ipOver) / 1000} s after ${ipFailures} failures`);
+      }
     }
+    return notes.length > 0 ? notes.join('; ') : undefined;
   }
 
   async loginSucceeded(account: string): Promise<void> {
     await this.store.resetCounter(`login:acct:${account}`);
+  }
+
+  /** Refuses a client that has sent too many invalid refresh tokens lately. */
+  async checkRefresh(ip: string | null): Promise<void> {
+    if (!ip) return;
+    const now = this.now();
+    const until = await this.store.getLock(`refresh:ip:${ip}`, now);
+    if (until > now) {
+      throw new TesseraError('too_many_attempts', 'Too many invalid refresh tokens; try again later.', {
+        retryAfterSeconds: Math.ceil((until - now) / 1000),
+      });
+    }
+  }
+
+  async refreshFailed(ip: string | null): Promise<void> {
+    if (!ip) return;
+    const now = this.now();
+    const failures = await this.store.hitCounter(`refresh:ip:${ip}`, WINDOW_MS, now);
+    const over = failures - REFRESH_FAILURES_PER_IP;
+    if (over >= 0) await this.store.setLock(`refresh:ip:${ip}`, now + lockMs(over));
   }
 
   /** A plain fixed-window limit (registration, refresh): throws too_many_attempts past `max`. */

@@ -143,7 +143,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
     async (request, reply) => {
       const body = request.body as { username: string; password: string };
       await auth.throttle.limit(`register:ip:${request.ip}`, config.registerPerIpPerHour, 60 * 60_000);
-      const user = await auth.register(body.username, body.password);
+      const user = await auth.register(body.username, body.password, client(request));
       metrics.inc('tessera_registrations_total');
       return reply.code(201).send({ user: { id: user.id, username: user.username } });
     },
@@ -222,7 +222,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
         if (session) requireCsrf(request, session.id);
       }
       try {
-        const issued = await auth.refresh(token);
+        const issued = await auth.refresh(token, client(request));
         metrics.inc('tessera_refreshes_total', { result: 'ok' });
         return sendIssued(reply, issued, delivery);
       } catch (err) {
@@ -264,7 +264,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
     } else {
       session = (await authenticate(request)).session;
     }
-    await auth.logout(session);
+    await auth.logout(session, client(request));
     metrics.inc('tessera_revocations_total', { reason: 'logout' });
     clearAuthCookies(reply, config, cookies);
     return reply.code(204).send();
@@ -272,7 +272,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
 
   app.post('/auth/logout-all', { schema: { body: EMPTY_BODY } }, async (request, reply) => {
     const who = await authenticate(request);
-    const ids = await auth.logoutAll(who.user);
+    const ids = await auth.logoutAll(who.user, client(request));
     metrics.inc('tessera_revocations_total', { reason: 'logout_all' }, ids.length);
     clearAuthCookies(reply, config, cookies);
     return reply.code(204).send();
@@ -314,7 +314,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
     async (request, reply) => {
       const who = await authenticate(request);
       const { id } = request.params as { id: string };
-      await auth.endSession(who.user, id);
+      await auth.endSession(who.user, id, client(request));
       metrics.inc('tessera_revocations_total', { reason: 'ended_by_user' });
       if (id === who.session.id) clearAuthCookies(reply, config, cookies);
       return reply.code(204).send();
@@ -336,7 +336,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
     async (request, reply) => {
       const who = await authenticate(request);
       const body = request.body as { current_password: string; new_password: string };
-      await auth.changePassword(who, body.current_password, body.new_password);
+      await auth.changePassword(who, body.current_password, body.new_password, client(request));
       metrics.inc('tessera_password_changes_total');
       return reply.code(204).send();
     },

@@ -1,6 +1,9 @@
 import { PostgresStore, type PostgresStoreOptions } from './postgres.js';
 import { RedisStore, type RedisStoreOptions } from './redis.js';
 import type {
+  AuditEvent,
+  AuditQuery,
+  NewAuditEvent,
   NewRevocation,
   RefreshTokenRecord,
   RevocationEntry,
@@ -121,6 +124,13 @@ export class ClusterStore implements Store {
   }
   pruneRevocations(nowSeconds: number): Promise<number> {
     return this.db.pruneRevocations(nowSeconds);
+  }
+
+  appendAuditEvent(event: NewAuditEvent): Promise<void> {
+    return this.db.appendAuditEvent(event);
+  }
+  listAuditEvents(query: AuditQuery): Promise<AuditEvent[]> {
+    return this.db.listAuditEvents(query);
   }
 
   hitCounter(key: string, windowMs: number, now: number): Promise<number> {

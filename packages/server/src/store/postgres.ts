@@ -1,6 +1,9 @@
 import pg from 'pg';
 import { StoreUnavailableError } from '../errors.js';
 import type {
+  AuditEvent,
+  AuditQuery,
+  NewAuditEvent,
   NewRevocation,
   RefreshTokenRecord,
   RevocationEntry,
@@ -82,6 +85,17 @@ const MIGRATIONS: string[] = [
      key TEXT PRIMARY KEY,
      until BIGINT NOT NULL
    );`,
+  `CREATE TABLE audit_events (
+     seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     at BIGINT NOT NULL,
+     type TEXT NOT NULL,
+     user_id TEXT,
+     session_id TEXT,
+     ip TEXT,
+     user_agent TEXT,
+     detail TEXT
+   );
+   CREATE INDEX audit_events_user ON audit_events (user_id, seq);`,
 ];
 
 export interface PostgresStoreOptions {
@@ -594,6 +608,32 @@ export class PostgresStore implements Store {
   async getLock(key: string, now: number): Promise<number> {
     const [r] = await this.q('SELECT until FROM locks WHERE key = $1 AND until > $2', [key, now]);
     return (r?.until as number | undefined) ?? 0;
+  }
+
+  async appendAuditEvent(e: NewAuditEvent): Promise<void> {
+    await this.q(
+      'INSERT INTO audit_events (at, type, user_id, session_id, ip, user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+      [e.at, e.type, e.userId, e.sessionId, e.ip, e.userAgent, e.detail],
+    );
+  }
+
+  async listAuditEvents(query: AuditQuery): Promise<AuditEvent[]> {
+    const rows = await this.q(
+      `SELECT * FROM audit_events
+       WHERE ($1::text IS NULL OR user_id = $1) AND ($2::text IS NULL OR type = $2) AND ($3::bigint IS NULL OR seq < $3)
+       ORDER BY seq DESC LIMIT $4`,
+      [query.userId ?? null, query.type ?? null, query.beforeSeq ?? null, query.limit],
+    );
+    return rows.map((r) => ({
+      seq: r.seq as number,
+      at: r.at as number,
+      type: r.type as AuditEvent['type'],
+      userId: (r.user_id as string | null) ?? null,
+      sessionId: (r.session_id as string | null) ?? null,
+      ip: (r.ip as string | null) ?? null,
+      userAgent: (r.user_agent as string | null) ?? null,
+      detail: (r.detail as string | null) ?? null,
+    }));
   }
 
   async ping(): Promise<void> {

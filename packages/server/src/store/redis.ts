@@ -1,6 +1,9 @@
 import { Redis } from 'ioredis';
 import { StoreUnavailableError } from '../errors.js';
 import type {
+  AuditEvent,
+  AuditQuery,
+  NewAuditEvent,
   NewRevocation,
   RefreshTokenRecord,
   RevocationEntry,
@@ -202,6 +205,11 @@ const SCRIPTS = {
       offset = offset + #batch
     end
     return out`,
+  // KEYS: auditseq, audit. ARGV: event json (without seq). An append-only list, newest first.
+  appendAuditEvent: `
+    local seq = redis.call('INCR', KEYS[1])
+    redis.call('LPUSH', KEYS[2], seq .. '|' .. ARGV[1])
+    return seq`,
   // KEYS: rev, revx. ARGV: nowSeconds.
   pruneRevocations: `
     local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
@@ -636,6 +644,32 @@ export class RedisStore implements Store {
 
   pruneRevocations(nowSeconds: number): Promise<number> {
     return this.script<number>('pruneRevocations', [this.k('rev'), this.k('revx')], [nowSeconds]);
+  }
+
+  async appendAuditEvent(e: NewAuditEvent): Promise<void> {
+    await this.script<number>('appendAuditEvent', [this.k('auditseq'), this.k('audit')], [JSON.stringify(e)]);
+  }
+
+  /** Filters in Node over the newest events, 1,000 at a time. */
+  async listAuditEvents(query: AuditQuery): Promise<AuditEvent[]> {
+    const out: AuditEvent[] = [];
+    for (let start = 0; out.length < query.limit; start += 1000) {
+      const batch = await this.cmd((r) => r.lrange(this.k('audit'), start, start + 999));
+      if (batch.length === 0) break;
+      for (const item of batch) {
+        const bar = item.indexOf('|');
+        const event = {
+          seq: Number(item.slice(0, bar)),
+          ...(JSON.parse(item.slice(bar + 1)) as NewAuditEvent),
+        };
+        if (query.beforeSeq !== undefined && event.seq >= query.beforeSeq) continue;
+        if (query.userId !== undefined && event.userId !== query.userId) continue;
+        if (query.type !== undefined && event.type !== query.type) continue;
+        out.push(event);
+        if (out.length >= query.limit) break;
+      }
+    }
+    return out;
   }
 
   hitCounter(key: string, windowMs: number, now: number): Promise<number> {

@@ -3,6 +3,9 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreUnavailableError } from '../errors.js';
 import type {
+  AuditEvent,
+  AuditQuery,
+  NewAuditEvent,
   NewRevocation,
   RefreshTokenRecord,
   RevocationEntry,
@@ -75,6 +78,21 @@ const MIGRATIONS: string[] = [
      key TEXT PRIMARY KEY,
      until INTEGER NOT NULL
    );`,
+  `CREATE TABLE audit_events (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     at INTEGER NOT NULL,
+     type TEXT NOT NULL,
+     user_id TEXT,
+     session_id TEXT,
+     ip TEXT,
+     user_agent TEXT,
+     detail TEXT
+   );
+   CREATE INDEX audit_events_user ON audit_events(user_id, seq);
+   CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+     BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+   CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+     BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;`,
 ];
 
 type Row = Record<string, unknown>;
@@ -140,6 +158,19 @@ function toRevocation(r: Row): RevocationEntry {
     notBefore: (r.not_before as number | null) ?? null,
     expiresAt: r.expires_at as number,
     reason: r.reason as string,
+  };
+}
+
+function toAudit(r: Row): AuditEvent {
+  return {
+    seq: r.seq as number,
+    at: r.at as number,
+    type: r.type as AuditEvent['type'],
+    userId: (r.user_id as string | null) ?? null,
+    sessionId: (r.session_id as string | null) ?? null,
+    ip: (r.ip as string | null) ?? null,
+    userAgent: (r.user_agent as string | null) ?? null,
+    detail: (r.detail as string | null) ?? null,
   };
 }
 
@@ -506,6 +537,31 @@ export class SqliteStore implements Store {
         | undefined;
       return (r?.until as number | undefined) ?? 0;
     });
+  }
+
+  appendAuditEvent(e: NewAuditEvent): Promise<void> {
+    return this.run(() => {
+      this.q(
+        'INSERT INTO audit_events (at, type, user_id, session_id, ip, user_agent, detail) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ).run(e.at, e.type, e.userId, e.sessionId, e.ip, e.userAgent, e.detail);
+    });
+  }
+
+  listAuditEvents(query: AuditQuery): Promise<AuditEvent[]> {
+    return this.run(() =>
+      (
+        this.q(
+          `SELECT * FROM audit_events
+           WHERE (@user IS NULL OR user_id = @user) AND (@type IS NULL OR type = @type) AND (@before IS NULL OR seq < @before)
+           ORDER BY seq DESC LIMIT @limit`,
+        ).all({
+          user: query.userId ?? null,
+          type: query.type ?? null,
+          before: query.beforeSeq ?? null,
+          limit: query.limit,
+        }) as Row[]
+      ).map(toAudit),
+    );
   }
 
   ping(): Promise<void> {

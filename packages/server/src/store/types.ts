@@ -92,6 +92,44 @@ export interface RevocationEntry {
 
 export type NewRevocation = Omit<RevocationEntry, 'seq'>;
 
+export type AuditType =
+  | 'register'
+  | 'login_ok'
+  | 'login_failed'
+  | 'lockout'
+  | 'refresh_reuse'
+  | 'logout'
+  | 'logout_all'
+  | 'session_ended'
+  | 'password_change'
+  | 'account_disabled'
+  | 'account_enabled'
+  | 'key_rotation';
+
+/** One security event; append-only, never holding a secret, a token or a password. */
+export interface AuditEvent {
+  /** Assigned by the store; newer events have larger numbers. */
+  seq: number;
+  at: number;
+  type: AuditType;
+  userId: string | null;
+  sessionId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  /** A short, secret-free note (a reason, a kid, a username that failed). */
+  detail: string | null;
+}
+
+export type NewAuditEvent = Omit<AuditEvent, 'seq'>;
+
+export interface AuditQuery {
+  userId?: string;
+  type?: AuditType;
+  /** Only events older than this seq (paging backwards). */
+  beforeSeq?: number;
+  limit: number;
+}
+
 export interface Store {
   readonly kind: string;
 
@@ -153,6 +191,11 @@ export interface Store {
   /** A lock on `key` until `until`; getLock returns its end, or 0. */
   setLock(key: string, until: number): Promise<void>;
   getLock(key: string, now: number): Promise<number>;
+
+  // audit trail
+  appendAuditEvent(event: NewAuditEvent): Promise<void>;
+  /** Newest first. */
+  listAuditEvents(query: AuditQuery): Promise<AuditEvent[]>;
 
   ping(): Promise<void>;
   close(): Promise<void>;
