@@ -1,0 +1,190 @@
+// The contract every OAuthStore implementation must pass. Call it from a *.test.ts with a factory.
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import type {
+  AuthorizationCodeRecord,
+  ClientRecord,
+  OAuthRefreshTokenRecord,
+  OAuthStore,
+} from '../src/oauth/types.js';
+import { randomId } from '../src/util/crypto.js';
+
+const T0 = 1_700_000_000_000;
+
+function client(over: Partial<ClientRecord> = {}): ClientRecord {
+  return {
+    id: randomId(),
+    name: 'App',
+    type: 'confidential',
+    secretHash: 'hash',
+    authMethod: 'client_secret_basic',
+    redirectUris: ['https://app.example/cb'],
+    grantTypes: ['authorization_code', 'refresh_token'],
+    scopes: ['openid', 'api'],
+    requireDpop: false,
+    createdAt: T0,
+    ...over,
+  };
+}
+
+function code(grantId: string, over: Partial<AuthorizationCodeRecord> = {}): AuthorizationCodeRecord {
+  return {
+    codeHash: randomId(),
+    clientId: 'c',
+    userId: 'u',
+    grantId,
+    redirectUri: 'https://app.example/cb',
+    redirectUriGiven: true,
+    scope: 'openid api',
+    codeChallenge: 'x'.repeat(43),
+    nonce: null,
+    authTime: T0,
+    dpopJkt: null,
+    createdAt: T0,
+    expiresAt: T0 + 60_000,
+    consumedAt: null,
+    ...over,
+  };
+}
+
+function refresh(grantId: string, over: Partial<OAuthRefreshTokenRecord> = {}): OAuthRefreshTokenRecord {
+  return {
+    id: randomId(),
+    grantId,
+    clientId: 'c',
+    userId: 'u',
+    secretHash: 'h',
+    scope: 'api',
+    dpopJkt: null,
+    parentId: null,
+    createdAt: T0,
+    expiresAt: T0 + 86_400_000,
+    usedAt: null,
+    ...over,
+  };
+}
+
+export function oauthStoreContract(name: string, open: () => Promise<OAuthStore>): void {
+  describe(`OAuthStore contract: ${name}`, () => {
+    const opened: OAuthStore[] = [];
+    const fresh = async () => {
+      const s = await open();
+      opened.push(s);
+      return s;
+    };
+    after(async () => {
+      for (const s of opened) await s.close();
+    });
+
+    it('clients: create once, read back, list, delete', async () => {
+      const s = await fresh();
+      const c = client({ redirectUris: ['https://a.example/cb', 'com.example.app:/cb'], requireDpop: true });
+      assert.equal(await s.createClient(c), true);
+      assert.equal(await s.createClient({ ...c, name: 'Other' }), false);
+      assert.deepEqual(await s.getClient(c.id), c);
+      assert.equal(await s.getClient('nope'), null);
+      assert.ok((await s.listClients()).some((x) => x.id === c.id));
+      assert.equal(await s.deleteClient(c.id), true);
+      assert.equal(await s.deleteClient(c.id), false);
+      assert.equal(await s.getClient(c.id), null);
+    });
+
+    it('grants: one live grant per user and client, widened by later consent', async () => {
+      const s = await fresh();
+      const g1 = await s.upsertGrant({ id: randomId(), userId: 'u1', clientId: 'c1', scope: 'api', now: T0 });
+      const g2 = await s.upsertGrant({
+        id: randomId(),
+        userId: 'u1',
+        clientId: 'c1',
+        scope: 'openid api',
+        now: T0 + 1,
+      });
+      assert.equal(g2.id, g1.id);
+      assert.deepEqual(g2.scope.split(' ').sort(), ['api', 'openid']);
+      assert.equal((await s.getLiveGrant('u1', 'c1'))?.id, g1.id);
+      assert.equal(await s.getLiveGrant('u1', 'c2'), null);
+      await s.upsertGrant({ id: randomId(), userId: 'u1', clientId: 'c2', scope: 'api', now: T0 + 2 });
+      assert.equal((await s.listGrants('u1')).length, 2);
+      assert.equal((await s.listClientGrants('c1')).length, 1);
+      assert.equal(await s.revokeGrant(g1.id, T0 + 3, 'test'), true);
+      assert.equal(await s.revokeGrant(g1.id, T0 + 4, 'test'), false);
+      assert.equal((await s.getGrant(g1.id))?.revokedAt, T0 + 3);
+      assert.equal(await s.getLiveGrant('u1', 'c1'), null);
+      const g3 = await s.upsertGrant({
+        id: randomId(),
+        userId: 'u1',
+        clientId: 'c1',
+        scope: 'api',
+        now: T0 + 5,
+      });
+      assert.notEqual(g3.id, g1.id, 'a new consent after revocation is a new grant (new sid)');
+    });
+
+    it('concurrent consents leave one live grant', async () => {
+      const s = await fresh();
+      const all = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          s.upsertGrant({ id: randomId(), userId: 'u', clientId: 'c', scope: 'api', now: T0 }),
+        ),
+      );
+      assert.equal(new Set(all.map((g) => g.id)).size, 1);
+    });
+
+    it('codes: consumed exactly once, even by concurrent callers', async () => {
+      const s = await fresh();
+      const c = code('g');
+      await s.insertCode(c);
+      assert.deepEqual(await s.getCode(c.codeHash), c);
+      const wins = await Promise.all(Array.from({ length: 10 }, () => s.consumeCode(c.codeHash, T0 + 1)));
+      assert.equal(wins.filter(Boolean).length, 1);
+      assert.equal((await s.getCode(c.codeHash))?.consumedAt, T0 + 1);
+      assert.equal(await s.consumeCode('unknown', T0), false);
+    });
+
+    it('refresh tokens: rotate once, then reuse is reported; revoked grant and expiry answer invalid', async () => {
+      const s = await fresh();
+      const g = await s.upsertGrant({ id: randomId(), userId: 'u', clientId: 'c', scope: 'api', now: T0 });
+      const t1 = refresh(g.id);
+      await s.insertRefreshToken(t1);
+      assert.deepEqual(await s.getRefreshToken(t1.id), t1);
+      const t2 = refresh(g.id, { parentId: t1.id });
+      assert.deepEqual(await s.rotateRefreshToken(t1.id, T0 + 1, t2), { outcome: 'rotated' });
+      assert.equal((await s.getRefreshToken(t1.id))?.usedAt, T0 + 1);
+      assert.deepEqual(await s.getRefreshToken(t2.id), t2);
+      assert.deepEqual(await s.rotateRefreshToken(t1.id, T0 + 2, refresh(g.id)), {
+        outcome: 'reused',
+        grantId: g.id,
+      });
+      assert.deepEqual(await s.rotateRefreshToken('unknown', T0, refresh(g.id)), { outcome: 'invalid' });
+      const old = refresh(g.id, { expiresAt: T0 });
+      await s.insertRefreshToken(old);
+      assert.deepEqual(await s.rotateRefreshToken(old.id, T0 + 1, refresh(g.id)), { outcome: 'invalid' });
+      await s.revokeGrant(g.id, T0 + 3, 'test');
+      assert.deepEqual(await s.rotateRefreshToken(t2.id, T0 + 4, refresh(g.id)), { outcome: 'invalid' });
+      assert.notEqual((await s.getRefreshToken(t2.id))?.usedAt, null, 'revoking a grant spends its tokens');
+    });
+
+    it('concurrent rotations of one token: exactly one wins, the rest see reuse', async () => {
+      const s = await fresh();
+      const g = await s.upsertGrant({ id: randomId(), userId: 'u', clientId: 'c', scope: 'api', now: T0 });
+      const t = refresh(g.id);
+      await s.insertRefreshToken(t);
+      const outcomes = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          s.rotateRefreshToken(t.id, T0 + 1, refresh(g.id, { parentId: t.id })),
+        ),
+      );
+      assert.equal(outcomes.filter((o) => o.outcome === 'rotated').length, 1);
+      assert.equal(outcomes.filter((o) => o.outcome === 'reused').length, 9);
+    });
+
+    it('DPoP jti: remembered until it expires', async () => {
+      const s = await fresh();
+      assert.equal(await s.rememberJti('k:1', T0 + 1000, T0), true);
+      assert.equal(await s.rememberJti('k:1', T0 + 1000, T0 + 10), false);
+      assert.equal(await s.rememberJti('k:2', T0 + 1000, T0 + 10), true);
+      assert.equal(await s.rememberJti('k:1', T0 + 3000, T0 + 2000), true, 'an expired entry may be reused');
+      await s.prune(T0 + 10_000);
+    });
+  });
+}
