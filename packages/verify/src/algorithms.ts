@@ -38,11 +38,13 @@ const P256_N = Buffer.from('ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9
 const ZERO32 = Buffer.alloc(32);
 
 function es256ScalarsInRange(sig: Buffer): boolean {
-  const r = sig.subarray(0, 32);
-  const s = sig.subarray(32, 64);
   // CVE-2022-21449: never hand r = 0 or s = 0 (or >= n) to the crypto layer.
+  // Buffer#compare with offsets: no per-token allocation on the hot path.
   return (
-    !r.equals(ZERO32) && !s.equals(ZERO32) && Buffer.compare(r, P256_N) < 0 && Buffer.compare(s, P256_N) < 0
+    ZERO32.compare(sig, 0, 32) !== 0 &&
+    ZERO32.compare(sig, 32, 64) !== 0 &&
+    P256_N.compare(sig, 0, 32) > 0 &&
+    P256_N.compare(sig, 32, 64) > 0
   );
 }
 

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { KeyObject } from 'node:crypto';
 import {
   type Algorithm,
@@ -7,7 +8,7 @@ import {
   isAlgorithm,
   type TrustedKey,
 } from './algorithms.js';
-import { decodeStrict } from './base64url.js';
+import { isStrictBase64url } from './base64url.js';
 import { VerifiedTokenCache } from './cache.js';
 import { type AccessTokenClaims, type ClaimRules, checkClaims, deepFreeze } from './claims.js';
 import { VerifyError } from './errors.js';
@@ -69,14 +70,20 @@ const MAX_HEADER_CHARS = 1024;
 const HEADER_CACHE_MAX = 64;
 // The key must never come from the token: embedded keys and key URLs are refused outright.
 const REFUSED_HEADER_PARAMS = ['jwk', 'jku', 'x5u', 'x5c', 'crit', 'b64'];
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// Scratch space for the hot path: verifySync is synchronous and never re-entered while these are
+// in use, so decoding into shared buffers saves an allocation per segment per token.
+const SCRATCH = Buffer.allocUnsafeSlow(65536);
+const SIG_SCRATCH = Buffer.allocUnsafeSlow(1024);
+const SIG_VIEWS: Buffer[] = [];
 
 function parseJsonObject(segment: string): Record<string, unknown> {
-  const bytes = decodeStrict(segment);
-  if (bytes === undefined || bytes.length === 0) throw new VerifyError('token_malformed');
+  if (segment.length === 0 || !isStrictBase64url(segment)) throw new VerifyError('token_malformed');
+  const n = SCRATCH.write(segment, 'base64url');
+  const bytes = SCRATCH.subarray(0, n);
+  if (!isUtf8(bytes)) throw new VerifyError('token_malformed');
   let value: unknown;
   try {
-    value = JSON.parse(utf8.decode(bytes));
+    value = JSON.parse(bytes.toString('utf8'));
   } catch {
     throw new VerifyError('token_malformed');
   }
@@ -224,12 +231,18 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (key.alg !== header.alg) throw new VerifyError('unsupported_alg');
 
     const sigSegment = token.slice(dot2 + 1);
-    if (sigSegment.length !== key.sigChars) throw new VerifyError('invalid_signature');
-    const sig = decodeStrict(sigSegment);
-    if (sig === undefined || sig.length !== key.sigBytes) throw new VerifyError('invalid_signature');
-    // Segments were checked to be base64url (ASCII) only for the header so far; latin1 maps
-    // each char to one byte, and any non-base64url payload char is refused right after.
-    const signingInput = Buffer.from(token.slice(0, dot2), 'latin1');
+    if (sigSegment.length !== key.sigChars || !isStrictBase64url(sigSegment))
+      throw new VerifyError('invalid_signature');
+    if (SIG_SCRATCH.write(sigSegment, 'base64url') !== key.sigBytes)
+      throw new VerifyError('invalid_signature');
+    let sig = SIG_VIEWS[key.sigBytes];
+    if (sig === undefined) {
+      sig = SIG_SCRATCH.subarray(0, key.sigBytes);
+      SIG_VIEWS[key.sigBytes] = sig;
+    }
+    // Only the header has been checked to be base64url (ASCII) so far; latin1 maps each char to
+    // one byte, and a payload with any other char is refused right after, before its claims are read.
+    const signingInput = SCRATCH.subarray(0, SCRATCH.write(token, 0, dot2, 'latin1'));
     let ok: boolean;
     try {
       ok = key.check(signingInput, sig);
