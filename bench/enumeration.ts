@@ -9,16 +9,27 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 200);
 const PORT = 4900 + Math.floor(Math.random() * 90);
 const BASE = `http://127.0.0.1:${PORT}`;
 
-async function login(username: string, password: string): Promise<{ ms: number; status: number; body: string }> {
+async function login(
+  username: string,
+  password: string,
+): Promise<{ ms: number; status: number; body: string }> {
   const t = performance.now();
-  const res = await fetch(`${BASE}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+  const res = await fetch(`${BASE}/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password }),
+  });
   const body = await res.text();
   return { ms: performance.now() - t, status: res.status, body };
 }
 
 function stats(xs: number[]): { median: number; mean: number; p90: number } {
   const s = [...xs].sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)]!, mean: s.reduce((a, b) => a + b, 0) / s.length, p90: s[Math.floor(s.length * 0.9)]! };
+  return {
+    median: s[Math.floor(s.length / 2)]!,
+    mean: s.reduce((a, b) => a + b, 0) / s.length,
+    p90: s[Math.floor(s.length * 0.9)]!,
+  };
 }
 
 async function main(): Promise<void> {
@@ -36,10 +47,20 @@ async function main(): Promise<void> {
   });
   try {
     for (let i = 0; i < 100; i++) {
-      if (await fetch(`${BASE}/healthz`).then(() => true, () => false)) break;
+      if (
+        await fetch(`${BASE}/healthz`).then(
+          () => true,
+          () => false,
+        )
+      )
+        break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    await fetch(`${BASE}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'existing', password: 'the real passphrase' }) });
+    await fetch(`${BASE}/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'existing', password: 'the real passphrase' }),
+    });
     const unknown: number[] = [];
     const wrong: number[] = [];
     const bodies = new Set<string>();
@@ -47,7 +68,10 @@ async function main(): Promise<void> {
     for (let i = 0; i < ROUNDS; i++) {
       const order = i % 2 === 0 ? ['u', 'w'] : ['w', 'u'];
       for (const o of order) {
-        const r = o === 'u' ? await login(`nobody${i}`, 'a wrong password') : await login('existing', 'a wrong password');
+        const r =
+          o === 'u'
+            ? await login(`nobody${i}`, 'a wrong password')
+            : await login('existing', 'a wrong password');
         (o === 'u' ? unknown : wrong).push(r.ms);
         bodies.add(`${r.status} ${r.body}`);
       }

@@ -239,8 +239,20 @@ export function loadConfig(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
       'TESSERA_LOG_LEVEL',
     ),
-    loginMaxFailuresPerAccount: int('loginMaxFailuresPerAccount', 5, 1, 1_000_000, 'TESSERA_LOGIN_MAX_FAILURES_PER_ACCOUNT'),
-    loginMaxFailuresPerIp: int('loginMaxFailuresPerIp', 50, 1, 1_000_000, 'TESSERA_LOGIN_MAX_FAILURES_PER_IP'),
+    loginMaxFailuresPerAccount: int(
+      'loginMaxFailuresPerAccount',
+      5,
+      1,
+      1_000_000,
+      'TESSERA_LOGIN_MAX_FAILURES_PER_ACCOUNT',
+    ),
+    loginMaxFailuresPerIp: int(
+      'loginMaxFailuresPerIp',
+      50,
+      1,
+      1_000_000,
+      'TESSERA_LOGIN_MAX_FAILURES_PER_IP',
+    ),
     registerPerIpPerHour: int('registerPerIpPerHour', 20, 1, 1_000_000, 'TESSERA_REGISTER_PER_IP_PER_HOUR'),
     bodyLimitBytes: int('bodyLimitBytes', 16 * 1024, 1024, 1024 * 1024, 'bodyLimitBytes'),
   };
