@@ -10,6 +10,10 @@ export interface Config {
   corsOrigins: string[];
   databaseUrl: string | undefined;
   redisUrl: string | undefined;
+  /** PostgreSQL schema holding Tessera's tables. */
+  databaseSchema: string;
+  /** Prefix of every Redis key and of the revocation pub/sub channel. */
+  redisPrefix: string;
   /** Secret that encrypts private keys at rest and keys the HMACs; undefined: generated into dataDir. */
   secret: string | undefined;
   defaultMode: 'session' | 'token';
@@ -55,6 +59,8 @@ const ENV: Record<string, keyof Config> = {
   TESSERA_CORS_ORIGINS: 'corsOrigins',
   TESSERA_DATABASE_URL: 'databaseUrl',
   TESSERA_REDIS_URL: 'redisUrl',
+  TESSERA_DATABASE_SCHEMA: 'databaseSchema',
+  TESSERA_REDIS_PREFIX: 'redisPrefix',
   TESSERA_SECRET: 'secret',
   TESSERA_DEFAULT_MODE: 'defaultMode',
   TESSERA_ACCESS_TOKEN_TTL: 'accessTokenTtl',
@@ -208,6 +214,8 @@ export function loadConfig(
     corsOrigins,
     databaseUrl: url('databaseUrl', 'TESSERA_DATABASE_URL', ['postgres:', 'postgresql:']),
     redisUrl: url('redisUrl', 'TESSERA_REDIS_URL', ['redis:', 'rediss:']),
+    databaseSchema: str('databaseSchema', 'public'),
+    redisPrefix: str('redisPrefix', 'tessera:'),
     secret,
     defaultMode: oneOf('defaultMode', 'token', ['session', 'token'], 'TESSERA_DEFAULT_MODE'),
     accessTokenTtl: int('accessTokenTtl', 300, 10, 86_400, 'TESSERA_ACCESS_TOKEN_TTL'),
@@ -256,6 +264,12 @@ export function loadConfig(
     registerPerIpPerHour: int('registerPerIpPerHour', 20, 1, 1_000_000, 'TESSERA_REGISTER_PER_IP_PER_HOUR'),
     bodyLimitBytes: int('bodyLimitBytes', 16 * 1024, 1024, 1024 * 1024, 'bodyLimitBytes'),
   };
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(config.databaseSchema)) {
+    problems.push('TESSERA_DATABASE_SCHEMA (databaseSchema) must be lower-case letters, digits and _');
+  }
+  if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(config.redisPrefix)) {
+    problems.push('TESSERA_REDIS_PREFIX (redisPrefix) must be 1 to 64 of A-Z a-z 0-9 : _ . -');
+  }
   if (config.sameSite === 'none' && !config.secureCookies) {
     problems.push(
       'TESSERA_SAME_SITE=none needs secure cookies (an https issuer or TESSERA_SECURE_COOKIES=true)',

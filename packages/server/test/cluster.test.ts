@@ -343,7 +343,7 @@ describe('cluster: two instances, one store, an API server on the feed', { skip,
     const [ma, mb] = await Promise.all([call(a.url, 'GET', '/metrics'), call(b.url, 'GET', '/metrics')]);
     assert.match(ma.body, /tessera_logins_total\{result="ok",mode="token"\} \d+/);
     assert.match(mb.body, /tessera_refreshes_total\{result="ok"\} \d+/);
-    assert.match(mb.body, /tessera_revocations_total\{reason="logout"\} \d+/);
+    assert.match(mb.body, /tessera_revocations_total\{reason="logout",kind="session"\} \d+/);
     assert.match(ma.body, /tessera_revocation_stream_clients \d+/);
   });
 });

@@ -63,7 +63,10 @@ describe('refresh rotation', () => {
     }
     const successor = await refresh(first.body.refresh_token);
     assert.equal(successor.status, 401);
-    // the revocation reaches the feed
+    // the revocation is counted and reaches the feed
+    assert.ok(
+      srv.app.metrics.get('tessera_revocations_total', { reason: 'refresh_reuse', kind: 'session' }) >= 1,
+    );
     const feed = await call(srv.url, 'GET', '/auth/revocations');
     assert.ok(feed.body.entries.some((e: { sid?: string }) => e.sid === login.body.session_id));
   });

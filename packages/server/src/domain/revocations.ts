@@ -26,6 +26,8 @@ export class RevocationHub {
   private readonly events = new EventEmitter();
   /** Set by a cluster bridge: publishes locally recorded entries to the other instances. */
   broadcast: ((entries: RevocationEntry[]) => Promise<void>) | undefined;
+  /** Told of every entry recorded on this instance (metrics). */
+  onRecorded: ((entries: RevocationEntry[]) => void) | undefined;
 
   constructor() {
     this.events.setMaxListeners(0);
@@ -70,6 +72,7 @@ export class Revocations {
   private async record(entries: NewRevocation[]): Promise<RevocationEntry[]> {
     if (entries.length === 0) return [];
     const stored = await this.store.appendRevocations(entries);
+    this.hub.onRecorded?.(stored);
     this.hub.deliver(stored);
     await this.hub.broadcast?.(stored).catch(() => undefined);
     return stored;

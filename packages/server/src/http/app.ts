@@ -65,7 +65,12 @@ export async function buildApp(options: AppOptions): Promise<App> {
   metrics.describe('tessera_logins_total', 'Login attempts by result.');
   metrics.describe('tessera_refreshes_total', 'Refresh attempts by result.');
   metrics.describe('tessera_refresh_reuse_total', 'Refresh token reuse detections (families revoked).');
-  metrics.describe('tessera_revocations_total', 'Sessions revoked, by reason.');
+  metrics.describe('tessera_revocations_total', 'Revocation feed entries recorded, by reason and kind.');
+  hub.onRecorded = (entries) => {
+    for (const e of entries) {
+      metrics.inc('tessera_revocations_total', { reason: e.reason, kind: e.sid ? 'session' : 'user' });
+    }
+  };
   metrics.gauge(
     'tessera_revocation_stream_clients',
     'Open revocation stream connections.',

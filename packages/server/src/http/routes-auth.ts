@@ -248,7 +248,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
       return { csrf_token: auth.csrfToken(viaSession.session.id), session_id: viaSession.session.id };
     const refreshCookie = readCookie(request, cookies.refresh);
     const family = refreshCookie ? await auth.sessionOfRefreshToken(refreshCookie) : null;
-    if (family) return { csrf_token: auth.csrfToken(family.id), session_id: family.id };
+    if (family) return { csrf_token: auth.csrfToken(family.id), session_id: family.id, mode: 'token' };
     throw new TesseraError('unauthorized', 'Sign in first.');
   });
 
@@ -265,7 +265,6 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
       session = (await authenticate(request)).session;
     }
     await auth.logout(session, client(request));
-    metrics.inc('tessera_revocations_total', { reason: 'logout' });
     clearAuthCookies(reply, config, cookies);
     return reply.code(204).send();
   });
@@ -273,7 +272,6 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
   app.post('/auth/logout-all', { schema: { body: EMPTY_BODY } }, async (request, reply) => {
     const who = await authenticate(request);
     const ids = await auth.logoutAll(who.user, client(request));
-    metrics.inc('tessera_revocations_total', { reason: 'logout_all' }, ids.length);
     clearAuthCookies(reply, config, cookies);
     return reply.code(204).send();
   });
@@ -315,7 +313,6 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
       const who = await authenticate(request);
       const { id } = request.params as { id: string };
       await auth.endSession(who.user, id, client(request));
-      metrics.inc('tessera_revocations_total', { reason: 'ended_by_user' });
       if (id === who.session.id) clearAuthCookies(reply, config, cookies);
       return reply.code(204).send();
     },

@@ -10,15 +10,18 @@ import type { Store } from './types.js';
 export async function openStore(config: Config): Promise<Store> {
   if (config.databaseUrl && config.redisUrl) {
     const { ClusterStore } = await import('./cluster.js');
-    return ClusterStore.open(config.databaseUrl, config.redisUrl);
+    return ClusterStore.open(config.databaseUrl, config.redisUrl, {
+      postgres: { schema: config.databaseSchema },
+      redis: { prefix: config.redisPrefix },
+    });
   }
   if (config.databaseUrl) {
     const { PostgresStore } = await import('./postgres.js');
-    return PostgresStore.open(config.databaseUrl);
+    return PostgresStore.open(config.databaseUrl, { schema: config.databaseSchema });
   }
   if (config.redisUrl) {
     const { RedisStore } = await import('./redis.js');
-    return RedisStore.open(config.redisUrl);
+    return RedisStore.open(config.redisUrl, { prefix: config.redisPrefix });
   }
   return new SqliteStore(path.join(config.dataDir, 'tessera.sqlite'));
 }
