@@ -127,10 +127,13 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     port: Number(env['PORT'] ?? 4001),
     host: env['HOST'] ?? '127.0.0.1',
     corsOrigins: envList(env['CORS_ORIGINS']),
+    // On by default. The staleness bound defaults to the access-token lifetime: while the account
+    // server is down no new token can be issued nor revoked, so the API keeps serving every token
+    // that is still valid, and fails closed only after they have all expired anyway.
     revocationFeed:
-      env['TESSERA_REVOCATION_FEED'] === '1'
-        ? { maxStalenessSeconds: Number(env['TESSERA_REVOCATION_MAX_STALENESS'] ?? 60) }
-        : false,
+      env['TESSERA_REVOCATION_FEED'] === '0'
+        ? false
+        : { maxStalenessSeconds: Number(env['TESSERA_REVOCATION_MAX_STALENESS'] ?? 300) },
     logger: true,
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
