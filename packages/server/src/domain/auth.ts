@@ -1,9 +1,9 @@
-import type { KeyObject } from 'node:crypto';
+import { createVerifier, type Verifier } from '@tessera/verify';
 import type { Config } from '../config.js';
 import { TesseraError } from '../errors.js';
 import type { AuditType, SessionMode, SessionRecord, Store, UserRecord } from '../store/types.js';
 import { hmac, randomId, randomToken, safeEqual, sha256, splitIdSecret } from '../util/crypto.js';
-import { type AccessClaims, signJwt, verifyOwnJwt } from './jwt.js';
+import { type AccessClaims, signJwt } from './jwt.js';
 import type { KeyRing } from './keys.js';
 import { checkPasswordPolicy, dummyHash, hashPassword, needsRehash, verifyPassword } from './passwords.js';
 import type { Revocations } from './revocations.js';
@@ -54,6 +54,7 @@ const USER_AGENT_MAX = 512;
 export class AuthService {
   readonly throttle: Throttle;
   private readonly now: () => number;
+  private verifier: { generation: number; verifier: Verifier } | undefined;
 
   constructor(private readonly deps: AuthDeps) {
     this.now = deps.now ?? Date.now;
@@ -357,12 +358,13 @@ export class AuthService {
     const now = this.now();
     const store = this.deps.store;
     if (via === 'bearer' && credential.split('.').length === 3) {
-      const claims = verifyOwnJwt(credential, (kid) => this.publicKey(kid), {
-        issuer: this.config.issuer,
-        audience: this.config.audience,
-        nowSeconds: Math.floor(now / 1000),
-      });
-      if (!claims) return null;
+      let claims: AccessClaims;
+      try {
+        claims = this.accessTokenVerifier().verifySync(credential) as AccessClaims;
+      } catch {
+        return null;
+      }
+      if (typeof claims.sid !== 'string') return null;
       const session = await store.getSession(claims.sid);
       if (!session || session.userId !== claims.sub || !this.isLive(session, now)) return null;
       const user = await store.getUserById(session.userId);
@@ -385,8 +387,26 @@ export class AuthService {
     return { user, session, via: via === 'cookie' ? 'session_cookie' : 'session_token' };
   }
 
-  private publicKey(kid: string): KeyObject | undefined {
-    return this.deps.keys.publicKey(kid);
+  /**
+   * The account server checks its own access tokens with the same strict library API servers
+   * use (and its verified-token cache), rebuilt whenever the published key set changes.
+   */
+  private accessTokenVerifier(): Verifier {
+    const keys = this.deps.keys;
+    if (this.verifier?.generation !== keys.generation) {
+      this.verifier = {
+        generation: keys.generation,
+        verifier: createVerifier({
+          issuer: this.config.issuer,
+          audience: this.config.audience,
+          jwks: { keys: keys.jwks().keys },
+          clockSkewSeconds: 0,
+          cache: { max: 10_000 },
+          clock: this.now,
+        }),
+      };
+    }
+    return this.verifier.verifier;
   }
 
   async logout(session: SessionRecord, client?: ClientInfo): Promise<void> {

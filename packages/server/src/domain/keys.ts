@@ -81,6 +81,8 @@ export function generateSigningKey(
 export class KeyRing {
   private keys: LoadedKey[] = [];
   private loadedAt = 0;
+  /** Grows whenever the set of published keys changes, so verifiers built on it know to rebuild. */
+  generation = 0;
   private loading: Promise<void> | undefined;
 
   constructor(
@@ -106,6 +108,7 @@ export class KeyRing {
 
   private install(records: SigningKeyRecord[], now: number): void {
     const previous = new Map(this.keys.map((k) => [k.record.kid, k]));
+    const before = [...previous.keys()].join(',');
     this.keys = records.map((record) => {
       const known = previous.get(record.kid);
       if (known)
@@ -122,6 +125,7 @@ export class KeyRing {
       return { record, publicKey, privateKey };
     });
     this.loadedAt = now;
+    if (this.keys.map((k) => k.record.kid).join(',') !== before) this.generation += 1;
   }
 
   /** Re-reads the ring when the cached copy is older than refreshMs (single-flight). */
