@@ -76,22 +76,38 @@ function submitButton(form: HTMLFormElement): HTMLButtonElement {
   return b;
 }
 
+/**
+ * Where to go after signing in: `?next=` when it is a path on this server (never `//host` or
+ * `/\\host`, which browsers treat as another site), else the account page.
+ */
+function nextPath(): string | undefined {
+  const next = new URLSearchParams(location.search).get('next');
+  if (!next || !/^\/(?![/\\])[\x21-\x7e]*$/.test(next)) return undefined;
+  return next;
+}
+
 async function signinPage(): Promise<void> {
-  // Already signed in (a cookie is present): go straight to the account.
+  const next = nextPath();
+  // Already signed in (a cookie is present): go straight on.
   if (
     serverMode &&
+    (next === undefined || serverMode === 'session') &&
     (await client()
       .restore()
       .catch(() => false))
   )
-    return location.replace('/account');
+    return location.replace(next ?? '/account');
   const form = $('signin-form') as HTMLFormElement;
+  if (next !== undefined) {
+    // Another step (an OAuth authorization) continues on this server: it reads the session cookie.
+    input(form, 'mode-session').checked = true;
+  }
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const mode: Mode = input(form, 'mode-session').checked ? 'session' : 'token';
     void busy(submitButton(form), 'Signing in…', 'signin-error', async () => {
       await client(mode).login(input(form, 'username').value.trim(), input(form, 'password').value);
-      location.assign('/account');
+      location.assign(mode === 'session' ? (next ?? '/account') : '/account');
     }).then(() => {
       if (!$('signin-error').hidden) input(form, 'password').select();
     });
