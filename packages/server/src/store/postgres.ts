@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { StoreUnavailableError } from '../errors.js';
+import { type Row, toAudit, toKey, toRefresh, toRevocation, toSession, toUser } from './rows.js';
 import type {
   AuditEvent,
   AuditQuery,
@@ -140,72 +141,7 @@ function wrap(err: unknown): unknown {
   return isUnavailable(err) ? new StoreUnavailableError(err) : err;
 }
 
-type Row = Record<string, unknown>;
 type Queryable = Pick<pg.PoolClient, 'query'>;
-
-function toUser(r: Row): UserRecord {
-  return {
-    id: r.id as string,
-    username: r.username as string,
-    passwordHash: r.password_hash as string,
-    roles: r.roles as string[],
-    disabled: r.disabled as boolean,
-    createdAt: r.created_at as number,
-    passwordChangedAt: r.password_changed_at as number,
-  };
-}
-
-function toSession(r: Row): SessionRecord {
-  return {
-    id: r.id as string,
-    userId: r.user_id as string,
-    mode: r.mode as SessionRecord['mode'],
-    secretHash: (r.secret_hash as string | null) ?? null,
-    createdAt: r.created_at as number,
-    lastSeenAt: r.last_seen_at as number,
-    expiresAt: r.expires_at as number,
-    idleExpiresAt: r.idle_expires_at as number,
-    userAgent: (r.user_agent as string | null) ?? null,
-    ip: (r.ip as string | null) ?? null,
-    revokedAt: (r.revoked_at as number | null) ?? null,
-    revokeReason: (r.revoke_reason as string | null) ?? null,
-  };
-}
-
-function toRefresh(r: Row): RefreshTokenRecord {
-  return {
-    id: r.id as string,
-    sessionId: r.session_id as string,
-    secretHash: r.secret_hash as string,
-    parentId: (r.parent_id as string | null) ?? null,
-    createdAt: r.created_at as number,
-    expiresAt: r.expires_at as number,
-    usedAt: (r.used_at as number | null) ?? null,
-  };
-}
-
-function toKey(r: Row): SigningKeyRecord {
-  return {
-    kid: r.kid as string,
-    alg: r.alg as string,
-    state: r.state as SigningKeyRecord['state'],
-    publicJwk: r.public_jwk as Record<string, unknown>,
-    privateKeyEnc: r.private_key_enc as string,
-    createdAt: r.created_at as number,
-    retireUntil: (r.retire_until as number | null) ?? null,
-  };
-}
-
-function toRevocation(r: Row): RevocationEntry {
-  return {
-    seq: r.seq as number,
-    sid: (r.sid as string | null) ?? null,
-    sub: (r.sub as string | null) ?? null,
-    notBefore: (r.not_before as number | null) ?? null,
-    expiresAt: r.expires_at as number,
-    reason: r.reason as string,
-  };
-}
 
 const INSERT_REFRESH = `INSERT INTO refresh_tokens (id, session_id, secret_hash, parent_id, created_at, expires_at, used_at)
   VALUES ($1, $2, $3, $4, $5, $6, $7)`;
@@ -624,16 +560,7 @@ export class PostgresStore implements Store {
        ORDER BY seq DESC LIMIT $4`,
       [query.userId ?? null, query.type ?? null, query.beforeSeq ?? null, query.limit],
     );
-    return rows.map((r) => ({
-      seq: r.seq as number,
-      at: r.at as number,
-      type: r.type as AuditEvent['type'],
-      userId: (r.user_id as string | null) ?? null,
-      sessionId: (r.session_id as string | null) ?? null,
-      ip: (r.ip as string | null) ?? null,
-      userAgent: (r.user_agent as string | null) ?? null,
-      detail: (r.detail as string | null) ?? null,
-    }));
+    return rows.map(toAudit);
   }
 
   async ping(): Promise<void> {

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreUnavailableError } from '../errors.js';
+import { type Row, toAudit, toKey, toRefresh, toRevocation, toSession, toUser } from './rows.js';
 import type {
   AuditEvent,
   AuditQuery,
@@ -94,85 +95,6 @@ const MIGRATIONS: string[] = [
    CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
      BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;`,
 ];
-
-type Row = Record<string, unknown>;
-
-function toUser(r: Row): UserRecord {
-  return {
-    id: r.id as string,
-    username: r.username as string,
-    passwordHash: r.password_hash as string,
-    roles: JSON.parse(r.roles as string) as string[],
-    disabled: r.disabled === 1,
-    createdAt: r.created_at as number,
-    passwordChangedAt: r.password_changed_at as number,
-  };
-}
-
-function toSession(r: Row): SessionRecord {
-  return {
-    id: r.id as string,
-    userId: r.user_id as string,
-    mode: r.mode as SessionRecord['mode'],
-    secretHash: (r.secret_hash as string | null) ?? null,
-    createdAt: r.created_at as number,
-    lastSeenAt: r.last_seen_at as number,
-    expiresAt: r.expires_at as number,
-    idleExpiresAt: r.idle_expires_at as number,
-    userAgent: (r.user_agent as string | null) ?? null,
-    ip: (r.ip as string | null) ?? null,
-    revokedAt: (r.revoked_at as number | null) ?? null,
-    revokeReason: (r.revoke_reason as string | null) ?? null,
-  };
-}
-
-function toRefresh(r: Row): RefreshTokenRecord {
-  return {
-    id: r.id as string,
-    sessionId: r.session_id as string,
-    secretHash: r.secret_hash as string,
-    parentId: (r.parent_id as string | null) ?? null,
-    createdAt: r.created_at as number,
-    expiresAt: r.expires_at as number,
-    usedAt: (r.used_at as number | null) ?? null,
-  };
-}
-
-function toKey(r: Row): SigningKeyRecord {
-  return {
-    kid: r.kid as string,
-    alg: r.alg as string,
-    state: r.state as SigningKeyRecord['state'],
-    publicJwk: JSON.parse(r.public_jwk as string) as Record<string, unknown>,
-    privateKeyEnc: r.private_key_enc as string,
-    createdAt: r.created_at as number,
-    retireUntil: (r.retire_until as number | null) ?? null,
-  };
-}
-
-function toRevocation(r: Row): RevocationEntry {
-  return {
-    seq: r.seq as number,
-    sid: (r.sid as string | null) ?? null,
-    sub: (r.sub as string | null) ?? null,
-    notBefore: (r.not_before as number | null) ?? null,
-    expiresAt: r.expires_at as number,
-    reason: r.reason as string,
-  };
-}
-
-function toAudit(r: Row): AuditEvent {
-  return {
-    seq: r.seq as number,
-    at: r.at as number,
-    type: r.type as AuditEvent['type'],
-    userId: (r.user_id as string | null) ?? null,
-    sessionId: (r.session_id as string | null) ?? null,
-    ip: (r.ip as string | null) ?? null,
-    userAgent: (r.user_agent as string | null) ?? null,
-    detail: (r.detail as string | null) ?? null,
-  };
-}
 
 function sessionLive(s: SessionRecord, now: number): boolean {
   return s.revokedAt === null && s.expiresAt > now && s.idleExpiresAt > now;

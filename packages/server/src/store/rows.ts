@@ -1,0 +1,95 @@
+import type {
+  AuditEvent,
+  RefreshTokenRecord,
+  RevocationEntry,
+  SessionRecord,
+  SigningKeyRecord,
+  UserRecord,
+} from './types.js';
+
+/**
+ * Row → record mappers shared by the SQL stores. Both use the same snake_case columns; they differ
+ * only in how JSON and booleans come back (text and 0/1 in SQLite, JSONB and boolean in PostgreSQL).
+ */
+export type Row = Record<string, unknown>;
+
+const json = <T>(v: unknown): T => (typeof v === 'string' ? (JSON.parse(v) as T) : (v as T));
+const bool = (v: unknown): boolean => v === true || v === 1;
+const orNull = <T>(v: unknown): T | null => (v ?? null) as T | null;
+
+export function toUser(r: Row): UserRecord {
+  return {
+    id: r.id as string,
+    username: r.username as string,
+    passwordHash: r.password_hash as string,
+    roles: json<string[]>(r.roles),
+    disabled: bool(r.disabled),
+    createdAt: r.created_at as number,
+    passwordChangedAt: r.password_changed_at as number,
+  };
+}
+
+export function toSession(r: Row): SessionRecord {
+  return {
+    id: r.id as string,
+    userId: r.user_id as string,
+    mode: r.mode as SessionRecord['mode'],
+    secretHash: orNull(r.secret_hash),
+    createdAt: r.created_at as number,
+    lastSeenAt: r.last_seen_at as number,
+    expiresAt: r.expires_at as number,
+    idleExpiresAt: r.idle_expires_at as number,
+    userAgent: orNull(r.user_agent),
+    ip: orNull(r.ip),
+    revokedAt: orNull(r.revoked_at),
+    revokeReason: orNull(r.revoke_reason),
+  };
+}
+
+export function toRefresh(r: Row): RefreshTokenRecord {
+  return {
+    id: r.id as string,
+    sessionId: r.session_id as string,
+    secretHash: r.secret_hash as string,
+    parentId: orNull(r.parent_id),
+    createdAt: r.created_at as number,
+    expiresAt: r.expires_at as number,
+    usedAt: orNull(r.used_at),
+  };
+}
+
+export function toKey(r: Row): SigningKeyRecord {
+  return {
+    kid: r.kid as string,
+    alg: r.alg as string,
+    state: r.state as SigningKeyRecord['state'],
+    publicJwk: json<Record<string, unknown>>(r.public_jwk),
+    privateKeyEnc: r.private_key_enc as string,
+    createdAt: r.created_at as number,
+    retireUntil: orNull(r.retire_until),
+  };
+}
+
+export function toRevocation(r: Row): RevocationEntry {
+  return {
+    seq: r.seq as number,
+    sid: orNull(r.sid),
+    sub: orNull(r.sub),
+    notBefore: orNull(r.not_before),
+    expiresAt: r.expires_at as number,
+    reason: r.reason as string,
+  };
+}
+
+export function toAudit(r: Row): AuditEvent {
+  return {
+    seq: r.seq as number,
+    at: r.at as number,
+    type: r.type as AuditEvent['type'],
+    userId: orNull(r.user_id),
+    sessionId: orNull(r.session_id),
+    ip: orNull(r.ip),
+    userAgent: orNull(r.user_agent),
+    detail: orNull(r.detail),
+  };
+}
