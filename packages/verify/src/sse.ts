@@ -14,6 +14,7 @@ export class SseParser {
   #event = '';
   #data: string[] = [];
   #id: string | undefined;
+  #skipLf = false;
   readonly #onEvent: (e: SseEvent) => void;
   readonly #onComment: () => void;
   readonly #maxLine: number;
@@ -25,15 +26,30 @@ export class SseParser {
   }
 
   push(chunk: string): void {
-    this.#buffer += chunk;
     let start = 0;
+    if (this.#skipLf && chunk.length > 0) {
+      // The previous chunk ended in \r, already taken as a line end: a \n opening this one is its
+      // second half, not an empty line.
+      this.#skipLf = false;
+      if (chunk.startsWith('\n')) start = 1;
+    }
+    this.#buffer += start === 0 ? chunk : chunk.slice(start);
+    start = 0;
     for (;;) {
       const nl = this.#nextBreak(start);
       if (nl < 0) break;
-      // A trailing \r may be the first half of \r\n: wait for more input.
-      if (this.#buffer[nl] === '\r' && nl + 1 === this.#buffer.length) break;
       const line = this.#buffer.slice(start, nl);
-      start = this.#buffer[nl] === '\r' && this.#buffer[nl + 1] === '\n' ? nl + 2 : nl + 1;
+      if (this.#buffer[nl] === '\r') {
+        if (nl + 1 === this.#buffer.length) {
+          // A lone \r ends the line now (no waiting for the next chunk); a \n may follow later.
+          this.#skipLf = true;
+          start = nl + 1;
+        } else {
+          start = this.#buffer[nl + 1] === '\n' ? nl + 2 : nl + 1;
+        }
+      } else {
+        start = nl + 1;
+      }
       this.#line(line);
     }
     this.#buffer = this.#buffer.slice(start);

@@ -107,6 +107,24 @@ test('SSE parser: fields, multi-line data, CRLF, comments, split chunks', () => 
   ]);
 });
 
+test('SSE parser: a chunk ending in a lone \\r dispatches at once; a \\n opening the next is its pair', () => {
+  const events: SseEvent[] = [];
+  const p = new SseParser((e) => events.push(e));
+  p.push('data: a\r\r');
+  assert.deepEqual(events, [{ event: 'message', data: 'a', id: undefined }], 'no wait for the next chunk');
+  // CRLF split across chunks: the \n is the second half of the \r, not an empty line.
+  p.push('data: b\r');
+  p.push('');
+  p.push('\ndata: c\r');
+  p.push('\n\r');
+  assert.deepEqual(events.slice(1), [{ event: 'message', data: 'b\nc', id: undefined }]);
+  // Lone \r line ends in separate chunks, then a plain \n.
+  p.push('data: d\r');
+  p.push('\r');
+  p.push('\n');
+  assert.deepEqual(events.slice(2), [{ event: 'message', data: 'd', id: undefined }]);
+});
+
 test('snapshot, then live events; fails closed before the first snapshot', async () => {
   const { feed, set, client } = await setup();
   assert.equal(set.check({ sid: 's0' }, Date.now()), 'feed_stale', 'stale until the snapshot is in');
