@@ -26,29 +26,40 @@ export interface TrustedKey {
   /** Identity of the public material, to notice a kid being reused for a different key. */
   readonly fingerprint: string;
   /** Verifies `sig` (already exactly `sigBytes` long) over `data`. */
-  readonly check: (data: Buffer, sig: Buffer) => boolean;
+  readonly check: (data: Uint8Array, sig: Uint8Array) => boolean;
 }
 
 export function base64urlLength(bytes: number): number {
   return Math.ceil((bytes * 4) / 3);
 }
 
-// Order of the P-256 group. r and s must be in [1, n-1] (SEC 1, 4.1.4 step 1).
-const P256_N = Buffer.from('ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551', 'hex');
-const ZERO32 = Buffer.alloc(32);
+// Order of the P-256 group, big-endian. r and s must be in [1, n-1] (SEC 1, 4.1.4 step 1).
+const P256_N = Uint8Array.from(
+  Buffer.from('ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551', 'hex'),
+);
 
-function es256ScalarsInRange(sig: Buffer): boolean {
-  // CVE-2022-21449: never hand r = 0 or s = 0 (or >= n) to the crypto layer.
-  // Buffer#compare with offsets: no per-token allocation on the hot path.
-  return (
-    ZERO32.compare(sig, 0, 32) !== 0 &&
-    ZERO32.compare(sig, 32, 64) !== 0 &&
-    P256_N.compare(sig, 0, 32) > 0 &&
-    P256_N.compare(sig, 32, 64) > 0
-  );
+/** 1 <= x <= n-1 for the 32-byte big-endian scalar at sig[off, off + 32). */
+function scalarInRange(sig: Uint8Array, off: number): boolean {
+  let any = 0;
+  let order = 0; // sign of x - n, decided by the first differing byte
+  for (let i = 0; i < 32; i++) {
+    const b = sig[off + i]!;
+    any |= b;
+    if (order === 0) {
+      const m = P256_N[i]!;
+      if (b !== m) order = b < m ? -1 : 1;
+    }
+  }
+  return any !== 0 && order < 0;
 }
 
-export function makeChecker(alg: Algorithm, key: KeyObject): (data: Buffer, sig: Buffer) => boolean {
+export function es256ScalarsInRange(sig: Uint8Array): boolean {
+  // CVE-2022-21449: never hand r = 0 or s = 0 (or >= n) to the crypto layer.
+  // Plain JS over the bytes (public values): no call into C++ on the hot path.
+  return sig.length === 64 && scalarInRange(sig, 0) && scalarInRange(sig, 32);
+}
+
+export function makeChecker(alg: Algorithm, key: KeyObject): (data: Uint8Array, sig: Uint8Array) => boolean {
   switch (alg) {
     case 'ES256': {
       const input = { key, dsaEncoding: 'ieee-p1363' as const };

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { es256ScalarsInRange } from '../src/algorithms.js';
+import { decodedLength, decodeStrictInto } from '../src/base64url.js';
 import { createVerifier, isStrictBase64url, scopesOf, VerifyError } from '../src/index.js';
 import { AUDIENCE, b64, claims, ISSUER, makeKey, now, signBytes, token } from './helpers.js';
 
@@ -185,4 +187,51 @@ test('strict base64url matches the canonical encoding exactly (property)', () =>
       if (isStrictBase64url(s)) assert.equal(Buffer.from(s, 'base64url').toString('base64url'), s);
     }),
   );
+});
+
+test('in-place base64url decoding accepts exactly what isStrictBase64url accepts (property)', () => {
+  const out = new Uint8Array(64);
+  const check = (s: string, pre = '', post = ''): void => {
+    const text = `${pre}${s}${post}`;
+    const n = decodeStrictInto(text, pre.length, pre.length + s.length, out);
+    if (isStrictBase64url(s)) {
+      assert.equal(n, decodedLength(s.length));
+      assert.deepEqual(Buffer.from(out.subarray(0, n)), Buffer.from(s, 'base64url'));
+    } else {
+      assert.equal(n, -1, JSON.stringify(s));
+    }
+  };
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 40 }), fc.string({ maxLength: 3 }), (bytes, junk) => {
+      const s = Buffer.from(bytes).toString('base64url');
+      check(s, junk, junk);
+      for (let i = 0; i <= s.length; i++) check(`${s.slice(0, i)}${junk}${s.slice(i)}`, '.', '.');
+      if (s.length > 0) check(`${s.slice(0, -1)}${String.fromCharCode(s.charCodeAt(s.length - 1) ^ 1)}`);
+    }),
+  );
+  fc.assert(fc.property(fc.string({ maxLength: 20, unit: 'binary' }), (s) => check(s, 'x', 'y')));
+  for (const s of ['=', 'AA==', 'AA=', '+/+/', 'A', 'AAAAA', 'AB', 'AAB', 'AA\u0141A', '\u0100AAA']) check(s);
+});
+
+test('ES256 r and s are range-checked against the P-256 order exactly (property)', () => {
+  const n = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+  const bytes = (x: bigint): Buffer => Buffer.from(x.toString(16).padStart(64, '0'), 'hex');
+  const ok = (x: bigint): boolean => x >= 1n && x < n;
+  const edge = [0n, 1n, 2n, n - 2n, n - 1n, n, n + 1n, 2n ** 256n - 1n, n >> 1n, (n >> 8n) << 8n];
+  for (const r of edge) {
+    for (const s of edge) {
+      assert.equal(es256ScalarsInRange(Buffer.concat([bytes(r), bytes(s)])), ok(r) && ok(s), `${r} ${s}`);
+    }
+  }
+  fc.assert(
+    fc.property(
+      fc.bigInt({ min: 0n, max: 2n ** 256n - 1n }),
+      fc.bigInt({ min: n - 300n, max: n + 300n }),
+      (a, b) => {
+        assert.equal(es256ScalarsInRange(Buffer.concat([bytes(a), bytes(b)])), ok(a) && ok(b));
+        assert.equal(es256ScalarsInRange(Buffer.concat([bytes(b), bytes(a)])), ok(a) && ok(b));
+      },
+    ),
+  );
+  assert.equal(es256ScalarsInRange(bytes(1n)), false, 'not 64 bytes');
 });
