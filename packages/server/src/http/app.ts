@@ -126,7 +126,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   });
 
   registerPages(fastify, { config });
-  registerOAuthRoutes(fastify, {
+  await registerOAuthRoutes(fastify, {
     config,
     store,
     auth,

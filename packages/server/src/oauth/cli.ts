@@ -6,7 +6,7 @@ import { deriveSecrets, loadOrCreateSecret } from '../domain/secrets.js';
 import { openStore } from '../store/open.js';
 import { ClientRegistrationError } from './clients.js';
 import { OAuthError } from './errors.js';
-import { openOAuthStore } from './open.js';
+import { connectOAuthStore } from './open.js';
 import { OAuthService } from './service.js';
 import type { ClientAuthMethod, GrantType } from './types.js';
 
@@ -49,7 +49,7 @@ export async function clientsCommand(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   const config = loadConfig(process.env, {}, values.config ?? process.env.TESSERA_CONFIG);
-  const oauthStore = openOAuthStore(config);
+  const oauthStore = await connectOAuthStore(config);
   try {
     if (sub === 'list') {
       for (const c of await oauthStore.listClients()) {

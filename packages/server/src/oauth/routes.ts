@@ -22,7 +22,7 @@ import {
 } from './authorize.js';
 import { type ClientCredentials, ClientRegistrationError, parseBasic } from './clients.js';
 import { OAuthError } from './errors.js';
-import { openOAuthStore } from './open.js';
+import { connectOAuthStore } from './open.js';
 import { consentCsp, consentPage, errorPage } from './pages.js';
 import { OAuthService } from './service.js';
 import type { ClientRecord, GrantType, OAuthStore } from './types.js';
@@ -42,7 +42,7 @@ export interface OAuthRouteDeps {
   secrets: Secrets;
   isAllowedOrigin: (origin: string | undefined) => boolean;
   now?: () => number;
-  /** Default: the SQLite file `oauth.sqlite` in the data folder (closed with the app). */
+  /** Default: what the config names (connectOAuthStore: PostgreSQL or `oauth.sqlite`), closed with the app. */
   oauthStore?: OAuthStore;
   /** Bearer token for the client admin API; default TESSERA_ADMIN_TOKEN; unset: no admin API. */
   adminToken?: string;
@@ -100,10 +100,15 @@ function clientView(c: ClientRecord) {
  * The OAuth 2 / OpenID Connect endpoints, the user's grant list, and the client admin API.
  * OAuth endpoints live in their own Fastify context: form bodies only, RFC 6749 error shape.
  */
-export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps): OAuthService {
+export async function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps): Promise<OAuthService> {
   const { config, auth } = deps;
   const now = deps.now ?? Date.now;
-  const oauthStore = deps.oauthStore ?? openOAuthStore(config);
+  const adminToken = deps.adminToken ?? process.env.TESSERA_ADMIN_TOKEN;
+  if (adminToken !== undefined && adminToken !== '' && adminToken.length < 32) {
+    throw new TypeError('TESSERA_ADMIN_TOKEN must be at least 32 characters');
+  }
+  // Opened after the checks that can throw, so a refused config leaves no pool behind.
+  const oauthStore = deps.oauthStore ?? (await connectOAuthStore(config));
   const service = new OAuthService({
     config,
     store: deps.store,
@@ -113,10 +118,6 @@ export function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRouteDeps):
     secrets: deps.secrets,
     now: deps.now,
   });
-  const adminToken = deps.adminToken ?? process.env.TESSERA_ADMIN_TOKEN;
-  if (adminToken !== undefined && adminToken !== '' && adminToken.length < 32) {
-    throw new TypeError('TESSERA_ADMIN_TOKEN must be at least 32 characters');
-  }
   const cookies = cookieNames(config);
   const issuerOrigin = new URL(config.issuer).origin;
   app.decorate('oauth', service);

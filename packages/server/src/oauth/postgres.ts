@@ -1,0 +1,554 @@
+import pg from 'pg';
+import { StoreUnavailableError } from '../errors.js';
+import type {
+  AuthorizationCodeRecord,
+  ClientRecord,
+  GrantRecord,
+  OAuthRefreshTokenRecord,
+  OAuthRotateOutcome,
+  OAuthStore,
+} from './types.js';
+
+/**
+ * The OAuth tables, migrated in order, each once, recorded in `tessera_oauth_migrations` (the
+ * account store keeps `tessera_migrations`, so both live in one schema). Times are BIGINT
+ * milliseconds; ids compare in "C" collation so ordering matches SQLite byte for byte.
+ */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE oauth_clients (
+     id TEXT COLLATE "C" PRIMARY KEY,
+     name TEXT NOT NULL,
+     type TEXT NOT NULL,
+     secret_hash TEXT,
+     auth_method TEXT NOT NULL,
+     redirect_uris TEXT[] NOT NULL,
+     grant_types TEXT[] NOT NULL,
+     scopes TEXT[] NOT NULL,
+     require_dpop BOOLEAN NOT NULL DEFAULT false,
+     created_at BIGINT NOT NULL
+   );
+   CREATE TABLE oauth_grants (
+     id TEXT COLLATE "C" PRIMARY KEY,
+     user_id TEXT COLLATE "C" NOT NULL,
+     client_id TEXT COLLATE "C" NOT NULL,
+     scope TEXT NOT NULL,
+     created_at BIGINT NOT NULL,
+     updated_at BIGINT NOT NULL,
+     revoked_at BIGINT,
+     revoke_reason TEXT
+   );
+   -- one live grant per (user, client), whatever the application does
+   CREATE UNIQUE INDEX oauth_grants_live ON oauth_grants (user_id, client_id) WHERE revoked_at IS NULL;
+   CREATE INDEX oauth_grants_user ON oauth_grants (user_id, created_at);
+   CREATE INDEX oauth_grants_client ON oauth_grants (client_id);
+   CREATE TABLE oauth_codes (
+     code_hash TEXT COLLATE "C" PRIMARY KEY,
+     client_id TEXT NOT NULL,
+     user_id TEXT NOT NULL,
+     grant_id TEXT NOT NULL,
+     redirect_uri TEXT NOT NULL,
+     redirect_uri_given BOOLEAN NOT NULL,
+     scope TEXT NOT NULL,
+     code_challenge TEXT NOT NULL,
+     nonce TEXT,
+     auth_time BIGINT NOT NULL,
+     dpop_jkt TEXT,
+     created_at BIGINT NOT NULL,
+     expires_at BIGINT NOT NULL,
+     consumed_at BIGINT
+   );
+   CREATE INDEX oauth_codes_expires ON oauth_codes (expires_at);
+   CREATE TABLE oauth_refresh_tokens (
+     id TEXT COLLATE "C" PRIMARY KEY,
+     grant_id TEXT COLLATE "C" NOT NULL,
+     client_id TEXT NOT NULL,
+     user_id TEXT NOT NULL,
+     secret_hash TEXT NOT NULL,
+     scope TEXT NOT NULL,
+     dpop_jkt TEXT,
+     parent_id TEXT,
+     created_at BIGINT NOT NULL,
+     expires_at BIGINT NOT NULL,
+     used_at BIGINT
+   );
+   CREATE INDEX oauth_refresh_grant ON oauth_refresh_tokens (grant_id);
+   CREATE INDEX oauth_refresh_expires ON oauth_refresh_tokens (expires_at);
+   CREATE TABLE oauth_jti (
+     key TEXT COLLATE "C" PRIMARY KEY,
+     expires_at BIGINT NOT NULL
+   );
+   CREATE INDEX oauth_jti_expires ON oauth_jti (expires_at);`,
+];
+
+export interface PostgresOAuthStoreOptions {
+  /** Schema holding the tables; created when missing. Lower-case letters, digits and `_`. */
+  schema?: string;
+  /** Pool size. */
+  max?: number;
+  connectionTimeoutMillis?: number;
+  /** Server-side statement_timeout and client-side query_timeout. */
+  statementTimeoutMillis?: number;
+  applicationName?: string;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+const INT8_OID = 20;
+
+/** int8 (BIGINT) comes back as a string; every such value here is a safe integer (ms). */
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary'): unknown {
+    if (oid === INT8_OID && format !== 'binary') return (v: string) => Number(v);
+    return format === 'binary' ? pg.types.getTypeParser(oid, 'binary') : pg.types.getTypeParser(oid, 'text');
+  },
+};
+
+/** SQLSTATE classes that mean "the database is not there right now", not "your query is wrong". */
+const UNAVAILABLE_CLASSES = ['08', '53', '57', '58'];
+
+function isUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (err instanceof pg.DatabaseError) {
+    return typeof code === 'string' && UNAVAILABLE_CLASSES.includes(code.slice(0, 2));
+  }
+  // Programming mistakes stay what they are.
+  if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) return false;
+  // Anything else raised by pg is about the connection: refused, reset, timed out, pool closed.
+  return true;
+}
+
+function wrap(err: unknown): unknown {
+  return isUnavailable(err) ? new StoreUnavailableError(err) : err;
+}
+
+type Row = Record<string, unknown>;
+type Queryable = Pick<pg.PoolClient, 'query'>;
+
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
+
+function toClient(r: Row): ClientRecord {
+  return {
+    id: r.id as string,
+    name: r.name as string,
+    type: r.type as ClientRecord['type'],
+    secretHash: str(r.secret_hash),
+    authMethod: r.auth_method as ClientRecord['authMethod'],
+    redirectUris: r.redirect_uris as string[],
+    grantTypes: r.grant_types as ClientRecord['grantTypes'],
+    scopes: r.scopes as string[],
+    requireDpop: r.require_dpop === true,
+    createdAt: r.created_at as number,
+  };
+}
+
+function toGrant(r: Row): GrantRecord {
+  return {
+    id: r.id as string,
+    userId: r.user_id as string,
+    clientId: r.client_id as string,
+    scope: r.scope as string,
+    createdAt: r.created_at as number,
+    updatedAt: r.updated_at as number,
+    revokedAt: num(r.revoked_at),
+    revokeReason: str(r.revoke_reason),
+  };
+}
+
+function toCode(r: Row): AuthorizationCodeRecord {
+  return {
+    codeHash: r.code_hash as string,
+    clientId: r.client_id as string,
+    userId: r.user_id as string,
+    grantId: r.grant_id as string,
+    redirectUri: r.redirect_uri as string,
+    redirectUriGiven: r.redirect_uri_given === true,
+    scope: r.scope as string,
+    codeChallenge: r.code_challenge as string,
+    nonce: str(r.nonce),
+    authTime: r.auth_time as number,
+    dpopJkt: str(r.dpop_jkt),
+    createdAt: r.created_at as number,
+    expiresAt: r.expires_at as number,
+    consumedAt: num(r.consumed_at),
+  };
+}
+
+function toRefresh(r: Row): OAuthRefreshTokenRecord {
+  return {
+    id: r.id as string,
+    grantId: r.grant_id as string,
+    clientId: r.client_id as string,
+    userId: r.user_id as string,
+    secretHash: r.secret_hash as string,
+    scope: r.scope as string,
+    dpopJkt: str(r.dpop_jkt),
+    parentId: str(r.parent_id),
+    createdAt: r.created_at as number,
+    expiresAt: r.expires_at as number,
+    usedAt: num(r.used_at),
+  };
+}
+
+/** Space-separated, duplicates and empties dropped, first appearance first (as in SQLite). */
+function normalizeScope(scope: string): string {
+  return [...new Set(scope.split(' ').filter(Boolean))].join(' ');
+}
+
+/**
+ * The same merge in SQL, so widening a live grant is part of the upsert statement itself:
+ * old scopes first, then new ones, each once.
+ */
+const MERGE_SCOPE_SQL = `(SELECT coalesce(string_agg(s, ' ' ORDER BY first), '')
+   FROM (SELECT s, min(ord) AS first
+         FROM unnest(string_to_array(g.scope || ' ' || excluded.scope, ' ')) WITH ORDINALITY AS t(s, ord)
+         WHERE s <> '' GROUP BY s) AS merged)`;
+
+const INSERT_REFRESH = `INSERT INTO oauth_refresh_tokens (id, grant_id, client_id, user_id, secret_hash, scope, dpop_jkt,
+    parent_id, created_at, expires_at, used_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`;
+
+function refreshParams(t: OAuthRefreshTokenRecord): unknown[] {
+  return [
+    t.id,
+    t.grantId,
+    t.clientId,
+    t.userId,
+    t.secretHash,
+    t.scope,
+    t.dpopJkt,
+    t.parentId,
+    t.createdAt,
+    t.expiresAt,
+    t.usedAt,
+  ];
+}
+
+/**
+ * The OAuth tables in PostgreSQL, shared by every instance of a cluster: clients, grants, codes,
+ * refresh tokens and the DPoP replay cache. Each atomic step is one statement or one transaction
+ * whose write is a compare-and-set under row locks; nothing reads and then writes unguarded.
+ */
+export class PostgresOAuthStore implements OAuthStore {
+  readonly kind = 'postgres';
+  private readonly pool: pg.Pool;
+  private readonly schema: string;
+
+  private constructor(pool: pg.Pool, schema: string) {
+    this.pool = pool;
+    this.schema = schema;
+  }
+
+  /** Connects, creates the schema if needed and runs pending migrations; rejects with StoreUnavailableError when the database cannot be reached. */
+  static async open(url: string, options: PostgresOAuthStoreOptions = {}): Promise<PostgresOAuthStore> {
+    const schema = options.schema ?? 'public';
+    if (!SCHEMA_NAME.test(schema))
+      throw new TypeError('PostgresOAuthStore: schema must match /^[a-z_][a-z0-9_]{0,62}$/');
+    const statementTimeout = options.statementTimeoutMillis ?? 5000;
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: options.max ?? 10,
+      connectionTimeoutMillis: options.connectionTimeoutMillis ?? 3000,
+      idleTimeoutMillis: 30_000,
+      statement_timeout: statementTimeout,
+      query_timeout: statementTimeout + 1000,
+      idle_in_transaction_session_timeout: 10_000,
+      application_name: options.applicationName ?? 'tessera-oauth',
+      options: `-c search_path=${schema}`,
+      types,
+    });
+    // An idle client whose server went away emits here; without a listener the process would crash.
+    pool.on('error', () => {});
+    const store = new PostgresOAuthStore(pool, schema);
+    try {
+      await store.migrate();
+    } catch (err) {
+      await pool.end().catch(() => {});
+      throw wrap(err);
+    }
+    return store;
+  }
+
+  private async migrate(): Promise<void> {
+    await this.tx(async (c) => {
+      // The account store's migration lock, on purpose: every migration of this schema (both
+      // stores, every instance) runs one at a time, so CREATE SCHEMA never races. Released at commit.
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tessera:migrate:${this.schema}`]);
+      await c.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
+      await c.query(`CREATE TABLE IF NOT EXISTS tessera_oauth_migrations (
+         version INTEGER PRIMARY KEY,
+         applied_at BIGINT NOT NULL
+       )`);
+      const { rows } = await c.query('SELECT coalesce(max(version), 0) AS v FROM tessera_oauth_migrations');
+      const applied = Number(rows[0]?.v ?? 0);
+      for (let v = applied; v < MIGRATIONS.length; v++) {
+        await c.query(MIGRATIONS[v]!);
+        await c.query('INSERT INTO tessera_oauth_migrations (version, applied_at) VALUES ($1, $2)', [
+          v + 1,
+          Date.now(),
+        ]);
+      }
+    });
+  }
+
+  private async q(sql: string, params: unknown[] = []): Promise<Row[]> {
+    try {
+      return (await this.pool.query(sql, params)).rows as Row[];
+    } catch (err) {
+      throw wrap(err);
+    }
+  }
+
+  private async count(sql: string, params: unknown[]): Promise<number> {
+    try {
+      return (await this.pool.query(sql, params)).rowCount ?? 0;
+    } catch (err) {
+      throw wrap(err);
+    }
+  }
+
+  private async tx<T>(fn: (c: Queryable) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw wrap(err);
+    }
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      client.release();
+      return result;
+    } catch (err) {
+      const broken = isUnavailable(err);
+      if (!broken) await client.query('ROLLBACK').catch(() => {});
+      // A connection that failed mid-transaction is destroyed rather than returned to the pool.
+      client.release(broken ? (err as Error) : undefined);
+      throw wrap(err);
+    }
+  }
+
+  // clients
+
+  async createClient(c: ClientRecord): Promise<boolean> {
+    const rows = await this.q(
+      `INSERT INTO oauth_clients (id, name, type, secret_hash, auth_method, redirect_uris, grant_types, scopes,
+         require_dpop, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING RETURNING id`,
+      [
+        c.id,
+        c.name,
+        c.type,
+        c.secretHash,
+        c.authMethod,
+        c.redirectUris,
+        c.grantTypes,
+        c.scopes,
+        c.requireDpop,
+        c.createdAt,
+      ],
+    );
+    return rows.length === 1;
+  }
+
+  async getClient(id: string): Promise<ClientRecord | null> {
+    const [r] = await this.q('SELECT * FROM oauth_clients WHERE id = $1', [id]);
+    return r ? toClient(r) : null;
+  }
+
+  async listClients(): Promise<ClientRecord[]> {
+    return (await this.q('SELECT * FROM oauth_clients ORDER BY created_at, id')).map(toClient);
+  }
+
+  async deleteClient(id: string): Promise<boolean> {
+    return (await this.count('DELETE FROM oauth_clients WHERE id = $1', [id])) === 1;
+  }
+
+  // grants
+
+  async getLiveGrant(userId: string, clientId: string): Promise<GrantRecord | null> {
+    const [r] = await this.q(
+      'SELECT * FROM oauth_grants WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL',
+      [userId, clientId],
+    );
+    return r ? toGrant(r) : null;
+  }
+
+  async getGrant(id: string): Promise<GrantRecord | null> {
+    const [r] = await this.q('SELECT * FROM oauth_grants WHERE id = $1', [id]);
+    return r ? toGrant(r) : null;
+  }
+
+  /**
+   * One statement: the partial unique index on live grants is the arbiter, so concurrent
+   * consents (on any instance) either insert the one live grant or widen it in place.
+   */
+  async upsertGrant(input: {
+    id: string;
+    userId: string;
+    clientId: string;
+    scope: string;
+    now: number;
+  }): Promise<GrantRecord> {
+    const [r] = await this.q(
+      `INSERT INTO oauth_grants AS g (id, user_id, client_id, scope, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $5)
+       ON CONFLICT (user_id, client_id) WHERE revoked_at IS NULL
+       DO UPDATE SET scope = ${MERGE_SCOPE_SQL}, updated_at = excluded.updated_at
+       RETURNING *`,
+      [input.id, input.userId, input.clientId, normalizeScope(input.scope), input.now],
+    );
+    return toGrant(r!);
+  }
+
+  async listGrants(userId: string): Promise<GrantRecord[]> {
+    const rows = await this.q(
+      'SELECT * FROM oauth_grants WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id',
+      [userId],
+    );
+    return rows.map(toGrant);
+  }
+
+  async listClientGrants(clientId: string): Promise<GrantRecord[]> {
+    const rows = await this.q(
+      'SELECT * FROM oauth_grants WHERE client_id = $1 AND revoked_at IS NULL ORDER BY created_at, id',
+      [clientId],
+    );
+    return rows.map(toGrant);
+  }
+
+  /**
+   * The grant row is locked first (the UPDATE waits for any rotation holding it), then its tokens
+   * are spent by a second statement, whose fresh snapshot includes a successor that rotation
+   * just committed: nothing issued under the grant survives its revocation.
+   */
+  revokeGrant(id: string, now: number, reason: string): Promise<boolean> {
+    return this.tx(async (c) => {
+      const revoked = await c.query(
+        'UPDATE oauth_grants SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND revoked_at IS NULL',
+        [now, reason, id],
+      );
+      await c.query(
+        `UPDATE oauth_refresh_tokens SET used_at = coalesce(used_at, $1), expires_at = LEAST(expires_at, $1)
+         WHERE grant_id = $2`,
+        [now, id],
+      );
+      return revoked.rowCount === 1;
+    });
+  }
+
+  // authorization codes
+
+  async insertCode(c: AuthorizationCodeRecord): Promise<void> {
+    await this.q(
+      `INSERT INTO oauth_codes (code_hash, client_id, user_id, grant_id, redirect_uri, redirect_uri_given, scope,
+         code_challenge, nonce, auth_time, dpop_jkt, created_at, expires_at, consumed_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+      [
+        c.codeHash,
+        c.clientId,
+        c.userId,
+        c.grantId,
+        c.redirectUri,
+        c.redirectUriGiven,
+        c.scope,
+        c.codeChallenge,
+        c.nonce,
+        c.authTime,
+        c.dpopJkt,
+        c.createdAt,
+        c.expiresAt,
+        c.consumedAt,
+      ],
+    );
+  }
+
+  async getCode(codeHash: string): Promise<AuthorizationCodeRecord | null> {
+    const [r] = await this.q('SELECT * FROM oauth_codes WHERE code_hash = $1', [codeHash]);
+    return r ? toCode(r) : null;
+  }
+
+  /** Compare-and-set in one statement: a racing second UPDATE waits for the row, re-checks and finds it consumed. */
+  async consumeCode(codeHash: string, now: number): Promise<boolean> {
+    const n = await this.count(
+      'UPDATE oauth_codes SET consumed_at = $1 WHERE code_hash = $2 AND consumed_at IS NULL',
+      [now, codeHash],
+    );
+    return n === 1;
+  }
+
+  // refresh tokens
+
+  async insertRefreshToken(t: OAuthRefreshTokenRecord): Promise<void> {
+    await this.q(INSERT_REFRESH, refreshParams(t));
+  }
+
+  async getRefreshToken(id: string): Promise<OAuthRefreshTokenRecord | null> {
+    const [r] = await this.q('SELECT * FROM oauth_refresh_tokens WHERE id = $1', [id]);
+    return r ? toRefresh(r) : null;
+  }
+
+  /**
+   * One transaction, locks taken in the same order as revokeGrant (grant, then token) so the two
+   * never deadlock: the grant is share-locked and checked live, then the token is spent by a
+   * compare-and-set. Of concurrent rotations exactly one UPDATE matches; the others wait on the
+   * row, re-check, match nothing, and then read it used: reuse.
+   */
+  rotateRefreshToken(
+    id: string,
+    now: number,
+    successor: OAuthRefreshTokenRecord,
+  ): Promise<OAuthRotateOutcome> {
+    return this.tx(async (c) => {
+      // grant_id never changes, so reading it unlocked is safe.
+      const found = await c.query('SELECT grant_id FROM oauth_refresh_tokens WHERE id = $1', [id]);
+      const grantId = (found.rows[0] as Row | undefined)?.grant_id as string | undefined;
+      if (grantId === undefined) return { outcome: 'invalid' };
+      const grant = await c.query('SELECT revoked_at FROM oauth_grants WHERE id = $1 FOR SHARE', [grantId]);
+      const g = grant.rows[0] as Row | undefined;
+      if (!g || g.revoked_at !== null) return { outcome: 'invalid' };
+      const won = await c.query(
+        'UPDATE oauth_refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND expires_at > $1',
+        [now, id],
+      );
+      if (won.rowCount === 1) {
+        await c.query(INSERT_REFRESH, refreshParams(successor));
+        return { outcome: 'rotated' };
+      }
+      const after = await c.query('SELECT used_at FROM oauth_refresh_tokens WHERE id = $1', [id]);
+      const usedAt = (after.rows[0] as Row | undefined)?.used_at;
+      if (usedAt !== undefined && usedAt !== null) return { outcome: 'reused', grantId };
+      return { outcome: 'invalid' };
+    });
+  }
+
+  // DPoP replay cache
+
+  /** One statement: a new key inserts, an expired one is taken over, a live one matches nothing. */
+  async rememberJti(key: string, expiresAt: number, now: number): Promise<boolean> {
+    const rows = await this.q(
+      `INSERT INTO oauth_jti AS j (key, expires_at) VALUES ($1, $2)
+       ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE j.expires_at <= $3
+       RETURNING key`,
+      [key, expiresAt, now],
+    );
+    return rows.length === 1;
+  }
+
+  async prune(now: number): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query('DELETE FROM oauth_codes WHERE expires_at <= $1', [now - 3_600_000]);
+      await c.query('DELETE FROM oauth_refresh_tokens WHERE expires_at <= $1', [now - 86_400_000]);
+      await c.query('DELETE FROM oauth_jti WHERE expires_at <= $1', [now]);
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.q('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
