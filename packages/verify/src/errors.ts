@@ -19,7 +19,14 @@ export type VerifyErrorCode =
   | 'unsupported_confirmation'
   | 'token_revoked'
   | 'feed_stale'
-  | 'jwks_unavailable';
+  | 'jwks_unavailable'
+  // DPoP (RFC 9449), from the middleware when it checks proofs (see dpop.ts).
+  | 'dpop_required'
+  | 'dpop_token_unbound'
+  | 'dpop_proof_invalid'
+  | 'dpop_replayed'
+  | 'dpop_binding_mismatch'
+  | 'dpop_replay_unavailable';
 
 const MESSAGES: Record<VerifyErrorCode, string> = {
   token_missing: 'no access token',
@@ -39,18 +46,48 @@ const MESSAGES: Record<VerifyErrorCode, string> = {
   token_revoked: 'token has been revoked',
   feed_stale: 'revocation feed is silent; cannot confirm the token is not revoked',
   jwks_unavailable: 'trusted keys could not be loaded',
+  dpop_required: 'token is bound to a key (cnf.jkt): send it with the DPoP scheme and a DPoP proof',
+  dpop_token_unbound: 'token is not bound to a key, so it cannot be used with the DPoP scheme',
+  dpop_proof_invalid: 'DPoP proof is missing or invalid',
+  dpop_replayed: 'DPoP proof has been used before',
+  dpop_binding_mismatch: 'DPoP proof is signed by a key other than the one the token is bound to',
+  dpop_replay_unavailable: 'DPoP replay cache cannot answer; cannot confirm the proof is fresh',
 };
 
 /** Codes that mean "we could not decide" rather than "this token is bad" (HTTP 503, not 401). */
-export const UNAVAILABLE_CODES: ReadonlySet<VerifyErrorCode> = new Set(['feed_stale', 'jwks_unavailable']);
+export const UNAVAILABLE_CODES: ReadonlySet<VerifyErrorCode> = new Set([
+  'feed_stale',
+  'jwks_unavailable',
+  'dpop_replay_unavailable',
+]);
+
+/** Which check refused a DPoP proof (`dpop_proof_invalid`); fixed strings, for logs and tests. */
+export type DpopFailureReason =
+  | 'missing'
+  | 'multiple'
+  | 'too_large'
+  | 'malformed'
+  | 'typ'
+  | 'alg'
+  | 'crit'
+  | 'jwk'
+  | 'signature'
+  | 'htm'
+  | 'htu'
+  | 'iat'
+  | 'jti'
+  | 'ath';
 
 export class VerifyError extends Error {
   override readonly name = 'VerifyError';
   readonly code: VerifyErrorCode;
+  /** For `dpop_proof_invalid`: which check failed. Undefined for every other code. */
+  readonly reason: DpopFailureReason | undefined;
 
-  constructor(code: VerifyErrorCode, options?: { cause?: unknown }) {
-    super(MESSAGES[code], options);
+  constructor(code: VerifyErrorCode, options?: { cause?: unknown; reason?: DpopFailureReason }) {
+    super(MESSAGES[code], options !== undefined && 'cause' in options ? { cause: options.cause } : undefined);
     this.code = code;
+    this.reason = options?.reason;
   }
 }
 

@@ -2,7 +2,32 @@ export type { Algorithm, AsymmetricAlgorithm, HmacAlgorithm } from './algorithms
 export { isStrictBase64url } from './base64url.js';
 export type { AccessTokenClaims } from './claims.js';
 export { scopesOf } from './claims.js';
-export { isVerifyError, UNAVAILABLE_CODES, VerifyError, type VerifyErrorCode } from './errors.js';
+export {
+  accessTokenHash,
+  boundJkt,
+  createDpopChecker,
+  DPOP_ALGORITHMS,
+  type DpopChecker,
+  type DpopCheckerOptions,
+  type DpopExpectation,
+  type DpopProof,
+  type DpopReplayStore,
+  type DpopRequest,
+  dpopConfirmation,
+  jwkThumbprint,
+  MemoryReplayStore,
+  normalizeHtu,
+  requestHtu,
+  singleProof,
+  verifyDpopProof,
+} from './dpop.js';
+export {
+  type DpopFailureReason,
+  isVerifyError,
+  UNAVAILABLE_CODES,
+  VerifyError,
+  type VerifyErrorCode,
+} from './errors.js';
 export { RevocationFeedClient, type RevocationFeedClientOptions } from './feed.js';
 export { JwksClient, type JwksClientOptions } from './jwks.js';
 export type { PublicJwk } from './keys.js';
@@ -10,7 +35,9 @@ export {
   type AuthFailure,
   type AuthOptions,
   type AuthOutcome,
+  type AuthRequest,
   authenticate,
+  authenticateRequest,
   bearerToken,
   checkRoles,
   checkScopes,

@@ -1,12 +1,34 @@
 // Framework-free request authentication: the adapters for Express, Fastify and Hono only move
 // headers and status codes between this and their own request/response objects.
 import { type AccessTokenClaims, scopesOf } from '../claims.js';
-import { UNAVAILABLE_CODES, VerifyError } from '../errors.js';
+import { boundJkt, DPOP_ALGORITHMS, type DpopChecker } from '../dpop.js';
+import { UNAVAILABLE_CODES, VerifyError, type VerifyErrorCode } from '../errors.js';
 import type { Verifier } from '../verifier.js';
 
 export interface AuthOptions {
   /** `realm` of the `WWW-Authenticate` challenge. Default `tessera`. */
   realm?: string;
+  /**
+   * Accept DPoP-bound tokens (RFC 9449): `Authorization: DPoP <token>` plus a `DPoP` proof header,
+   * checked by this checker (`createDpopChecker`; share one between routes, it holds the replay
+   * cache). The verifier must let `cnf.jkt` through (`confirmation: dpopConfirmation`).
+   * Without it the DPoP scheme is not recognised. Either way a token bound with `cnf.jkt` is never
+   * accepted as a Bearer token.
+   */
+  dpop?: DpopChecker;
+}
+
+/** What the adapters read from a request. */
+export interface AuthRequest {
+  /** HTTP method, as received. */
+  method: string;
+  /** Request target as received (`/path?query`) or the absolute request URL. */
+  url: string;
+  /** `scheme://host[:port]` the request reached; for DPoP `htu` when there is no `publicUrl`. */
+  origin?: string;
+  authorization: string | readonly string[] | undefined | null;
+  /** The `DPoP` header (repeated headers: all values, or one string joined with commas). */
+  dpop?: string | readonly string[] | undefined | null;
 }
 
 /** A refusal ready to send: status, headers, JSON body `{error, message}`. */
@@ -18,15 +40,45 @@ export interface AuthFailure {
 
 export type AuthOutcome = { ok: true; claims: AccessTokenClaims } | { ok: false; failure: AuthFailure };
 
+type Scheme = 'Bearer' | 'DPoP';
+
 const MAX_HEADER = 70_000;
+// Refusals about the proof (RFC 9449 7.1: `invalid_dpop_proof`); every other code is about the token.
+const PROOF_CODES: ReadonlySet<VerifyErrorCode> = new Set([
+  'dpop_proof_invalid',
+  'dpop_replayed',
+  'dpop_binding_mismatch',
+]);
 
 function quote(s: string): string {
   return `"${s.replace(/["\\]/g, '')}"`;
 }
 
-function challenge(realm: string, params: Record<string, string> = {}): string {
-  const parts = [`realm=${quote(realm)}`, ...Object.entries(params).map(([k, v]) => `${k}=${quote(v)}`)];
-  return `Bearer ${parts.join(', ')}`;
+function challenge(scheme: Scheme, realm: string, params: Record<string, string> = {}): string {
+  const all = scheme === 'DPoP' ? { algs: DPOP_ALGORITHMS.join(' '), ...params } : params;
+  const parts = [`realm=${quote(realm)}`, ...Object.entries(all).map(([k, v]) => `${k}=${quote(v)}`)];
+  return `${scheme} ${parts.join(', ')}`;
+}
+
+/**
+ * The scheme and token of an `Authorization` header whose scheme is one of `schemes` (lower-case).
+ * `undefined`: no credentials of those schemes; token `null`: such a header, malformed.
+ */
+function credentials(
+  authorization: string | readonly string[] | undefined | null,
+  schemes: readonly string[],
+): { scheme: Scheme; token: string | null } | undefined {
+  if (authorization === undefined || authorization === null || authorization === '') return undefined;
+  if (typeof authorization !== 'string')
+    return authorization.length === 0 ? undefined : { scheme: 'Bearer', token: null };
+  if (authorization.length > MAX_HEADER) return { scheme: 'Bearer', token: null };
+  const space = authorization.indexOf(' ');
+  const name = (space < 0 ? authorization : authorization.slice(0, space)).toLowerCase();
+  if (!schemes.includes(name)) return undefined;
+  const scheme: Scheme = name === 'dpop' ? 'DPoP' : 'Bearer';
+  const token = authorization.slice(space + 1).trim();
+  if (space < 0 || token.length === 0 || /\s/.test(token)) return { scheme, token: null };
+  return { scheme, token };
 }
 
 /**
@@ -36,19 +88,14 @@ function challenge(realm: string, params: Record<string, string> = {}): string {
 export function bearerToken(
   authorization: string | readonly string[] | undefined | null,
 ): string | undefined | null {
-  if (authorization === undefined || authorization === null || authorization === '') return undefined;
-  if (typeof authorization !== 'string') return authorization.length === 0 ? undefined : null;
-  if (authorization.length > MAX_HEADER) return null;
-  const space = authorization.indexOf(' ');
-  const scheme = space < 0 ? authorization : authorization.slice(0, space);
-  if (scheme.toLowerCase() !== 'bearer') return undefined;
-  const token = authorization.slice(space + 1).trim();
-  if (space < 0 || token.length === 0 || /\s/.test(token)) return null;
-  return token;
+  return credentials(authorization, ['bearer'])?.token;
 }
 
-/** 401 for a missing/invalid token, 503 when validity cannot be decided (fail closed). */
-export function failureFor(err: unknown, options: AuthOptions = {}): AuthFailure {
+/**
+ * 401 for a missing/invalid token or DPoP proof, 503 when validity cannot be decided (fail closed).
+ * `scheme` is the one the request used: a refusal of `DPoP` credentials gets a DPoP challenge.
+ */
+export function failureFor(err: unknown, options: AuthOptions = {}, scheme: Scheme = 'Bearer'): AuthFailure {
   const realm = options.realm ?? 'tessera';
   if (!(err instanceof VerifyError)) {
     return { status: 500, headers: {}, body: { error: 'internal_error', message: 'token check failed' } };
@@ -56,35 +103,76 @@ export function failureFor(err: unknown, options: AuthOptions = {}): AuthFailure
   if (UNAVAILABLE_CODES.has(err.code)) {
     return { status: 503, headers: { 'retry-after': '5' }, body: { error: err.code, message: err.message } };
   }
-  const headers =
-    err.code === 'token_missing'
-      ? { 'www-authenticate': challenge(realm) }
-      : {
-          'www-authenticate': challenge(realm, { error: 'invalid_token', error_description: err.code }),
-        };
-  return { status: 401, headers, body: { error: err.code, message: err.message } };
+  let header: string;
+  if (err.code === 'token_missing') {
+    header = challenge('Bearer', realm);
+    if (options.dpop) header += `, ${challenge('DPoP', realm)}`;
+  } else if (scheme === 'DPoP') {
+    const error = PROOF_CODES.has(err.code) ? 'invalid_dpop_proof' : 'invalid_token';
+    header = challenge('DPoP', realm, { error, error_description: err.code });
+  } else {
+    header = challenge('Bearer', realm, { error: 'invalid_token', error_description: err.code });
+    if (options.dpop) header += `, ${challenge('DPoP', realm)}`;
+  }
+  return {
+    status: 401,
+    headers: { 'www-authenticate': header },
+    body: { error: err.code, message: err.message },
+  };
 }
 
-/** Verifies the request's Bearer token. Never throws. */
+/**
+ * Authenticates a request: `Authorization: Bearer <token>`, or with `options.dpop` also
+ * `Authorization: DPoP <token>` with a `DPoP` proof. Never throws.
+ */
+export async function authenticateRequest(
+  verifier: Verifier,
+  request: AuthRequest,
+  options: AuthOptions = {},
+): Promise<AuthOutcome> {
+  const dpop = options.dpop;
+  const cred = credentials(request.authorization, dpop ? ['bearer', 'dpop'] : ['bearer']);
+  const scheme = cred?.scheme ?? 'Bearer';
+  try {
+    if (cred === undefined) throw new VerifyError('token_missing');
+    if (cred.token === null) throw new VerifyError('token_malformed');
+    if (cred.scheme === 'Bearer' || dpop === undefined) {
+      const claims = await verifier.verify(cred.token);
+      // RFC 9449 7.2: a DPoP-bound token is never good as a bearer token, whatever the verifier's
+      // confirmation policy lets through.
+      if (boundJkt(claims) !== undefined) throw new VerifyError('dpop_required');
+      return { ok: true, claims };
+    }
+    // The proof first: no I/O, and a request without a good proof never reaches the key fetch.
+    const proof = dpop.checkProof({
+      method: request.method,
+      url: request.url,
+      origin: request.origin,
+      proof: request.dpop,
+      accessToken: cred.token,
+    });
+    const claims = await verifier.verify(cred.token);
+    await dpop.confirm(proof, claims);
+    return { ok: true, claims };
+  } catch (err) {
+    return { ok: false, failure: failureFor(err, options, scheme) };
+  }
+}
+
+/** Verifies a request's Bearer token from its `Authorization` header alone. Never throws. */
 export async function authenticate(
   verifier: Verifier,
   authorization: string | readonly string[] | undefined | null,
   options: AuthOptions = {},
 ): Promise<AuthOutcome> {
-  const token = bearerToken(authorization);
-  try {
-    if (token === undefined) throw new VerifyError('token_missing');
-    if (token === null) throw new VerifyError('token_malformed');
-    return { ok: true, claims: await verifier.verify(token) };
-  } catch (err) {
-    return { ok: false, failure: failureFor(err, options) };
-  }
+  const { dpop: _dpop, ...bearerOnly } = options;
+  return authenticateRequest(verifier, { method: '', url: '', authorization }, bearerOnly);
 }
 
 function insufficient(realm: string, scope: string): AuthFailure {
   return {
     status: 403,
-    headers: { 'www-authenticate': challenge(realm, { error: 'insufficient_scope', scope }) },
+    headers: { 'www-authenticate': challenge('Bearer', realm, { error: 'insufficient_scope', scope }) },
     body: { error: 'insufficient_scope', message: 'the token lacks a required scope or role' },
   };
 }

@@ -1,7 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { AccessTokenClaims } from '../claims.js';
 import type { Verifier } from '../verifier.js';
-import { type AuthFailure, type AuthOptions, authenticate, checkRoles, checkScopes } from './core.js';
+import { type AuthFailure, type AuthOptions, authenticateRequest, checkRoles, checkScopes } from './core.js';
 
 declare global {
   namespace Express {
@@ -16,10 +16,21 @@ function send(res: Response, f: AuthFailure): void {
   res.status(f.status).set(f.headers).json(f.body);
 }
 
-/** Express middleware: verifies the Bearer token and sets `req.auth`, or answers 401/503. */
+/**
+ * Express middleware: verifies the Bearer token (or, with `options.dpop`, a DPoP-bound token and
+ * its proof) and sets `req.auth`, or answers 401/503. Without a `publicUrl` on the DPoP checker the
+ * expected `htu` comes from `req.protocol` and `req.host` (see Express's `trust proxy`).
+ */
 export function expressAuth(verifier: Verifier, options: AuthOptions = {}): RequestHandler {
   return (req: Request, res: Response, next: NextFunction): void => {
-    authenticate(verifier, req.headers.authorization, options).then((out) => {
+    const request = {
+      method: req.method,
+      url: req.originalUrl,
+      origin: `${req.protocol}://${req.host}`,
+      authorization: req.headers.authorization,
+      dpop: req.headers.dpop,
+    };
+    authenticateRequest(verifier, request, options).then((out) => {
       if (!out.ok) return send(res, out.failure);
       req.auth = out.claims;
       next();

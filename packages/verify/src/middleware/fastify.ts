@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { AccessTokenClaims } from '../claims.js';
 import type { Verifier } from '../verifier.js';
-import { type AuthFailure, type AuthOptions, authenticate, checkRoles, checkScopes } from './core.js';
+import { type AuthFailure, type AuthOptions, authenticateRequest, checkRoles, checkScopes } from './core.js';
 
 // The claims go on `request.auth` at run time. No `declare module 'fastify'` augmentation here:
 // an app (like the account server in this repo) may already declare its own `auth` property,
@@ -18,10 +18,24 @@ function send(reply: FastifyReply, f: AuthFailure): FastifyReply {
   return reply.code(f.status).headers(f.headers).send(f.body);
 }
 
-/** Fastify preHandler: verifies the Bearer token and sets `request.auth`, or answers 401/503. */
+/**
+ * Fastify preHandler: verifies the Bearer token (or, with `options.dpop`, a DPoP-bound token and
+ * its proof) and sets `request.auth`, or answers 401/503. Without a `publicUrl` on the DPoP checker
+ * the expected `htu` comes from `request.protocol` and `request.host` (see Fastify's `trustProxy`).
+ */
 export function fastifyAuth(verifier: Verifier, options: AuthOptions = {}): preHandlerAsyncHookHandler {
   return async (request: FastifyRequest, reply: FastifyReply) => {
-    const out = await authenticate(verifier, request.headers.authorization, options);
+    const out = await authenticateRequest(
+      verifier,
+      {
+        method: request.method,
+        url: request.url,
+        origin: `${request.protocol}://${request.host}`,
+        authorization: request.headers.authorization,
+        dpop: request.headers.dpop,
+      },
+      options,
+    );
     if (!out.ok) return send(reply, out.failure);
     (request as unknown as WithAuth).auth = out.claims;
   };

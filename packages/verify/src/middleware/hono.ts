@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import type { AccessTokenClaims } from '../claims.js';
 import type { Verifier } from '../verifier.js';
-import { type AuthFailure, type AuthOptions, authenticate, checkRoles, checkScopes } from './core.js';
+import { type AuthFailure, type AuthOptions, authenticateRequest, checkRoles, checkScopes } from './core.js';
 
 /** Context variables set by `honoAuth`: read the claims with `c.get('auth')`. */
 export type TesseraHonoEnv = { Variables: { auth: AccessTokenClaims } };
@@ -13,10 +13,30 @@ function respond(f: AuthFailure): Response {
   });
 }
 
-/** Hono middleware: verifies the Bearer token and sets `c.get('auth')`, or answers 401/503. */
+/**
+ * Hono middleware: verifies the Bearer token (or, with `options.dpop`, a DPoP-bound token and its
+ * proof) and sets `c.get('auth')`, or answers 401/503. Without a `publicUrl` on the DPoP checker the
+ * expected `htu` comes from the request URL as the runtime reports it.
+ */
 export function honoAuth(verifier: Verifier, options: AuthOptions = {}): MiddlewareHandler<TesseraHonoEnv> {
   return async (c, next) => {
-    const out = await authenticate(verifier, c.req.header('authorization'), options);
+    let origin: string | undefined;
+    try {
+      origin = new URL(c.req.url).origin;
+    } catch {
+      origin = undefined;
+    }
+    const out = await authenticateRequest(
+      verifier,
+      {
+        method: c.req.method,
+        url: c.req.url,
+        origin,
+        authorization: c.req.header('authorization'),
+        dpop: c.req.header('dpop'),
+      },
+      options,
+    );
     if (!out.ok) return respond(out.failure);
     c.set('auth', out.claims);
     await next();
