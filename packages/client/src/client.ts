@@ -5,6 +5,7 @@ import {
   csrfRequest,
   type Delivery,
   endSessionRequest,
+  grantsRequest,
   type HttpRequest,
   loginRequest,
   logoutAllRequest,
@@ -13,12 +14,15 @@ import {
   meRequest,
   refreshRequest,
   registerRequest,
+  revokeGrantRequest,
   sessionsRequest,
 } from './requests.js';
 import {
+  type GrantInfo,
   type Issued,
   type Me,
   processCsrf,
+  processGrants,
   processIssued,
   processMe,
   processNoContent,
@@ -261,6 +265,16 @@ export class TesseraClient {
   async endSession(id: string): Promise<void> {
     await this.authed((c) => endSessionRequest(this.issuer, c, id), processNoContent);
     if (id === this.state?.sessionId) await this.signedOut(true);
+  }
+
+  /** The apps the user allowed to use their account (OAuth grants). */
+  grants(): Promise<GrantInfo[]> {
+    return this.authed((c) => grantsRequest(this.issuer, c), processGrants);
+  }
+
+  /** Takes back an app's access; its access and refresh tokens stop working. `not_found` when already gone. */
+  async revokeGrant(id: string): Promise<void> {
+    await this.authed((c) => revokeGrantRequest(this.issuer, c, id), processNoContent);
   }
 
   /** The server ends the user's other sessions; this one stays. */

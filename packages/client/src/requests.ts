@@ -95,6 +95,16 @@ export function endSessionRequest(base: string, creds: Credentials, id: string):
   return build(base, 'DELETE', `/auth/sessions/${encodeURIComponent(id)}`, creds);
 }
 
+/** The OAuth grants the user gave to apps. */
+export function grantsRequest(base: string, creds: Credentials): HttpRequest {
+  return build(base, 'GET', '/auth/grants', creds);
+}
+
+/** Takes back one app's access: the grant and every token issued under it. */
+export function revokeGrantRequest(base: string, creds: Credentials, id: string): HttpRequest {
+  return build(base, 'DELETE', `/auth/grants/${encodeURIComponent(id)}`, creds);
+}
+
 export function changePasswordRequest(
   base: string,
   creds: Credentials,

@@ -25,6 +25,19 @@ export interface SessionInfo {
   current: boolean;
 }
 
+/** An OAuth grant: an app the user allowed to use their account, and with which scopes. */
+export interface GrantInfo {
+  id: string;
+  clientId: string;
+  /** The app's registered name (its client id when it has none). */
+  clientName: string;
+  /** The granted scopes, e.g. `['openid', 'offline_access', 'api']`. */
+  scopes: string[];
+  createdAt: string;
+  /** Last change of the grant, e.g. when the user allowed more scopes. */
+  updatedAt: string;
+}
+
 /** A login or refresh answer, whatever the mode and delivery. */
 export interface Issued {
   mode: Mode;
@@ -191,6 +204,26 @@ export async function processSessions(res: Response): Promise<SessionInfo[]> {
       expiresAt: typeof e.expires_at === 'string' ? e.expires_at : undefined,
       userAgent: typeof e.user_agent === 'string' ? e.user_agent : null,
       current: e.current === true,
+    };
+  });
+}
+
+export async function processGrants(res: Response): Promise<GrantInfo[]> {
+  const o = await json(res);
+  const list = o.grants;
+  if (!Array.isArray(list)) throw bad('grants missing', res.status);
+  return list.map((item: unknown) => {
+    if (typeof item !== 'object' || item === null) throw bad('grant entry', res.status);
+    const e = item as Json;
+    return {
+      id: str(e, 'id', res.status),
+      clientId: str(e, 'client_id', res.status),
+      clientName: str(e, 'client_name', res.status),
+      scopes: str(e, 'scope', res.status)
+        .split(' ')
+        .filter((s) => s !== ''),
+      createdAt: str(e, 'created_at', res.status),
+      updatedAt: str(e, 'updated_at', res.status),
     };
   });
 }

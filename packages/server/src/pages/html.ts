@@ -124,6 +124,17 @@ export function accountPage(mode?: string): string {
     </div>
   </section>
 
+  <section aria-labelledby="grants-title">
+    <div class="section-head">
+      <h2 id="grants-title" tabindex="-1">Apps with access to your account</h2>
+      <p id="grant-count" class="muted"></p>
+    </div>
+    <p id="grants-error" class="alert alert-error" role="alert" hidden></p>
+    <ul id="grants" class="sessions" aria-labelledby="grants-title" hidden></ul>
+    <p id="grants-empty" class="empty" hidden>No apps have access.</p>
+    <p class="hint section-foot">Apps you allow to use your account are listed here. Revoking one signs it out at once; it has to ask you again.</p>
+  </section>
+
   <section aria-labelledby="password-title">
     <h2 id="password-title">Change password</h2>
     <form id="password-form" method="post" action="/account">

@@ -4,12 +4,13 @@
  */
 import {
   describeError,
+  type GrantInfo,
   isClientError,
   type Mode,
   type SessionInfo,
   TesseraClient,
 } from '../../../../client/src/index.js';
-import { deviceName, relativeTime } from './format.js';
+import { deviceName, relativeTime, scopeWords } from './format.js';
 
 const body = document.body;
 const serverMode: Mode | undefined =
@@ -165,7 +166,8 @@ async function accountPage(): Promise<void> {
       me.session.mode === 'token'
         ? 'A short-lived access token in memory, renewed with an HttpOnly refresh cookie'
         : 'A session cookie (HttpOnly) this server remembers';
-    await renderSessions(c);
+    // A failure to list the apps shows in its own section; the rest of the page still works.
+    await Promise.all([renderSessions(c), guard('grants-error', () => renderGrants(c))]);
     $('loading').hidden = true;
     $('account').hidden = false;
   });
@@ -193,6 +195,33 @@ async function accountPage(): Promise<void> {
     });
   });
 
+  $('grants').addEventListener('click', (event) => {
+    const button = (event.target as Element).closest('button[data-grant]');
+    if (!(button instanceof HTMLButtonElement)) return;
+    const id = button.dataset.grant ?? '';
+    const name = button.dataset.name ?? 'The app';
+    const next = button
+      .closest('li')
+      ?.nextElementSibling?.querySelector('button[data-grant]')
+      ?.getAttribute('data-grant');
+    void busy(button, 'Revoking…', 'grants-error', async () => {
+      try {
+        await c.revokeGrant(id);
+      } catch (err) {
+        // Revoked elsewhere meanwhile: show the list as it is now, and say so.
+        if (isClientError(err) && err.code === 'not_found') await renderGrants(c);
+        throw err;
+      }
+      await renderGrants(c);
+      say('grants-error', `${name} no longer has access to your account.`, 'success');
+      // The button is gone: keep keyboard focus in the list (the next app) or on the section.
+      const target = next ? $('grants').querySelector(`button[data-grant="${CSS.escape(next)}"]`) : null;
+      (target instanceof HTMLButtonElement ? target : $('grants-title')).focus();
+    }).then(() => {
+      if (!button.isConnected && document.activeElement === document.body) $('grants-title').focus();
+    });
+  });
+
   const form = $('password-form') as HTMLFormElement;
   form.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -217,6 +246,15 @@ async function renderSessions(c: TesseraClient): Promise<void> {
   const ul = $('sessions');
   ul.replaceChildren(...list.map(sessionItem));
   $('session-count').textContent = list.length === 1 ? '1 active session' : `${list.length} active sessions`;
+}
+
+async function renderGrants(c: TesseraClient): Promise<void> {
+  const list = await c.grants();
+  list.sort((a, b) => a.clientName.localeCompare(b.clientName) || b.updatedAt.localeCompare(a.updatedAt));
+  $('grants').replaceChildren(...list.map(grantItem));
+  $('grants').hidden = list.length === 0;
+  $('grants-empty').hidden = list.length !== 0;
+  $('grant-count').textContent = list.length === 0 ? '' : list.length === 1 ? '1 app' : `${list.length} apps`;
 }
 
 function el<K extends keyof HTMLElementTagNameMap>(
@@ -251,6 +289,43 @@ function sessionItem(s: SessionInfo): HTMLLIElement {
     end.setAttribute('aria-label', `End session on ${deviceName(s.userAgent)}`);
     li.append(end);
   }
+  return li;
+}
+
+function dateOnly(iso: string): HTMLTimeElement {
+  const t = el('time', '', new Date(iso).toLocaleDateString(undefined, { dateStyle: 'medium' }));
+  t.dateTime = iso;
+  t.title = new Date(iso).toLocaleString();
+  return t;
+}
+
+function grantItem(g: GrantInfo): HTMLLIElement {
+  const li = el('li', 'session');
+  const info = el('div', 'session-info');
+  const title = el('p', 'session-device', g.clientName);
+  const scopes = el('ul', 'grant-scopes');
+  scopes.setAttribute('aria-label', `What ${g.clientName} may do`);
+  for (const s of g.scopes) {
+    const words = scopeWords(s);
+    const chip = el('li', 'chip', words ?? undefined);
+    if (words === null) {
+      chip.append(el('code', '', s));
+      chip.title = `The “${s}” permission`;
+    } else chip.title = s;
+    scopes.append(chip);
+  }
+  const meta = el('p', 'session-meta');
+  meta.append('Allowed ', dateOnly(g.createdAt));
+  if (g.updatedAt.slice(0, 10) !== g.createdAt.slice(0, 10))
+    meta.append(' · changed ', dateOnly(g.updatedAt));
+  info.append(title, meta);
+  if (g.scopes.length > 0) info.append(scopes);
+  const revoke = el('button', 'button button-danger button-small', 'Revoke');
+  revoke.type = 'button';
+  revoke.dataset.grant = g.id;
+  revoke.dataset.name = g.clientName;
+  revoke.setAttribute('aria-label', `Revoke access for ${g.clientName}`);
+  li.append(info, revoke);
   return li;
 }
 

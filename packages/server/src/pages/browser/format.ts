@@ -46,3 +46,14 @@ export function relativeTime(iso: string, now = Date.now()): string {
   if (seconds < 7 * 86_400) return rtf.format(-Math.round(seconds / 86_400), 'day');
   return new Date(iso).toLocaleDateString(undefined, { dateStyle: 'medium' });
 }
+
+const SCOPE_WORDS: Record<string, string> = {
+  openid: 'Know who you are',
+  profile: 'See your username',
+  offline_access: 'Keep access while you are away',
+};
+
+/** Words for the scopes everyone knows (as on the consent page); null for an API's own scopes. */
+export function scopeWords(scope: string): string | null {
+  return Object.hasOwn(SCOPE_WORDS, scope) ? (SCOPE_WORDS[scope] ?? null) : null;
+}
