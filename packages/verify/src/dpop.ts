@@ -242,7 +242,7 @@ export function boundJkt(claims: AccessTokenClaims): string | undefined {
  * tokens whose `cnf` is exactly `{ jkt }` with a well-formed thumbprint (the middleware then
  * requires the DPoP scheme and a matching proof for them); any other `cnf` stays refused.
  */
-export const dpopConfirmation: ConfirmationPolicy = (cnf) => {
+export const dpopConfirmation: Exclude<ConfirmationPolicy, string> = (cnf) => {
   const keys = Object.keys(cnf);
   const jkt = cnf['jkt'];
   if (keys.length !== 1 || typeof jkt !== 'string' || !JKT.test(jkt)) {
