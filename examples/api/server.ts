@@ -4,7 +4,10 @@
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import {
+  createDpopChecker,
   createVerifier,
+  type DpopCheckerOptions,
+  dpopConfirmation,
   type RevocationChecker,
   RevocationFeedClient,
   RevocationSet,
@@ -29,6 +32,16 @@ export interface ApiServerOptions {
    * keeps answering through an account-server outage only that long.
    */
   revocationFeed?: false | { maxStalenessSeconds?: number };
+  /**
+   * Accept DPoP-bound tokens (RFC 9449) with `Authorization: DPoP <token>` and a `DPoP` proof.
+   * On by default. `false`: Bearer only, and DPoP-bound tokens (`cnf.jkt`) are refused.
+   */
+  dpop?: false | Omit<DpopCheckerOptions, 'publicUrl'>;
+  /**
+   * This API's external base URL as clients address it (e.g. `https://api.example.com`), for the
+   * DPoP `htu` check. Set it behind a proxy; without it the request's scheme and Host are used.
+   */
+  publicUrl?: string;
   logger?: boolean;
 }
 
@@ -65,9 +78,15 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       onError: (e) => app.log.warn(`jwks: ${e.message}`),
     },
     revocations,
+    // DPoP-bound tokens get past the verifier only to have their proof checked by the middleware.
+    confirmation: options.dpop === false ? 'reject' : dpopConfirmation,
   });
+  const dpop =
+    options.dpop === false ? undefined : createDpopChecker({ ...options.dpop, publicUrl: options.publicUrl });
+  const auth = fastifyAuth(verifier, { dpop });
 
-  // CORS: exact-match allow-list, Bearer header only (no credentials, so no cookies cross over).
+  // CORS: exact-match allow-list, Authorization and DPoP headers only (no credentials, so no cookies
+  // cross over).
   app.addHook('onRequest', async (request, reply) => {
     reply.header('vary', 'Origin');
     const origin = request.headers.origin;
@@ -79,14 +98,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     if (request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined) {
       if (allowed) {
         reply.header('access-control-allow-methods', 'GET, OPTIONS');
-        reply.header('access-control-allow-headers', 'Authorization, Content-Type');
+        reply.header('access-control-allow-headers', 'Authorization, Content-Type, DPoP');
         reply.header('access-control-max-age', '600');
       }
       return reply.code(204).send();
     }
   });
 
-  app.get('/api/hello', { preHandler: fastifyAuth(verifier) }, async (request) => {
+  app.get('/api/hello', { preHandler: auth }, async (request) => {
     const claims = fastifyClaims(request)!;
     return { sub: claims.sub, sid: claims.sid ?? null, scope: claims.scope ?? '' };
   });
@@ -134,6 +153,8 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
       env['TESSERA_REVOCATION_FEED'] === '0'
         ? false
         : { maxStalenessSeconds: Number(env['TESSERA_REVOCATION_MAX_STALENESS'] ?? 300) },
+    dpop: env['TESSERA_DPOP'] === '0' ? false : {},
+    publicUrl: env['PUBLIC_URL'] || undefined,
     logger: true,
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
