@@ -262,6 +262,12 @@ describe('core without a DPoP checker', () => {
     const strict = await authenticate(strictVerifier, `Bearer ${bound()}`);
     assert.equal(strict.ok, false);
     if (!strict.ok) assert.equal(strict.failure.body.error, 'unsupported_confirmation');
+    const oddJkt = await authenticate(
+      lenientVerifier,
+      `Bearer ${token(issuerKey, claims({ cnf: { jkt: 1 } }))}`,
+    );
+    assert.equal(oddJkt.ok, false);
+    if (!oddJkt.ok) assert.equal(oddJkt.failure.body.error, 'dpop_required');
     assert.equal((await authenticate(lenientVerifier, `Bearer ${plain()}`)).ok, true);
   });
 

@@ -1,7 +1,7 @@
 // Framework-free request authentication: the adapters for Express, Fastify and Hono only move
 // headers and status codes between this and their own request/response objects.
 import { type AccessTokenClaims, scopesOf } from '../claims.js';
-import { boundJkt, DPOP_ALGORITHMS, type DpopChecker } from '../dpop.js';
+import { DPOP_ALGORITHMS, type DpopChecker } from '../dpop.js';
 import { UNAVAILABLE_CODES, VerifyError, type VerifyErrorCode } from '../errors.js';
 import type { Verifier } from '../verifier.js';
 
@@ -140,7 +140,7 @@ export async function authenticateRequest(
       const claims = await verifier.verify(cred.token);
       // RFC 9449 7.2: a DPoP-bound token is never good as a bearer token, whatever the verifier's
       // confirmation policy lets through.
-      if (boundJkt(claims) !== undefined) throw new VerifyError('dpop_required');
+      if (claims.cnf !== undefined && 'jkt' in claims.cnf) throw new VerifyError('dpop_required');
       return { ok: true, claims };
     }
     // The proof first: no I/O, and a request without a good proof never reaches the key fetch.
