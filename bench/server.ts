@@ -47,7 +47,8 @@ async function post(pathname: string, body: unknown): Promise<any> {
 
 function cannon(opts: autocannon.Options): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
-    autocannon({ duration: DURATION, connections: CONNECTIONS, ...opts }, (err, result) =>
+    const length = opts.amount === undefined ? { duration: DURATION } : {};
+    autocannon({ ...length, connections: CONNECTIONS, ...opts }, (err, result) =>
       err ? reject(err) : resolve(result),
     );
   });
@@ -115,12 +116,40 @@ async function main(): Promise<void> {
       });
 
     record('GET /healthz (framework floor)', await cannon({ url: `${BASE}/healthz` }));
+    // Distinct access tokens, each presented once: every request pays a full ES256 verification.
+    const FRESH = 4000;
+    const fresh: string[] = [];
+    let chain = (
+      await post('/auth/login', { username: 'bench', password: PASSWORD, mode: 'token', delivery: 'header' })
+    ).refresh_token;
+    while (fresh.length < FRESH) {
+      const pair = await post('/auth/refresh', { refresh_token: chain });
+      fresh.push(pair.access_token);
+      chain = pair.refresh_token;
+    }
+    let nextFresh = 0;
     record(
-      'GET /auth/me, token mode (ES256 verify + session check)',
+      'GET /auth/me, token mode, a new token each request (ES256 verify + session read)',
+      await cannon({
+        url: `${BASE}/auth/me`,
+        amount: FRESH,
+        requests: [
+          {
+            method: 'GET',
+            setupRequest: (req) => ({
+              ...req,
+              headers: { ...req.headers, authorization: `Bearer ${fresh[nextFresh++ % FRESH]}` },
+            }),
+          },
+        ],
+      }),
+    );
+    record(
+      'GET /auth/me, token mode, one token repeated (verified-token cache + session read)',
       await cannon({ url: `${BASE}/auth/me`, headers: { authorization: `Bearer ${token.access_token}` } }),
     );
     record(
-      'GET /auth/me, session mode (hash + session check)',
+      'GET /auth/me, session mode (SHA-256 + session read)',
       await cannon({ url: `${BASE}/auth/me`, headers: { authorization: `Bearer ${session.session_token}` } }),
     );
     let next = 0;
