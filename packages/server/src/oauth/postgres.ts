@@ -1,5 +1,5 @@
-import pg from 'pg';
-import { StoreUnavailableError } from '../errors.js';
+import { PgDatabase, type PgOptions, type Queryable } from '../store/pg.js';
+import type { Row } from '../store/rows.js';
 import type {
   AuthorizationCodeRecord,
   ClientRecord,
@@ -80,49 +80,7 @@ const MIGRATIONS: string[] = [
    CREATE INDEX oauth_jti_expires ON oauth_jti (expires_at);`,
 ];
 
-export interface PostgresOAuthStoreOptions {
-  /** Schema holding the tables; created when missing. Lower-case letters, digits and `_`. */
-  schema?: string;
-  /** Pool size. */
-  max?: number;
-  connectionTimeoutMillis?: number;
-  /** Server-side statement_timeout and client-side query_timeout. */
-  statementTimeoutMillis?: number;
-  applicationName?: string;
-}
-
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-const INT8_OID = 20;
-
-/** int8 (BIGINT) comes back as a string; every such value here is a safe integer (ms). */
-const types = {
-  getTypeParser(oid: number, format?: 'text' | 'binary'): unknown {
-    if (oid === INT8_OID && format !== 'binary') return (v: string) => Number(v);
-    return format === 'binary' ? pg.types.getTypeParser(oid, 'binary') : pg.types.getTypeParser(oid, 'text');
-  },
-};
-
-/** SQLSTATE classes that mean "the database is not there right now", not "your query is wrong". */
-const UNAVAILABLE_CLASSES = ['08', '53', '57', '58'];
-
-function isUnavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = (err as { code?: unknown }).code;
-  if (err instanceof pg.DatabaseError) {
-    return typeof code === 'string' && UNAVAILABLE_CLASSES.includes(code.slice(0, 2));
-  }
-  // Programming mistakes stay what they are.
-  if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) return false;
-  // Anything else raised by pg is about the connection: refused, reset, timed out, pool closed.
-  return true;
-}
-
-function wrap(err: unknown): unknown {
-  return isUnavailable(err) ? new StoreUnavailableError(err) : err;
-}
-
-type Row = Record<string, unknown>;
-type Queryable = Pick<pg.PoolClient, 'query'>;
+export type PostgresOAuthStoreOptions = PgOptions;
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
@@ -231,102 +189,37 @@ function refreshParams(t: OAuthRefreshTokenRecord): unknown[] {
  */
 export class PostgresOAuthStore implements OAuthStore {
   readonly kind = 'postgres';
-  private readonly pool: pg.Pool;
-  private readonly schema: string;
+  private readonly db: PgDatabase;
 
-  private constructor(pool: pg.Pool, schema: string) {
-    this.pool = pool;
-    this.schema = schema;
+  private constructor(db: PgDatabase) {
+    this.db = db;
   }
 
   /** Connects, creates the schema if needed and runs pending migrations; rejects with StoreUnavailableError when the database cannot be reached. */
   static async open(url: string, options: PostgresOAuthStoreOptions = {}): Promise<PostgresOAuthStore> {
-    const schema = options.schema ?? 'public';
-    if (!SCHEMA_NAME.test(schema))
-      throw new TypeError('PostgresOAuthStore: schema must match /^[a-z_][a-z0-9_]{0,62}$/');
-    const statementTimeout = options.statementTimeoutMillis ?? 5000;
-    const pool = new pg.Pool({
-      connectionString: url,
-      max: options.max ?? 10,
-      connectionTimeoutMillis: options.connectionTimeoutMillis ?? 3000,
-      idleTimeoutMillis: 30_000,
-      statement_timeout: statementTimeout,
-      query_timeout: statementTimeout + 1000,
-      idle_in_transaction_session_timeout: 10_000,
-      application_name: options.applicationName ?? 'tessera-oauth',
-      options: `-c search_path=${schema}`,
-      types,
+    const db = await PgDatabase.open(url, options, {
+      owner: 'PostgresOAuthStore',
+      applicationName: 'tessera-oauth',
+      migrationTable: 'tessera_oauth_migrations',
+      migrations: MIGRATIONS,
     });
-    // An idle client whose server went away emits here; without a listener the process would crash.
-    pool.on('error', () => {});
-    const store = new PostgresOAuthStore(pool, schema);
-    try {
-      await store.migrate();
-    } catch (err) {
-      await pool.end().catch(() => {});
-      throw wrap(err);
-    }
-    return store;
+    return new PostgresOAuthStore(db);
   }
 
-  private async migrate(): Promise<void> {
-    await this.tx(async (c) => {
-      // The account store's migration lock, on purpose: every migration of this schema (both
-      // stores, every instance) runs one at a time, so CREATE SCHEMA never races. Released at commit.
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tessera:migrate:${this.schema}`]);
-      await c.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
-      await c.query(`CREATE TABLE IF NOT EXISTS tessera_oauth_migrations (
-         version INTEGER PRIMARY KEY,
-         applied_at BIGINT NOT NULL
-       )`);
-      const { rows } = await c.query('SELECT coalesce(max(version), 0) AS v FROM tessera_oauth_migrations');
-      const applied = Number(rows[0]?.v ?? 0);
-      for (let v = applied; v < MIGRATIONS.length; v++) {
-        await c.query(MIGRATIONS[v]!);
-        await c.query('INSERT INTO tessera_oauth_migrations (version, applied_at) VALUES ($1, $2)', [
-          v + 1,
-          Date.now(),
-        ]);
-      }
-    });
+  private get schema(): string {
+    return this.db.schema;
   }
 
-  private async q(sql: string, params: unknown[] = []): Promise<Row[]> {
-    try {
-      return (await this.pool.query(sql, params)).rows as Row[];
-    } catch (err) {
-      throw wrap(err);
-    }
+  private q(sql: string, params: unknown[] = []): Promise<Row[]> {
+    return this.db.q(sql, params);
   }
 
-  private async count(sql: string, params: unknown[]): Promise<number> {
-    try {
-      return (await this.pool.query(sql, params)).rowCount ?? 0;
-    } catch (err) {
-      throw wrap(err);
-    }
+  private count(sql: string, params: unknown[]): Promise<number> {
+    return this.db.count(sql, params);
   }
 
-  private async tx<T>(fn: (c: Queryable) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw wrap(err);
-    }
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      client.release();
-      return result;
-    } catch (err) {
-      const broken = isUnavailable(err);
-      if (!broken) await client.query('ROLLBACK').catch(() => {});
-      // A connection that failed mid-transaction is destroyed rather than returned to the pool.
-      client.release(broken ? (err as Error) : undefined);
-      throw wrap(err);
-    }
+  private tx<T>(fn: (c: Queryable) => Promise<T>): Promise<T> {
+    return this.db.tx(fn);
   }
 
   // clients
@@ -549,6 +442,6 @@ export class PostgresOAuthStore implements OAuthStore {
   }
 
   async close(): Promise<void> {
-    await this.pool.end();
+    await this.db.close();
   }
 }

@@ -1,5 +1,4 @@
-import pg from 'pg';
-import { StoreUnavailableError } from '../errors.js';
+import { PgDatabase, type PgOptions, type Queryable } from './pg.js';
 import { type Row, toAudit, toKey, toRefresh, toRevocation, toSession, toUser } from './rows.js';
 import type {
   AuditEvent,
@@ -99,49 +98,7 @@ const MIGRATIONS: string[] = [
    CREATE INDEX audit_events_user ON audit_events (user_id, seq);`,
 ];
 
-export interface PostgresStoreOptions {
-  /** Schema holding the tables; created when missing. Lower-case letters, digits and `_`. */
-  schema?: string;
-  /** Pool size. */
-  max?: number;
-  connectionTimeoutMillis?: number;
-  /** Server-side statement_timeout and client-side query_timeout. */
-  statementTimeoutMillis?: number;
-  applicationName?: string;
-}
-
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-const INT8_OID = 20;
-
-/** int8 (BIGINT, count(*)) comes back as a string; every such value here is a safe integer. */
-const types = {
-  getTypeParser(oid: number, format?: 'text' | 'binary'): unknown {
-    if (oid === INT8_OID && format !== 'binary') return (v: string) => Number(v);
-    return format === 'binary' ? pg.types.getTypeParser(oid, 'binary') : pg.types.getTypeParser(oid, 'text');
-  },
-};
-
-/** SQLSTATE classes that mean "the database is not there right now", not "your query is wrong". */
-const UNAVAILABLE_CLASSES = ['08', '53', '57', '58'];
-
-function isUnavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = (err as { code?: unknown }).code;
-  if (err instanceof pg.DatabaseError) {
-    return typeof code === 'string' && UNAVAILABLE_CLASSES.includes(code.slice(0, 2));
-  }
-  // Programming mistakes stay what they are.
-  if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) return false;
-  // Anything else raised by pg is about the connection: ECONNREFUSED, ECONNRESET, connect or
-  // query timeouts, "Connection terminated unexpectedly", a pool that was closed.
-  return true;
-}
-
-function wrap(err: unknown): unknown {
-  return isUnavailable(err) ? new StoreUnavailableError(err) : err;
-}
-
-type Queryable = Pick<pg.PoolClient, 'query'>;
+export type PostgresStoreOptions = PgOptions;
 
 const INSERT_REFRESH = `INSERT INTO refresh_tokens (id, session_id, secret_hash, parent_id, created_at, expires_at, used_at)
   VALUES ($1, $2, $3, $4, $5, $6, $7)`;
@@ -160,102 +117,37 @@ function keyParams(k: SigningKeyRecord): unknown[] {
  */
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
-  private readonly pool: pg.Pool;
-  private readonly schema: string;
+  private readonly db: PgDatabase;
 
-  private constructor(pool: pg.Pool, schema: string) {
-    this.pool = pool;
-    this.schema = schema;
+  private constructor(db: PgDatabase) {
+    this.db = db;
   }
 
   /** Connects, creates the schema if needed and runs pending migrations; rejects with StoreUnavailableError when the database cannot be reached. */
   static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
-    const schema = options.schema ?? 'public';
-    if (!SCHEMA_NAME.test(schema))
-      throw new TypeError('PostgresStore: schema must match /^[a-z_][a-z0-9_]{0,62}$/');
-    const statementTimeout = options.statementTimeoutMillis ?? 5000;
-    const pool = new pg.Pool({
-      connectionString: url,
-      max: options.max ?? 10,
-      connectionTimeoutMillis: options.connectionTimeoutMillis ?? 3000,
-      idleTimeoutMillis: 30_000,
-      statement_timeout: statementTimeout,
-      query_timeout: statementTimeout + 1000,
-      idle_in_transaction_session_timeout: 10_000,
-      application_name: options.applicationName ?? 'tessera',
-      options: `-c search_path=${schema}`,
-      types,
+    const db = await PgDatabase.open(url, options, {
+      owner: 'PostgresStore',
+      applicationName: 'tessera',
+      migrationTable: 'tessera_migrations',
+      migrations: MIGRATIONS,
     });
-    // An idle client whose server went away emits here; without a listener the process would crash.
-    // The pool drops that client and the next query opens a new connection.
-    pool.on('error', () => {});
-    const store = new PostgresStore(pool, schema);
-    try {
-      await store.migrate();
-    } catch (err) {
-      await pool.end().catch(() => {});
-      throw wrap(err);
-    }
-    return store;
+    return new PostgresStore(db);
   }
 
-  private async migrate(): Promise<void> {
-    await this.tx(async (c) => {
-      // Serialises instances that start together; released at commit.
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tessera:migrate:${this.schema}`]);
-      await c.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
-      await c.query(`CREATE TABLE IF NOT EXISTS tessera_migrations (
-         version INTEGER PRIMARY KEY,
-         applied_at BIGINT NOT NULL
-       )`);
-      const { rows } = await c.query('SELECT coalesce(max(version), 0) AS v FROM tessera_migrations');
-      const applied = Number(rows[0]?.v ?? 0);
-      for (let v = applied; v < MIGRATIONS.length; v++) {
-        await c.query(MIGRATIONS[v]!);
-        await c.query('INSERT INTO tessera_migrations (version, applied_at) VALUES ($1, $2)', [
-          v + 1,
-          Date.now(),
-        ]);
-      }
-    });
+  private get schema(): string {
+    return this.db.schema;
   }
 
-  private async q(sql: string, params: unknown[] = []): Promise<Row[]> {
-    try {
-      return (await this.pool.query(sql, params)).rows as Row[];
-    } catch (err) {
-      throw wrap(err);
-    }
+  private q(sql: string, params: unknown[] = []): Promise<Row[]> {
+    return this.db.q(sql, params);
   }
 
-  private async count(sql: string, params: unknown[]): Promise<number> {
-    try {
-      return (await this.pool.query(sql, params)).rowCount ?? 0;
-    } catch (err) {
-      throw wrap(err);
-    }
+  private count(sql: string, params: unknown[]): Promise<number> {
+    return this.db.count(sql, params);
   }
 
-  private async tx<T>(fn: (c: Queryable) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw wrap(err);
-    }
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      client.release();
-      return result;
-    } catch (err) {
-      const broken = isUnavailable(err);
-      if (!broken) await client.query('ROLLBACK').catch(() => {});
-      // A connection that failed mid-transaction is destroyed rather than returned to the pool.
-      client.release(broken ? (err as Error) : undefined);
-      throw wrap(err);
-    }
+  private tx<T>(fn: (c: Queryable) => Promise<T>): Promise<T> {
+    return this.db.tx(fn);
   }
 
   async createUser(u: UserRecord): Promise<UserRecord | null> {
@@ -568,6 +460,6 @@ export class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
-    await this.pool.end();
+    await this.db.close();
   }
 }
