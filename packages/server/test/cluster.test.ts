@@ -8,13 +8,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RevocationFeedClient, RevocationSet } from '@tessera/verify';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { type ApiServer, startApiServer } from '../../../examples/api/server.js';
 import { loadConfig } from '../src/config.js';
 import { type RunningServer, startServer } from '../src/server.js';
 import { ClusterStore } from '../src/store/cluster.js';
 import { call, freePort, PASSWORD, registerAndLogin, SECRET, uniqueName } from './helpers.js';
+import { deleteRedisKeys, dropSchemas } from './services.js';
 
 const databaseUrl = process.env.TESSERA_TEST_DATABASE_URL;
 const redisUrl = process.env.TESSERA_TEST_REDIS_URL;
@@ -115,24 +115,8 @@ describe('cluster: two instances, one store, an API server on the feed', { skip,
     await b?.close();
     for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
     if (skip) return;
-    const admin = new pg.Client({ connectionString: databaseUrl });
-    await admin.connect();
-    try {
-      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    } finally {
-      await admin.end();
-    }
-    const redis = new Redis(redisUrl!);
-    try {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-        cursor = next;
-        if (keys.length > 0) await redis.del(...keys);
-      } while (cursor !== '0');
-    } finally {
-      await redis.quit();
-    }
+    await dropSchemas(databaseUrl!, [schema]);
+    await deleteRedisKeys(redisUrl!, prefix);
   });
 
   it('both instances publish the same key ring', async () => {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
@@ -10,7 +9,9 @@ import { PostgresOAuthStore } from '../src/oauth/postgres.js';
 import type { OAuthRefreshTokenRecord } from '../src/oauth/types.js';
 import { PostgresStore } from '../src/store/postgres.js';
 import { randomId } from '../src/util/crypto.js';
+import { freePort } from './helpers.js';
 import { oauthStoreContract } from './oauth-store-contract.js';
+import { dropSchemas } from './services.js';
 
 const url = process.env.TESSERA_TEST_DATABASE_URL;
 const skip = url ? undefined : 'PostgreSQL not reachable: TESSERA_TEST_DATABASE_URL unset';
@@ -22,14 +23,6 @@ function schema(suffix: string): string {
   const name = `${run}_${suffix}`;
   schemas.push(name);
   return name;
-}
-
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
@@ -44,9 +37,7 @@ async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
 
 after(async () => {
   if (!url || schemas.length === 0) return;
-  await admin(async (c) => {
-    for (const s of schemas) await c.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
-  });
+  await dropSchemas(url, schemas);
 });
 
 const T0 = 1_700_000_000_000;
@@ -276,7 +267,7 @@ describe('postgres oauth store', { skip }, () => {
   it('rejects promptly with StoreUnavailableError when nothing listens', async () => {
     const target = new URL(url!);
     target.hostname = '127.0.0.1';
-    target.port = String(await closedPort());
+    target.port = String(await freePort());
     const started = Date.now();
     await assert.rejects(
       PostgresOAuthStore.open(target.toString(), { schema: schema('down'), connectionTimeoutMillis: 1000 }),

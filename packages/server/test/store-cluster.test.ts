@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { StoreUnavailableError } from '../src/errors.js';
 import { ClusterStore } from '../src/store/cluster.js';
+import { deleteRedisKeys, dropSchemas } from './services.js';
 import { runStoreContract } from './store-contract.js';
 
 const databaseUrl = process.env.TESSERA_TEST_DATABASE_URL;
@@ -21,24 +20,8 @@ const prefix = `tessera:test:${run}:cluster:`;
 
 after(async () => {
   if (skip) return;
-  const admin = new pg.Client({ connectionString: databaseUrl });
-  await admin.connect();
-  try {
-    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  } finally {
-    await admin.end();
-  }
-  const redis = new Redis(redisUrl!);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    await redis.quit();
-  }
+  await dropSchemas(databaseUrl!, [schema]);
+  await deleteRedisKeys(redisUrl!, prefix);
 });
 
 runStoreContract(

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { StoreUnavailableError } from '../src/errors.js';
 import { PostgresStore } from '../src/store/postgres.js';
+import { freePort } from './helpers.js';
+import { dropSchemas } from './services.js';
 import { runStoreContract } from './store-contract.js';
 
 const url = process.env.TESSERA_TEST_DATABASE_URL;
@@ -19,23 +20,9 @@ function schema(suffix: string): string {
   return name;
 }
 
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 after(async () => {
   if (!url || schemas.length === 0) return;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  try {
-    for (const s of schemas) await admin.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
-  } finally {
-    await admin.end();
-  }
+  await dropSchemas(url, schemas);
 });
 
 runStoreContract('postgres', () => PostgresStore.open(url!, { schema: schema('contract') }), { skip });
@@ -74,7 +61,7 @@ describe('postgres store', { skip }, () => {
   it('rejects promptly with StoreUnavailableError when nothing listens', async () => {
     const target = new URL(url!);
     target.hostname = '127.0.0.1';
-    target.port = String(await closedPort());
+    target.port = String(await freePort());
     const started = Date.now();
     await assert.rejects(
       PostgresStore.open(target.toString(), { schema: schema('down'), connectionTimeoutMillis: 1000 }),

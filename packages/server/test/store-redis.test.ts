@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { StoreUnavailableError } from '../src/errors.js';
 import { RedisStore } from '../src/store/redis.js';
+import { freePort } from './helpers.js';
 import { runStoreContract, session, user } from './store-contract.js';
 
 const url = process.env.TESSERA_TEST_REDIS_URL;
@@ -12,14 +12,6 @@ const skip = url ? undefined : 'Redis not reachable: TESSERA_TEST_REDIS_URL unse
 
 // Every run writes under a prefix of its own and deletes its keys at the end.
 const prefix = `tessera:test:${randomBytes(6).toString('hex')}:`;
-
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 after(async () => {
   if (!url) return;
@@ -73,7 +65,7 @@ describe('redis store', { skip }, () => {
   it('rejects promptly with StoreUnavailableError when nothing listens', async () => {
     const started = Date.now();
     await assert.rejects(
-      RedisStore.open(`redis://127.0.0.1:${await closedPort()}/0`, { connectTimeoutMillis: 1000 }),
+      RedisStore.open(`redis://127.0.0.1:${await freePort()}/0`, { connectTimeoutMillis: 1000 }),
       (err: unknown) => err instanceof StoreUnavailableError && err.code === 'unavailable',
     );
     assert.ok(Date.now() - started < 3000, 'fails fast instead of hanging');
