@@ -76,6 +76,10 @@ export function oauthStoreContract(name: string, open: () => Promise<OAuthStore>
       for (const s of opened) await s.close();
     });
 
+    it('answers ping', async () => {
+      await (await fresh()).ping();
+    });
+
     it('clients: create once, read back, list, delete', async () => {
       const s = await fresh();
       const c = client({ redirectUris: ['https://a.example/cb', 'com.example.app:/cb'], requireDpop: true });

@@ -145,7 +145,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   fastify.get('/healthz', async () => ({ status: 'ok' }));
   fastify.get('/readyz', async () => {
     try {
-      await store.ping();
+      await Promise.all([store.ping(), fastify.oauth.ping()]);
       return { status: 'ready', store: store.kind };
     } catch (err) {
       throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err);

@@ -59,6 +59,11 @@ export class OAuthService {
   private readonly now: () => number;
   readonly tokenEndpoint: string;
 
+  /** Readiness of the OAuth store. */
+  ping(): Promise<void> {
+    return this.deps.oauth.ping();
+  }
+
   constructor(private readonly deps: OAuthDeps) {
     this.now = deps.now ?? Date.now;
     this.tokenEndpoint = `${deps.config.issuer}/oauth/token`;

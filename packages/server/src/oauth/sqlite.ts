@@ -483,6 +483,10 @@ export class SqliteOAuthStore implements OAuthStore {
     });
   }
 
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
   async close(): Promise<void> {
     if (this.owned && this.db.open) this.db.close();
   }

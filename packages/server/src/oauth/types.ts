@@ -141,5 +141,7 @@ export interface OAuthStore {
 
   /** Deletes expired codes, tokens and jti entries. */
   prune(now: number): Promise<void>;
+  /** Rejects when the store cannot be reached (readiness). */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
