@@ -1,7 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import Database from 'better-sqlite3';
-import { StoreUnavailableError } from '../errors.js';
+import type Database from 'better-sqlite3';
+import { openSqlite, StatementCache, settle } from '../store/sqlite-common.js';
 import type {
   AuthorizationCodeRecord,
   ClientRecord,
@@ -152,20 +150,17 @@ export class SqliteOAuthStore implements OAuthStore {
   readonly kind = 'sqlite';
   private readonly db: Database.Database;
   private readonly owned: boolean;
-  private readonly stmt = new Map<string, Database.Statement>();
+  private readonly statements: StatementCache;
 
   constructor(fileOrDb: string | Database.Database) {
     if (typeof fileOrDb === 'string') {
-      if (fileOrDb !== ':memory:') mkdirSync(path.dirname(fileOrDb), { recursive: true });
-      this.db = new Database(fileOrDb);
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = NORMAL');
-      this.db.pragma('busy_timeout = 5000');
+      this.db = openSqlite(fileOrDb);
       this.owned = true;
     } else {
       this.db = fileOrDb;
       this.owned = false;
     }
+    this.statements = new StatementCache(this.db);
     this.migrate();
   }
 
@@ -187,25 +182,11 @@ export class SqliteOAuthStore implements OAuthStore {
   }
 
   private q(sql: string): Database.Statement {
-    let s = this.stmt.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql);
-      this.stmt.set(sql, s);
-    }
-    return s;
+    return this.statements.get(sql);
   }
 
-  /** Synchronous work; SQLite faults (other than key clashes) fail closed as 503. */
   private run<T>(fn: () => T): Promise<T> {
-    try {
-      return Promise.resolve(fn());
-    } catch (err) {
-      const code = err instanceof Error && 'code' in err ? String((err as { code: unknown }).code) : '';
-      if (code.startsWith('SQLITE_') && !code.startsWith('SQLITE_CONSTRAINT')) {
-        return Promise.reject(new StoreUnavailableError(err));
-      }
-      return Promise.reject(err);
-    }
+    return settle(fn);
   }
 
   createClient(c: ClientRecord): Promise<boolean> {

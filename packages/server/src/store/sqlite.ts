@@ -1,8 +1,6 @@
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import Database from 'better-sqlite3';
-import { StoreUnavailableError } from '../errors.js';
+import type Database from 'better-sqlite3';
 import { type Row, toAudit, toKey, toRefresh, toRevocation, toSession, toUser } from './rows.js';
+import { openSqlite, StatementCache, settle } from './sqlite-common.js';
 import type {
   AuditEvent,
   AuditQuery,
@@ -104,16 +102,13 @@ function sessionLive(s: SessionRecord, now: number): boolean {
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   private readonly db: Database.Database;
-  private readonly stmt: Map<string, Database.Statement> = new Map();
+  private readonly statements: StatementCache;
 
   /** `file` is a path, or ':memory:'. */
   constructor(file: string) {
-    if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
+    this.db = openSqlite(file);
     this.db.pragma('foreign_keys = ON');
-    this.db.pragma('busy_timeout = 5000');
+    this.statements = new StatementCache(this.db);
     this.migrate();
   }
 
@@ -128,31 +123,11 @@ export class SqliteStore implements Store {
   }
 
   private q(sql: string): Database.Statement {
-    let s = this.stmt.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql);
-      this.stmt.set(sql, s);
-    }
-    return s;
+    return this.statements.get(sql);
   }
 
-  /** Runs synchronously; SQLite faults become StoreUnavailableError so the HTTP layer fails closed. */
   private run<T>(fn: () => T): Promise<T> {
-    try {
-      return Promise.resolve(fn());
-    } catch (err) {
-      if (
-        err instanceof Error &&
-        'code' in err &&
-        String((err as { code: unknown }).code).startsWith('SQLITE_')
-      ) {
-        const code = String((err as { code: unknown }).code);
-        if (code !== 'SQLITE_CONSTRAINT_UNIQUE' && code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-          return Promise.reject(new StoreUnavailableError(err));
-        }
-      }
-      return Promise.reject(err);
-    }
+    return settle(fn);
   }
 
   createUser(u: UserRecord): Promise<UserRecord | null> {
