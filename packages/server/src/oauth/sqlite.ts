@@ -365,24 +365,7 @@ export class SqliteOAuthStore implements OAuthStore {
   }
 
   insertRefreshToken(t: OAuthRefreshTokenRecord): Promise<void> {
-    return this.run(() => {
-      this.q(
-        `INSERT INTO oauth_refresh_tokens (id, grant_id, client_id, user_id, secret_hash, scope, dpop_jkt, parent_id,
-           created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(
-        t.id,
-        t.grantId,
-        t.clientId,
-        t.userId,
-        t.secretHash,
-        t.scope,
-        t.dpopJkt,
-        t.parentId,
-        t.createdAt,
-        t.expiresAt,
-        t.usedAt,
-      );
-    });
+    return this.run(() => this.insertRefreshTokenSync(t));
   }
 
   getRefreshToken(id: string): Promise<OAuthRefreshTokenRecord | null> {
