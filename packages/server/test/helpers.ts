@@ -109,6 +109,20 @@ export async function call(
 }
 
 let counter = 0;
+/**
+ * Whether fetch can send `value` as a header at all (it refuses control characters and
+ * non-Latin-1 text before anything reaches the server), so a test can skip those up front and
+ * treat every later fetch error as the failure it is.
+ */
+export function sendableHeader(value: string): boolean {
+  try {
+    new Headers({ 'x-probe': value });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function uniqueName(prefix = 'user'): string {
   counter += 1;
   return `${prefix}${process.pid}x${counter}`;

@@ -2,7 +2,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { type Answer, call, registerAndLogin, startTestServer, type TestServer } from './helpers.js';
+import {
+  type Answer,
+  call,
+  registerAndLogin,
+  sendableHeader,
+  startTestServer,
+  type TestServer,
+} from './helpers.js';
 
 const CODES = new Set([
   'invalid_request',
@@ -136,14 +143,11 @@ describe('malformed requests', () => {
       'x'.repeat(9000),
       '\u00e9t\u00e9.\u00e9t\u00e9',
     ];
+    let sent = 0;
     for (const t of tokens) {
-      for (const header of [`Bearer ${t}`, t, `Basic ${t}`, `bearer  ${t}`]) {
-        let res: Answer;
-        try {
-          res = await call(srv.url, 'GET', '/auth/me', { headers: { authorization: header } });
-        } catch {
-          continue; // fetch itself refuses some header values; nothing reached the server
-        }
+      for (const header of [`Bearer ${t}`, t, `Basic ${t}`, `bearer  ${t}`].filter(sendableHeader)) {
+        const res = await call(srv.url, 'GET', '/auth/me', { headers: { authorization: header } });
+        sent++;
         assert.ok(
           res.status === 401 || res.status === 400 || res.status === 431,
           `${header.slice(0, 40)}: ${res.status}`,
@@ -157,6 +161,7 @@ describe('malformed requests', () => {
         assertClean(res, `cookie ${name}`);
       }
     }
+    assert.ok(sent >= tokens.length * 3, `only ${sent} authorization headers were sent`);
     assertClean(
       await call(srv.url, 'GET', '/auth/me', { headers: { cookie: 'tessera_session=%E0%A4%A' } }),
       'bad cookie encoding',

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as oauth from 'oauth4webapi';
-import { call } from './helpers.js';
+import { call, sendableHeader } from './helpers.js';
 import {
   authorize,
   basic,
@@ -518,16 +518,14 @@ describe('no input makes a 500', () => {
       'token',
       'token_type_hint',
     ];
+    let sent = 0;
     for (const value of odd) {
       for (const path of ['/oauth/token', '/oauth/introspect', '/oauth/revoke']) {
         const fields = Object.fromEntries(names.map((n) => [n, value]));
-        for (const headers of [{}, web(), { authorization: `Basic ${value}` }]) {
-          let res: Awaited<ReturnType<typeof form>>;
-          try {
-            res = await form(f.srv, path, fields, headers);
-          } catch {
-            continue; // a header value fetch itself refuses to send
-          }
+        const variants: Record<string, string>[] = [{}, web(), { authorization: `Basic ${value}` }];
+        for (const headers of variants.filter((h) => sendableHeader(h.authorization ?? ''))) {
+          const res = await form(f.srv, path, fields, headers);
+          sent++;
           assert.ok(res.status >= 200 && res.status < 500, `${path} ${res.status} ${JSON.stringify(value)}`);
         }
       }
@@ -544,6 +542,7 @@ describe('no input makes a 500', () => {
       const b = await get(f.srv, `/oauth/authorize?${new URLSearchParams(good)}`, cookie);
       assert.ok(b.status < 500, `authorize ${b.status}`);
     }
+    assert.ok(sent >= odd.length * 3 * 2, `only ${sent} token-endpoint requests were sent`);
     for (const raw of ['%', '%%%', 'a=%zz', '&&&', '=', 'a'.repeat(20_000)]) {
       const res = await call(f.srv.url, 'POST', '/oauth/token', {
         rawBody: raw,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import express from 'express';
 import Fastify from 'fastify';
 import { Hono } from 'hono';
@@ -111,7 +111,7 @@ for (const [name, make] of [
 ] as const) {
   describe(`${name} adapter`, () => {
     let call: Call;
-    test('setup', async () => {
+    before(async () => {
       call = await make();
     });
     test('valid token: 200 with the claims on the request', async () => {
