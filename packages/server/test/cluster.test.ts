@@ -188,6 +188,23 @@ describe('cluster: two instances, one store, an API server on the feed', { skip,
     assert.equal((await call(b.url, 'GET', '/auth/me', { headers: bearer(token) })).status, 401);
   });
 
+  it('a burst of guesses split between A and B gets at most the limit checked', async () => {
+    const username = uniqueName('burst');
+    assert.equal(
+      (await call(a.url, 'POST', '/auth/register', { body: { username, password: PASSWORD } })).status,
+      201,
+    );
+    const guesses = [...Array.from({ length: 59 }, (_, i) => `wrong guess ${i}!!`), PASSWORD];
+    const answers = await Promise.all(
+      guesses.map((password, i) =>
+        call(i % 2 === 0 ? a.url : b.url, 'POST', '/auth/login', { body: { username, password } }),
+      ),
+    );
+    const checked = answers.filter((r) => r.status === 401 || r.status === 200).length;
+    assert.ok(checked <= 5, `${checked} passwords were checked across the two instances`);
+    assert.ok(answers.every((r) => [401, 200, 429].includes(r.status)));
+  });
+
   it('failed logins split between A and B lock the account on both', async () => {
     const username = uniqueName('lock');
     assert.equal(

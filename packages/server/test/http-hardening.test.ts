@@ -17,24 +17,44 @@ const login = (username: string, password: string, ip = '198.51.100.7') =>
   call(srv.url, 'POST', '/auth/login', { body: { username, password }, headers: { 'x-forwarded-for': ip } });
 
 describe('brute force', () => {
-  it('locks an account after 5 failures, even against the right password, with Retry-After', async () => {
+  it('locks an account after 5 failures for the rest of the window, even against the right password', async () => {
     const { username } = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
     for (let i = 0; i < 5; i++) assert.equal((await login(username, `wrong ${i} password`)).status, 401);
     const locked = await login(username, PASSWORD);
     assert.equal(locked.status, 429);
     assert.equal(locked.body.error, 'too_many_attempts');
-    assert.equal(locked.headers.get('retry-after'), '1');
-    srv.clock.now += 1100;
-    assert.equal((await login(username, 'wrong again password')).status, 401);
-    const doubled = await login(username, PASSWORD);
-    assert.equal(doubled.status, 429);
-    assert.equal(doubled.headers.get('retry-after'), '2', 'the lock doubles with each further failure');
-    srv.clock.now += 2100;
+    assert.equal(locked.headers.get('retry-after'), '900');
+    srv.clock.now += 60_000;
+    assert.equal((await login(username, PASSWORD)).status, 429, 'still locked a minute later');
+    srv.clock.now += 15 * 60_000;
     assert.equal(
       (await login(username, PASSWORD)).status,
       200,
       'the right password works once the lock ends',
     );
+  });
+
+  it('a burst of 60 guesses at once gets at most 5 checked; the right one, last, does not log in', async () => {
+    const { username } = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
+    const guesses = [...Array.from({ length: 59 }, (_, i) => `wrong guess ${i} pw`), PASSWORD];
+    const answers = await Promise.all(guesses.map((g, i) => login(username, g, `203.0.113.${i + 1}`)));
+    const checked = answers.filter((a) => a.status === 401 || a.status === 200).length;
+    assert.ok(checked <= 5, `${checked} passwords were checked`);
+    for (const a of answers.filter((a) => a.status === 429)) {
+      assert.equal(a.body.error, 'too_many_attempts');
+      assert.ok(Number(a.headers.get('retry-after')) >= 1);
+    }
+    assert.equal((await login(username, PASSWORD, '203.0.113.200')).status, 429, 'the account is locked');
+  });
+
+  it('a burst from one address over many accounts gets at most the per-IP limit checked', async () => {
+    const ip = '198.51.100.150';
+    const answers = await Promise.all(
+      Array.from({ length: 80 }, (_, i) => login(uniqueName(`burst${i}`), 'some password here', ip)),
+    );
+    const checked = answers.filter((a) => a.status === 401).length;
+    assert.ok(checked <= 50, `${checked} passwords were checked from one address`);
+    assert.equal(checked + answers.filter((a) => a.status === 429).length, 80);
   });
 
   it('a thousand failed logins lock one account and leave others served', async () => {
@@ -83,6 +103,36 @@ describe('brute force', () => {
       ).status;
     }
     assert.equal(last, 429);
+  });
+
+  it('a burst of invalid refresh tokens from one address gets at most 100 checked', async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 160 }, (_, i) =>
+        call(srv.url, 'POST', '/auth/refresh', {
+          body: { refresh_token: `${String(i).padStart(22, 'a')}.${'b'.repeat(43)}` },
+          headers: { 'x-forwarded-for': '198.51.100.51' },
+        }),
+      ),
+    );
+    const checked = answers.filter((a) => a.status === 401).length;
+    assert.ok(checked <= 100, `${checked} refresh tokens were checked`);
+    assert.equal(checked + answers.filter((a) => a.status === 429).length, 160);
+  });
+
+  it('a burst of current-password guesses on a password change gets at most 5 checked', async () => {
+    const { login } = await registerAndLogin(srv.url, { mode: 'session', delivery: 'header' });
+    const guesses = [...Array.from({ length: 29 }, (_, i) => `wrong current ${i}`), PASSWORD];
+    const answers = await Promise.all(
+      guesses.map((current) =>
+        call(srv.url, 'POST', '/auth/password', {
+          headers: { authorization: `Bearer ${login.body.session_token}` },
+          body: { current_password: current, new_password: 'an entirely new passphrase' },
+        }),
+      ),
+    );
+    const checked = answers.filter((a) => a.status === 401 || a.status === 204).length;
+    assert.ok(checked <= 5, `${checked} current passwords were checked`);
+    assert.ok(answers.every((a) => [401, 204, 429].includes(a.status)));
   });
 });
 

@@ -312,6 +312,19 @@ export function runStoreContract(
       );
     });
 
+    it('gives a reservation back with -1, never below 0, atomically under concurrency', async () => {
+      const k = `res-${randomId()}`;
+      assert.equal(await store.hitCounter(k, 60_000, T0), 1);
+      assert.equal(await store.hitCounter(k, 60_000, T0, -1), 0);
+      assert.equal(await store.hitCounter(k, 60_000, T0, -1), 0, 'never below 0');
+      assert.equal(await store.hitCounter(`${k}-new`, 60_000, T0, -1), 0, 'a release on no counter');
+      const ops = Array.from({ length: 30 }, (_, i) => store.hitCounter(k, 60_000, T0, i % 3 === 0 ? -1 : 1));
+      await Promise.all(ops);
+      const n = await store.getCounter(k, T0);
+      assert.ok(n >= 10 && n <= 20, `30 concurrent steps (+20, -10) ended at ${n}`);
+      assert.equal(await store.hitCounter(k, 60_000, T0 + 60_000, -1), 0, 'a release in a new window');
+    });
+
     it('counts hits in a window and keeps locks', async () => {
       const k = `ctr-${randomId()}`;
       assert.equal(await store.hitCounter(k, 1000, T0), 1);

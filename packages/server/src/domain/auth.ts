@@ -8,7 +8,7 @@ import type { KeyRing } from './keys.js';
 import { checkPasswordPolicy, dummyHash, hashPassword, needsRehash, verifyPassword } from './passwords.js';
 import type { Revocations } from './revocations.js';
 import type { Secrets } from './secrets.js';
-import { Throttle } from './throttle.js';
+import { type Reservation, Throttle } from './throttle.js';
 import { normalizeUsername } from './users.js';
 
 export interface ClientInfo {
@@ -126,8 +126,9 @@ export class AuthService {
       username = undefined;
     }
     const accountKey = username ?? `invalid:${sha256(input.username)}`;
+    let reservation: Reservation;
     try {
-      await this.throttle.checkLogin(accountKey, client.ip);
+      reservation = await this.throttle.reserveLogin(accountKey, client.ip);
     } catch (err) {
       await this.audit('login_failed', { client, detail: 'locked out' });
       throw err;
@@ -139,11 +140,11 @@ export class AuthService {
     if (!user || !ok || user.disabled || password === '') {
       const reason = !user ? 'unknown user' : user.disabled ? 'account disabled' : 'wrong password';
       await this.audit('login_failed', { userId: user?.id, client, detail: reason });
-      const locked = await this.throttle.loginFailed(accountKey, client.ip);
+      const locked = await this.throttle.loginFailed(reservation);
       if (locked) await this.audit('lockout', { userId: user?.id, client, detail: locked });
       throw new TesseraError('invalid_credentials', 'Wrong username or password.');
     }
-    await this.throttle.loginSucceeded(accountKey);
+    await this.throttle.loginSucceeded(reservation);
     if (needsRehash(user.passwordHash)) {
       const rehashed = await hashPassword(password);
       await this.deps.store.setPasswordHash(user.id, rehashed, user.passwordChangedAt);
@@ -266,15 +267,18 @@ export class AuthService {
   }
 
   async refresh(token: unknown, client?: ClientInfo): Promise<IssuedTokens> {
-    const ip = client?.ip ?? null;
-    await this.throttle.checkRefresh(ip);
+    const reservation = await this.throttle.reserveRefresh(client?.ip ?? null);
+    let issued: IssuedTokens;
     try {
-      return await this.rotate(token, client);
+      issued = await this.rotate(token, client);
     } catch (err) {
       if (err instanceof TesseraError && err.code === 'invalid_refresh_token')
-        await this.throttle.refreshFailed(ip);
+        await this.throttle.refreshFailed(reservation);
+      else await this.throttle.refreshSucceeded(reservation);
       throw err;
     }
+    await this.throttle.refreshSucceeded(reservation);
+    return issued;
   }
 
   private async rotate(token: unknown, client?: ClientInfo): Promise<IssuedTokens> {
@@ -455,11 +459,12 @@ export class AuthService {
       throw new TesseraError('invalid_request', 'current_password and new_password must be strings.');
     }
     const user = auth.user;
-    await this.throttle.checkLogin(user.username, null);
+    const reservation = await this.throttle.reserveLogin(user.username, null);
     if (!(await verifyPassword(user.passwordHash, current))) {
-      await this.throttle.loginFailed(user.username, null);
+      await this.throttle.loginFailed(reservation);
       throw new TesseraError('invalid_credentials', 'The current password is wrong.');
     }
+    await this.throttle.loginSucceeded(reservation);
     checkPasswordPolicy(next, user.username);
     const now = this.now();
     await this.deps.store.setPasswordHash(user.id, await hashPassword(next), now);

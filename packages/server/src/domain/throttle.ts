@@ -3,13 +3,31 @@ import { TesseraError } from '../errors.js';
 import type { Store } from '../store/types.js';
 
 const WINDOW_MS = 15 * 60_000;
-const MAX_LOCK_MS = 15 * 60_000;
 /** Invalid refresh tokens one IP may send in a window before it is locked out. */
 const REFRESH_FAILURES_PER_IP = 100;
 
+/** What one attempt holds while its password (or token) is checked. */
+export interface Reservation {
+  /** Counter keys this attempt added one to. */
+  readonly keys: readonly string[];
+  /** Which reserved key reached its limit with this attempt, for the lock and the audit note. */
+  readonly atLimit: readonly { key: string; count: number }[];
+}
+
+interface Limit {
+  key: string;
+  max: number;
+}
+
 /**
- * Login throttling with exponential lockout, per account and per IP. Counters live in the
- * store, so every instance of a cluster counts together.
+ * Throttling for password checks and refresh tokens, per account and per IP, with counters in
+ * the store so every instance of a cluster counts together.
+ *
+ * An attempt reserves its place in every counter atomically before any password work, so
+ * however many requests arrive at once, at most `max` of them are ever checked per window;
+ * the rest get `too_many_attempts` at once and give their place back. A failure keeps its place;
+ * the failure that fills a counter locks the key for the rest of the window. A success gives its
+ * place back (or clears the account's count).
  */
 export class Throttle {
   constructor(
@@ -18,66 +36,51 @@ export class Throttle {
     private readonly now: () => number,
   ) {}
 
-  async checkLogin(account: string, ip: string | null): Promise<void> {
-    const now = this.now();
-    const [accountLock, ipLock] = await Promise.all([
-      this.store.getLock(`login:acct:${account}`, now),
-      ip ? this.store.getLock(`login:ip:${ip}`, now) : Promise.resolve(0),
-    ]);
-    const until = Math.max(accountLock, ipLock);
-    if (until > now) {
-      throw new TesseraError('too_many_attempts', 'Too many failed attempts; try again later.', {
-        retryAfterSeconds: Math.ceil((until - now) / 1000),
-      });
-    }
+  /** Reserves a login (or current-password) check; throws too_many_attempts when over a limit. */
+  reserveLogin(account: string, ip: string | null): Promise<Reservation> {
+    const limits: Limit[] = [{ key: `login:acct:${account}`, max: this.config.loginMaxFailuresPerAccount }];
+    if (ip) limits.push({ key: `login:ip:${ip}`, max: this.config.loginMaxFailuresPerIp });
+    return this.reserve(limits, 'Too many failed attempts; try again later.');
   }
 
-  /** Counts a failure; returns a note when it set a lock (for the audit trail), else undefined. */
-  async loginFailed(account: string, ip: string | null): Promise<string | undefined> {
-    const now = this.now();
+  /** A checked password was wrong: its places stay taken; a full counter locks its key. */
+  async loginFailed(reservation: Reservation): Promise<string | undefined> {
+    const until = this.now() + WINDOW_MS;
     const notes: string[] = [];
-    const failures = await this.store.hitCounter(`login:acct:${account}`, WINDOW_MS, now);
-    const over = failures - this.config.loginMaxFailuresPerAccount;
-    if (over >= 0) {
-      await this.store.setLock(`login:acct:${account}`, now + lockMs(over));
-      notes.push(`account locked ${lockMs(over) / 1000} s after ${failures} failures`);
-    }
-    if (ip) {
-      const ipFailures = await this.store.hitCounter(`login:ip:${ip}`, WINDOW_MS, now);
-      const ipOver = ipFailures - this.config.loginMaxFailuresPerIp;
-      if (ipOver >= 0) {
-        await this.store.setLock(`login:ip:${ip}`, now + lockMs(ipOver));
-        notes.push(`ip locked ${lockMs(ipOver) / 1000} s after ${ipFailures} failures`);
-      }
+    for (const { key, count } of reservation.atLimit) {
+      await this.store.setLock(key, until);
+      notes.push(`${key.startsWith('login:ip:') ? 'ip' : 'account'} locked after ${count} failures`);
     }
     return notes.length > 0 ? notes.join('; ') : undefined;
   }
 
-  async loginSucceeded(account: string): Promise<void> {
-    await this.store.resetCounter(`login:acct:${account}`);
+  /** The password was right: the account starts over and the IP gets its place back. */
+  async loginSucceeded(reservation: Reservation): Promise<void> {
+    const [account, ...others] = reservation.keys;
+    if (account) await this.store.resetCounter(account);
+    await this.release(others);
   }
 
-  /** Refuses a client that has sent too many invalid refresh tokens lately. */
-  async checkRefresh(ip: string | null): Promise<void> {
-    if (!ip) return;
-    const now = this.now();
-    const until = await this.store.getLock(`refresh:ip:${ip}`, now);
-    if (until > now) {
-      throw new TesseraError('too_many_attempts', 'Too many invalid refresh tokens; try again later.', {
-        retryAfterSeconds: Math.ceil((until - now) / 1000),
-      });
-    }
+  /** Reserves a refresh-token check for a client address (none without an address). */
+  reserveRefresh(ip: string | null): Promise<Reservation> {
+    if (!ip) return Promise.resolve({ keys: [], atLimit: [] });
+    return this.reserve(
+      [{ key: `refresh:ip:${ip}`, max: REFRESH_FAILURES_PER_IP }],
+      'Too many invalid refresh tokens; try again later.',
+    );
   }
 
-  async refreshFailed(ip: string | null): Promise<void> {
-    if (!ip) return;
-    const now = this.now();
-    const failures = await this.store.hitCounter(`refresh:ip:${ip}`, WINDOW_MS, now);
-    const over = failures - REFRESH_FAILURES_PER_IP;
-    if (over >= 0) await this.store.setLock(`refresh:ip:${ip}`, now + lockMs(over));
+  /** A valid refresh token: its place is given back, so only invalid ones fill the counter. */
+  refreshSucceeded(reservation: Reservation): Promise<void> {
+    return this.release(reservation.keys);
   }
 
-  /** A plain fixed-window limit (registration, refresh): throws too_many_attempts past `max`. */
+  async refreshFailed(reservation: Reservation): Promise<void> {
+    const until = this.now() + WINDOW_MS;
+    for (const { key } of reservation.atLimit) await this.store.setLock(key, until);
+  }
+
+  /** A plain fixed-window limit (registration): throws too_many_attempts past `max`. */
   async limit(key: string, max: number, windowMs: number): Promise<void> {
     const now = this.now();
     const count = await this.store.hitCounter(key, windowMs, now);
@@ -87,9 +90,31 @@ export class Throttle {
       });
     }
   }
+
+  private async reserve(limits: Limit[], message: string): Promise<Reservation> {
+    const now = this.now();
+    const locks = await Promise.all(limits.map((l) => this.store.getLock(l.key, now)));
+    const lockedUntil = Math.max(0, ...locks);
+    if (lockedUntil > now) throw tooMany(message, lockedUntil - now);
+    const counts = await Promise.all(limits.map((l) => this.store.hitCounter(l.key, WINDOW_MS, now)));
+    const keys = limits.map((l) => l.key);
+    if (counts.some((count, i) => count > limits[i]!.max)) {
+      // Over the limit only because others are in flight: give the places back, refuse this one.
+      await this.release(keys);
+      throw tooMany(message, 1000);
+    }
+    const atLimit = limits.flatMap((l, i) => (counts[i] === l.max ? [{ key: l.key, count: l.max }] : []));
+    return { keys, atLimit };
+  }
+
+  private async release(keys: readonly string[]): Promise<void> {
+    const now = this.now();
+    await Promise.all(keys.map((key) => this.store.hitCounter(key, WINDOW_MS, now, -1)));
+  }
 }
 
-/** 1 s after the limit, doubling with each further failure, capped at 15 minutes. */
-export function lockMs(over: number): number {
-  return Math.min(MAX_LOCK_MS, 1000 * 2 ** Math.min(over, 20));
+function tooMany(message: string, waitMs: number): TesseraError {
+  return new TesseraError('too_many_attempts', message, {
+    retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
+  });
 }

@@ -133,8 +133,8 @@ export class ClusterStore implements Store {
     return this.db.listAuditEvents(query);
   }
 
-  hitCounter(key: string, windowMs: number, now: number): Promise<number> {
-    return this.hot.hitCounter(key, windowMs, now);
+  hitCounter(key: string, windowMs: number, now: number, by = 1): Promise<number> {
+    return this.hot.hitCounter(key, windowMs, now, by);
   }
   getCounter(key: string, now: number): Promise<number> {
     return this.hot.getCounter(key, now);

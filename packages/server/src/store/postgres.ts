@@ -404,14 +404,14 @@ export class PostgresStore implements Store {
     return this.count('DELETE FROM revocations WHERE expires_at <= $1', [nowSeconds]);
   }
 
-  async hitCounter(key: string, windowMs: number, now: number): Promise<number> {
+  async hitCounter(key: string, windowMs: number, now: number, by = 1): Promise<number> {
     const [r] = await this.q(
-      `INSERT INTO counters AS c (key, count, window_end) VALUES ($1, 1, $2)
+      `INSERT INTO counters AS c (key, count, window_end) VALUES ($1, GREATEST(0, $4::int), $2)
        ON CONFLICT (key) DO UPDATE SET
-         count = CASE WHEN c.window_end <= $3 THEN 1 ELSE c.count + 1 END,
+         count = CASE WHEN c.window_end <= $3 THEN excluded.count ELSE GREATEST(0, c.count + $4::int) END,
          window_end = CASE WHEN c.window_end <= $3 THEN excluded.window_end ELSE c.window_end END
        RETURNING count`,
-      [key, now + windowMs, now],
+      [key, now + windowMs, now, by],
     );
     return r!.count as number;
   }

@@ -218,15 +218,22 @@ const SCRIPTS = {
       redis.call('ZREM', KEYS[2], m)
     end
     return #gone`,
-  // KEYS: c:<key>. ARGV: now, window end for a new window, ttlMs.
+  // KEYS: c:<key>. ARGV: now, window end for a new window, ttlMs, by.
   hitCounter: `
+    local by = tonumber(ARGV[4])
     local v = redis.call('HMGET', KEYS[1], 'n', 'end')
     if not v[1] or tonumber(v[2]) <= tonumber(ARGV[1]) then
-      redis.call('HSET', KEYS[1], 'n', 1, 'end', ARGV[2])
+      local n = math.max(0, by)
+      redis.call('HSET', KEYS[1], 'n', n, 'end', ARGV[2])
       redis.call('PEXPIRE', KEYS[1], ARGV[3])
-      return 1
+      return n
     end
-    return redis.call('HINCRBY', KEYS[1], 'n', 1)`,
+    local n = redis.call('HINCRBY', KEYS[1], 'n', by)
+    if n < 0 then
+      redis.call('HSET', KEYS[1], 'n', 0)
+      return 0
+    end
+    return n`,
   // KEYS: l:<key>. ARGV: until, ttlMs. A lock only ever grows.
   setLock: `
     local cur = redis.call('GET', KEYS[1])
@@ -672,8 +679,8 @@ export class RedisStore implements Store {
     return out;
   }
 
-  hitCounter(key: string, windowMs: number, now: number): Promise<number> {
-    return this.script<number>('hitCounter', [this.k('c:', key)], [now, now + windowMs, windowMs + 1000]);
+  hitCounter(key: string, windowMs: number, now: number, by = 1): Promise<number> {
+    return this.script<number>('hitCounter', [this.k('c:', key)], [now, now + windowMs, windowMs + 1000, by]);
   }
 
   async getCounter(key: string, now: number): Promise<number> {

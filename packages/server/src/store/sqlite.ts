@@ -391,15 +391,15 @@ export class SqliteStore implements Store {
     return this.run(() => this.q('DELETE FROM revocations WHERE expires_at <= ?').run(nowSeconds).changes);
   }
 
-  hitCounter(key: string, windowMs: number, now: number): Promise<number> {
+  hitCounter(key: string, windowMs: number, now: number, by = 1): Promise<number> {
     return this.run(() => {
       const r = this.q(
-        `INSERT INTO counters (key, count, window_end) VALUES (?, 1, ?)
+        `INSERT INTO counters (key, count, window_end) VALUES (?, MAX(0, ?), ?)
          ON CONFLICT(key) DO UPDATE SET
-           count = CASE WHEN window_end <= ? THEN 1 ELSE count + 1 END,
+           count = CASE WHEN window_end <= ? THEN excluded.count ELSE MAX(0, count + ?) END,
            window_end = CASE WHEN window_end <= ? THEN excluded.window_end ELSE window_end END
          RETURNING count`,
-      ).get(key, now + windowMs, now, now) as Row;
+      ).get(key, by, now + windowMs, now, by, now) as Row;
       return r.count as number;
     });
   }

@@ -184,8 +184,11 @@ export interface Store {
   pruneRevocations(nowSeconds: number): Promise<number>;
 
   // counters (rate limits, lockouts)
-  /** Adds one to `key`, whose window starts at its first hit and lasts `windowMs`; returns the new count. */
-  hitCounter(key: string, windowMs: number, now: number): Promise<number>;
+  /**
+   * Adds `by` (default 1; -1 gives a reservation back) to `key` in one atomic step and returns
+   * the new count, never below 0. The window starts at the first hit and lasts `windowMs`.
+   */
+  hitCounter(key: string, windowMs: number, now: number, by?: number): Promise<number>;
   getCounter(key: string, now: number): Promise<number>;
   resetCounter(key: string): Promise<void>;
   /** A lock on `key` until `until`; getLock returns its end, or 0. */
