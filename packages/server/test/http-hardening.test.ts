@@ -168,6 +168,30 @@ describe('no user enumeration', () => {
 });
 
 describe('passwords', () => {
+  it('are checked in the normalised form that is hashed', async () => {
+    const register = (username: string, password: string) =>
+      call(srv.url, 'POST', '/auth/register', {
+        body: { username, password },
+        headers: { 'x-forwarded-for': '192.0.2.77' },
+      });
+    const wide = await register(
+      uniqueName('wide'),
+      '\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44\uff11\uff12\uff13',
+    );
+    assert.equal(wide.status, 400, 'full-width password123 is the common password it folds to');
+    assert.equal(wide.body.error, 'weak_password');
+    const combining = await register(uniqueName('comb'), 'e\u0301'.repeat(4));
+    assert.equal(combining.body.error, 'weak_password', '8 code points that are 4 characters');
+    // Full-width forms of ASCII letters and digits sit 0xfee0 above them.
+    const wideOf = (text: string) =>
+      [...text].map((c) => (/[a-z0-9]/.test(c) ? String.fromCharCode(c.charCodeAt(0) + 0xfee0) : c)).join('');
+    const name = uniqueName('widename');
+    const asName = await register(name, wideOf(name));
+    assert.equal(asName.body.error, 'weak_password', 'the username in full width is still the username');
+    const fine = await register(uniqueName('widefine'), wideOf('a rather long passphrase'));
+    assert.equal(fine.status, 201);
+  });
+
   it('are rehashed at login when the parameters have changed', async () => {
     const username = uniqueName('legacy');
     const weak = await argon2.hash(PASSWORD, {

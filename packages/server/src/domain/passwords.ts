@@ -28,8 +28,17 @@ function commonPasswords(): Set<string> {
   return common;
 }
 
-/** Throws `weak_password` with a message that says what to change; never echoes the password. */
-export function checkPasswordPolicy(password: string, username?: string): void {
+/** The one form of a password that is both checked and hashed: full-width and compatibility characters fold. */
+export function normalizePassword(password: string): string {
+  return password.normalize('NFKC');
+}
+
+/**
+ * Throws `weak_password` with a message that says what to change; never echoes the password.
+ * The rules apply to the normalised form, the string that is hashed.
+ */
+export function checkPasswordPolicy(raw: string, username?: string): void {
+  const password = normalizePassword(raw);
   const length = [...password].length;
   if (length < PASSWORD_MIN) {
     throw new TesseraError('weak_password', `Password must be at least ${PASSWORD_MIN} characters.`);
@@ -47,12 +56,12 @@ export function checkPasswordPolicy(password: string, username?: string): void {
 }
 
 export function hashPassword(password: string): Promise<string> {
-  return argon2.hash(password.normalize('NFKC'), PASSWORD_PARAMS);
+  return argon2.hash(normalizePassword(password), PASSWORD_PARAMS);
 }
 
 export async function verifyPassword(hash: string, password: string): Promise<boolean> {
   try {
-    return await argon2.verify(hash, password.normalize('NFKC'));
+    return await argon2.verify(hash, normalizePassword(password));
   } catch {
     return false;
   }
