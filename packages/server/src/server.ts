@@ -32,7 +32,7 @@ export async function startServer(
   });
   const log = app.fastify.log;
   const bridge = config.redisUrl
-    ? await RevocationBridge.start(config.redisUrl, app.revocations.hub)
+    ? await RevocationBridge.start(config.redisUrl, app.revocations.hub, config.redisPrefix)
     : undefined;
   if (generated) log.info({ dataDir: config.dataDir }, 'generated a server secret into the data folder');
   if (!config.secureCookies) {

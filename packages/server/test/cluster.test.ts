@@ -82,6 +82,8 @@ describe('cluster: two instances, one store, an API server on the feed', { skip,
         secret: SECRET,
         databaseUrl,
         redisUrl,
+        databaseSchema: schema,
+        redisPrefix: prefix,
         registerPerIpPerHour: 100_000,
         // Short enough that the reuse test can step past it, long enough for the 50-refresh storm.
         refreshGraceSeconds: 5,
@@ -344,5 +346,102 @@ describe('cluster: two instances, one store, an API server on the feed', { skip,
     assert.match(mb.body, /tessera_refreshes_total\{result="ok"\} \d+/);
     assert.match(mb.body, /tessera_revocations_total\{reason="logout",kind="session"\} \d+/);
     assert.match(ma.body, /tessera_revocation_stream_clients \d+/);
+  });
+});
+
+describe('two deployments on one Redis, each with its own prefix', { skip, timeout: 60_000 }, () => {
+  // Deployment X has one instance; deployment Y has two (Y1, Y2), so a logout on Y2 reaches Y1's
+  // stream over Redis, on the same pub/sub channel X would use if the prefixes were ignored.
+  const schemas = [`${schema}_x`, `${schema}_y`];
+  const prefixes = [`${prefix}x:`, `${prefix}y:`];
+  const servers: RunningServer[] = [];
+  const dataDirs: string[] = [];
+  let x: RunningServer;
+  let y2: RunningServer;
+  let apiY: ApiServer;
+  const feeds: RevocationFeedClient[] = [];
+  let setX: ObservedSet;
+  let setY: ObservedSet;
+
+  async function instance(port: number, issuer: string, which: 0 | 1): Promise<RunningServer> {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'tessera-deploy-'));
+    dataDirs.push(dataDir);
+    const config = loadConfig(
+      {},
+      {
+        port,
+        issuer,
+        dataDir,
+        secret: SECRET,
+        databaseUrl,
+        redisUrl,
+        databaseSchema: schemas[which],
+        redisPrefix: prefixes[which],
+        registerPerIpPerHour: 100_000,
+        logLevel: 'silent',
+      },
+    );
+    const server = await startServer({ config, logger: false, heartbeatMs: 200 });
+    servers.push(server);
+    return server;
+  }
+
+  async function follow(issuer: string): Promise<ObservedSet> {
+    const set = new ObservedSet({ maxStalenessMs: 5000 });
+    const feed = new RevocationFeedClient({ issuer, set, initialBackoffMs: 50 });
+    feeds.push(feed);
+    await feed.start();
+    return set;
+  }
+
+  before(async () => {
+    const [px, py1, py2] = [await freePort(), await freePort(), await freePort()];
+    const issuerX = `http://127.0.0.1:${px}`;
+    const issuerY = `http://127.0.0.1:${py1}`;
+    x = await instance(px, issuerX, 0);
+    await instance(py1, issuerY, 1); // Y1: the instance Y's feed and API server follow
+    y2 = await instance(py2, issuerY, 1);
+    apiY = await startApiServer({ issuer: issuerY, port: 0, revocationFeed: { maxStalenessSeconds: 5 } });
+    setX = await follow(issuerX);
+    setY = await follow(issuerY);
+  });
+
+  after(async () => {
+    for (const feed of feeds) await feed.stop();
+    await apiY?.close();
+    for (const server of servers) await server.close();
+    for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+    if (skip) return;
+    await dropSchemas(databaseUrl!, schemas);
+    for (const p of prefixes) await deleteRedisKeys(redisUrl!, p);
+  });
+
+  it("a logout on X stays out of Y's feed, and Y's own logout still reaches Y's feed and API", async () => {
+    const onX = (await registerAndLogin(x.url, { mode: 'token', delivery: 'header' })).login;
+    const onY = (await registerAndLogin(y2.url, { mode: 'token', delivery: 'header' })).login;
+    const accessY = onY.body.access_token as string;
+    assert.equal((await call(apiY.url, 'GET', '/api/hello', { headers: bearer(accessY) })).status, 200);
+
+    const seenOnX = setX.waitFor(onX.body.session_id, 2000);
+    assert.equal(
+      (await call(x.url, 'POST', '/auth/logout', { headers: bearer(onX.body.access_token) })).status,
+      204,
+    );
+    await seenOnX;
+    // Both stores are fresh, so Y's first entry has the same sequence number X's had.
+    const seenOnY = setY.waitFor(onY.body.session_id, 2000);
+    assert.equal((await call(y2.url, 'POST', '/auth/logout', { headers: bearer(accessY) })).status, 204);
+    await seenOnY;
+    // Had X's entry been on Y's channel, Y1 would have received it before Y2's (one channel, in order).
+    assert.equal(setY.isRevoked({ sid: onX.body.session_id }), false, "X's session is not in Y's feed");
+    assert.equal(setX.isRevoked({ sid: onY.body.session_id }), false, "Y's session is not in X's feed");
+
+    let status = 200;
+    const deadline = performance.now() + 2000;
+    while (status === 200 && performance.now() < deadline) {
+      status = (await call(apiY.url, 'GET', '/api/hello', { headers: bearer(accessY) })).status;
+      if (status === 200) await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(status, 401, "Y's API server turns away the logged-out token");
   });
 });

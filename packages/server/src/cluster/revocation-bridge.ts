@@ -39,7 +39,8 @@ export class RevocationBridge {
     this.sub.on('error', () => undefined);
   }
 
-  static async start(url: string, hub: RevocationHub, prefix = 'tessera:'): Promise<RevocationBridge> {
+  /** `prefix` is the deployment's TESSERA_REDIS_PREFIX: deployments sharing a Redis must not hear each other. */
+  static async start(url: string, hub: RevocationHub, prefix: string): Promise<RevocationBridge> {
     const bridge = new RevocationBridge(url, hub, `${prefix}revocations`);
     await Promise.all([bridge.pub.connect(), bridge.sub.connect()]);
     bridge.sub.on('message', (_channel: string, message: string) => bridge.receive(message));
