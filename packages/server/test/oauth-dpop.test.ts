@@ -159,7 +159,7 @@ describe('DPoP', () => {
     const request = new Request(url, {
       headers: { authorization: `DPoP ${refreshed.access_token}`, dpop: apiProof },
     });
-    const validated = await oauth.validateJwtAccessToken(f.as, request, f.srv.config.audience, insecure);
+    const validated = await oauth.validateJwtAccessToken(f.as, request, f.srv.url, insecure);
     assert.equal((validated.cnf as { jkt: string }).jkt, claims.cnf.jkt);
   });
 

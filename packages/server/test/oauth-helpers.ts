@@ -8,6 +8,8 @@ export const insecure = { [oauth.allowInsecureRequests]: true } as const;
 
 export const WEB_REDIRECT = 'https://app.example/callback';
 export const SPA_REDIRECT = 'http://127.0.0.1:5173/cb';
+/** An API that accepts OAuth tokens (RFC 8707 resource), registered for the web, SPA and machine clients. */
+export const API_RESOURCE = 'https://api.example.test';
 
 export interface OAuthFixture {
   srv: TestServer;
@@ -34,12 +36,14 @@ export async function startOAuthServer(): Promise<OAuthFixture> {
     type: 'confidential',
     redirectUris: [WEB_REDIRECT, 'https://app.example/other?x=1'],
     scopes: ['openid', 'profile', 'offline_access', 'api'],
+    resources: [API_RESOURCE],
   });
   const spa = await addClient(srv, {
     name: 'SPA',
     type: 'public',
     redirectUris: [SPA_REDIRECT],
     scopes: ['openid', 'api'],
+    resources: [API_RESOURCE],
   });
   const service = await addClient(srv, {
     name: 'Batch job',
@@ -48,6 +52,7 @@ export async function startOAuthServer(): Promise<OAuthFixture> {
     redirectUris: [],
     grantTypes: ['client_credentials'],
     scopes: ['api', 'reports'],
+    resources: [API_RESOURCE],
   });
   const other = await addClient(srv, {
     name: 'Other App',
