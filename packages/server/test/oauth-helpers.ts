@@ -1,6 +1,7 @@
 // Shared by the oauth*.test.ts suites: a server with registered clients, a signed-in browser,
 // and the authorize → consent → redirect walk done over plain HTTP like a browser would.
 import * as oauth from 'oauth4webapi';
+import type { Config } from '../src/config.js';
 import type { NewClient } from '../src/oauth/clients.js';
 import { call, registerAndLogin, startTestServer, type TestServer } from './helpers.js';
 
@@ -25,12 +26,13 @@ export async function addClient(srv: TestServer, input: NewClient) {
 }
 
 /** A server with a confidential web app, a public SPA, a machine client and a second web app. */
-export async function startOAuthServer(): Promise<OAuthFixture> {
+export async function startOAuthServer(overrides: Partial<Config> = {}): Promise<OAuthFixture> {
   // Set by oauth-store-postgres.test.ts to run a suite once with the OAuth store in PostgreSQL.
   const pgSchema = process.env.TESSERA_TEST_OAUTH_PG_SCHEMA;
-  const srv = await startTestServer(
-    pgSchema ? { databaseUrl: process.env.TESSERA_TEST_DATABASE_URL, databaseSchema: pgSchema } : {},
-  );
+  const srv = await startTestServer({
+    ...(pgSchema ? { databaseUrl: process.env.TESSERA_TEST_DATABASE_URL, databaseSchema: pgSchema } : {}),
+    ...overrides,
+  });
   const web = await addClient(srv, {
     name: 'Web App',
     type: 'confidential',

@@ -119,6 +119,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRoute
     secrets: deps.secrets,
     now: deps.now,
   });
+  auth.grants = service;
   const cookies = cookieNames(config);
   const issuerOrigin = new URL(config.issuer).origin;
   app.decorate('oauth', service);

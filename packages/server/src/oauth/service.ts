@@ -526,6 +526,7 @@ export class OAuthService {
       const grant = await this.deps.oauth.getGrant(record.grantId);
       const user = await this.deps.store.getUserById(record.userId);
       if (!grant || grant.revokedAt !== null || !user || user.disabled) return inactive;
+      if (await this.deps.revocations.isRevoked({ sid: grant.id }, this.now())) return inactive;
       return {
         active: true,
         token_type: 'refresh_token',
@@ -542,6 +543,7 @@ export class OAuthService {
     if (!claims || claims.client_id !== client.id) return inactive;
     const grant = await this.deps.oauth.getGrant(claims.sid);
     if (!grant || grant.revokedAt !== null || grant.clientId !== client.id) return inactive;
+    if (await this.deps.revocations.isRevoked(claims, this.now())) return inactive;
     let username: string | undefined;
     if (!grant.userId.startsWith('client:')) {
       const user = await this.deps.store.getUserById(grant.userId);
@@ -590,7 +592,8 @@ export class OAuthService {
     if (!grant || grant.revokedAt !== null || grant.userId !== claims.sub)
       throw bad('The access token is revoked.');
     const user = await this.deps.store.getUserById(claims.sub);
-    if (!user || user.disabled) throw bad('The access token is revoked.');
+    if (!user || user.disabled || (await this.deps.revocations.isRevoked(claims, this.now())))
+      throw bad('The access token is revoked.');
     const scopes = claims.scope.split(' ');
     if (!scopes.includes('openid'))
       throw new OAuthError('insufficient_scope', 'The openid scope is needed for userinfo.');
@@ -625,6 +628,15 @@ export class OAuthService {
       });
     }
     return out;
+  }
+
+  /** Ends every live grant of a user (sign out everywhere, password change, account disabled). */
+  async revokeUserGrants(userId: string, reason: string): Promise<number> {
+    let n = 0;
+    for (const grant of await this.deps.oauth.listGrants(userId)) {
+      if (await this.revokeGrant(grant.id, reason)) n++;
+    }
+    return n;
   }
 
   /** Revokes one of the user's own live grants; false for anything else (unknown, someone else's). */
