@@ -19,7 +19,13 @@ import Fastify, { type FastifyInstance } from 'fastify';
 export interface ApiServerOptions {
   /** The account server's issuer URL (`iss` of its tokens). */
   issuer: string;
-  audience?: string;
+  /**
+   * Accepted `aud` values. Default `tessera`, the account server's first-party audience; add an
+   * OAuth resource URI here (RFC 8707) to also accept tokens issued to OAuth clients for it.
+   */
+  audience?: string | readonly string[];
+  /** Scopes every token must carry (403 `insufficient_scope` otherwise). Default `['api']`. */
+  requiredScopes?: readonly string[];
   port?: number;
   host?: string;
   /** Browser origins allowed to call this API (exact match). */
@@ -77,6 +83,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         new URL('.well-known/jwks.json', issuer.endsWith('/') ? issuer : `${issuer}/`).href,
       onError: (e) => app.log.warn(`jwks: ${e.message}`),
     },
+    requiredScopes: options.requiredScopes ?? ['api'],
     revocations,
     // DPoP-bound tokens get past the verifier only to have their proof checked by the middleware.
     confirmation: options.dpop === false ? 'reject' : dpopConfirmation,

@@ -21,7 +21,8 @@ let issuer: JwksServer;
 let api: ApiServer;
 let ISS = '';
 
-const claims = (o: Record<string, unknown> = {}) => baseClaims({ iss: ISS, ...o });
+// First-party access tokens, as the account server issues them (scope `api`).
+const claims = (o: Record<string, unknown> = {}) => baseClaims({ iss: ISS, scope: 'api', ...o });
 const good = (o: Record<string, unknown> = {}, h: Record<string, unknown> = {}) => token(key, claims(o), h);
 
 before(async () => {
@@ -197,7 +198,7 @@ describe('example API server: crafted-token catalogue', () => {
   test('a valid token: 200 {sub, sid, scope}', async () => {
     const r = await hello(`Bearer ${good()}`);
     assert.equal(r.status, 200);
-    assert.deepEqual(r.body, { sub: 'user-1', sid: 'sess-1', scope: 'read write' });
+    assert.deepEqual(r.body, { sub: 'user-1', sid: 'sess-1', scope: 'api' });
   });
 
   test('every crafted token is refused with 401 and a challenge', async () => {

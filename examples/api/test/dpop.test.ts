@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as oauth from 'oauth4webapi';
 import {
+  API_RESOURCE,
   authorize,
   insecure,
   type OAuthFixture,
@@ -25,7 +26,8 @@ let accessToken = '';
 
 before(async () => {
   f = await startOAuthServer();
-  api = await startApiServer({ issuer: f.srv.config.issuer, audience: f.srv.config.audience, port: 0 });
+  // This API opts in to OAuth tokens issued for its resource.
+  api = await startApiServer({ issuer: f.srv.config.issuer, audience: API_RESOURCE, port: 0 });
 
   // The SPA: authorization code + PKCE, DPoP key pair held by the client.
   const { cookie } = await signIn(f.srv);
@@ -53,6 +55,7 @@ before(async () => {
       verifier,
       {
         DPoP: dpop,
+        additionalParameters: { resource: API_RESOURCE },
         ...insecure,
       },
     ),
@@ -213,7 +216,7 @@ describe('example API with a DPoP-bound token from Tessera', () => {
   test('with DPoP turned off, the bound token is refused outright', async () => {
     const bearerOnly = await startApiServer({
       issuer: f.srv.config.issuer,
-      audience: f.srv.config.audience,
+      audience: API_RESOURCE,
       port: 0,
       dpop: false,
     });
@@ -235,7 +238,7 @@ describe('example API with a DPoP-bound token from Tessera', () => {
   test('behind a proxy: publicUrl is what the proof must name', async () => {
     const proxied = await startApiServer({
       issuer: f.srv.config.issuer,
-      audience: f.srv.config.audience,
+      audience: API_RESOURCE,
       port: 0,
       publicUrl: 'https://api.example.test',
     });

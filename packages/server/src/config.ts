@@ -36,6 +36,8 @@ export interface Config {
   /** Registrations allowed per IP per hour. */
   registerPerIpPerHour: number;
   bodyLimitBytes: number;
+  /** OAuth grants survive "sign out everywhere" and password changes (never a disabled account). */
+  oauthKeepGrants: boolean;
 }
 
 /** A mistake in configuration; the CLI prints each message and exits. */
@@ -77,6 +79,7 @@ const ENV: Record<string, keyof Config> = {
   TESSERA_REGISTER_PER_IP_PER_HOUR: 'registerPerIpPerHour',
   TESSERA_LOGIN_MAX_FAILURES_PER_ACCOUNT: 'loginMaxFailuresPerAccount',
   TESSERA_LOGIN_MAX_FAILURES_PER_IP: 'loginMaxFailuresPerIp',
+  TESSERA_OAUTH_KEEP_GRANTS: 'oauthKeepGrants',
 };
 
 /**
@@ -263,6 +266,7 @@ export function loadConfig(
     ),
     registerPerIpPerHour: int('registerPerIpPerHour', 20, 1, 1_000_000, 'TESSERA_REGISTER_PER_IP_PER_HOUR'),
     bodyLimitBytes: int('bodyLimitBytes', 16 * 1024, 1024, 1024 * 1024, 'bodyLimitBytes'),
+    oauthKeepGrants: bool('oauthKeepGrants', false, 'TESSERA_OAUTH_KEEP_GRANTS'),
   };
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(config.databaseSchema)) {
     problems.push('TESSERA_DATABASE_SCHEMA (databaseSchema) must be lower-case letters, digits and _');
@@ -280,6 +284,10 @@ export function loadConfig(
   }
   if (config.sessionIdleTtl > config.sessionAbsoluteTtl) {
     problems.push('sessionIdleTtl may not exceed sessionAbsoluteTtl');
+  }
+  if (config.audience === config.issuer) {
+    // OAuth access tokens without a resource are for the issuer; first-party ones must differ.
+    problems.push('TESSERA_AUDIENCE (audience) may not be the issuer URL');
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -159,7 +159,7 @@ describe('DPoP', () => {
     const request = new Request(url, {
       headers: { authorization: `DPoP ${refreshed.access_token}`, dpop: apiProof },
     });
-    const validated = await oauth.validateJwtAccessToken(f.as, request, f.srv.config.audience, insecure);
+    const validated = await oauth.validateJwtAccessToken(f.as, request, f.srv.url, insecure);
     assert.equal((validated.cnf as { jkt: string }).jkt, claims.cnf.jkt);
   });
 
@@ -210,6 +210,7 @@ describe('DPoP', () => {
       ['wrong method', await proof(key, { htm: 'GET' })],
       ['wrong url', await proof(key, { htu: `${f.srv.url}/oauth/other` })],
       ['other host', await proof(key, { htu: 'https://evil.example/oauth/token' })],
+      ['user info in htu', await proof(key, { htu: `${f.srv.url.replace('//', '//user:pw@')}/oauth/token` })],
       ['too old', await proof(key, { iat: now - 3600 })],
       ['from the future', await proof(key, { iat: now + 3600 })],
       ['wrong typ', await proof(key, { typ: 'JWT' })],

@@ -91,11 +91,12 @@ describe('authorization code + PKCE', () => {
     assert.equal(typeof id.auth_time, 'number');
     assert.equal(decodeProtectedHeader(tokens.id_token!).typ, 'JWT');
 
-    // An RFC 9068 access token, signed with the server's keys, for the configured audience.
+    // An RFC 9068 access token, signed with the server's keys; no resource asked, so its audience
+    // is this server, never the first-party audience.
     const jwks = createLocalJWKSet((await call(f.srv.url, 'GET', '/.well-known/jwks.json')).body);
     const { payload, protectedHeader } = await jwtVerify(tokens.access_token, jwks, {
       issuer: f.srv.url,
-      audience: f.srv.config.audience,
+      audience: f.srv.url,
       typ: 'at+jwt',
     });
     assert.equal(protectedHeader.alg, 'ES256');
@@ -107,7 +108,7 @@ describe('authorization code + PKCE', () => {
     const request = new Request('https://api.example/x', {
       headers: { authorization: `Bearer ${tokens.access_token}` },
     });
-    const validated = await oauth.validateJwtAccessToken(f.as, request, f.srv.config.audience, insecure);
+    const validated = await oauth.validateJwtAccessToken(f.as, request, f.srv.url, insecure);
     assert.equal(validated.client_id, f.web.client.client_id);
 
     const info = await oauth.processUserInfoResponse(
@@ -301,8 +302,8 @@ describe('refresh, introspection, revocation', () => {
     const request = new Request('https://api.example/x', {
       headers: { authorization: `Bearer ${tokens.access_token}` },
     });
-    const claims = await oauth.validateJwtAccessToken(f.as, request, f.srv.config.audience, insecure);
-    assert.equal(claims.sub, f.service.client.client_id);
+    const claims = await oauth.validateJwtAccessToken(f.as, request, f.srv.url, insecure);
+    assert.equal(claims.sub, `client:${f.service.client.client_id}`);
     assert.equal(claims.client_id, f.service.client.client_id);
     const bad = await oauth.clientCredentialsGrantRequest(
       f.as,

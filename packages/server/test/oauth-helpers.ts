@@ -1,6 +1,7 @@
 // Shared by the oauth*.test.ts suites: a server with registered clients, a signed-in browser,
 // and the authorize → consent → redirect walk done over plain HTTP like a browser would.
 import * as oauth from 'oauth4webapi';
+import type { Config } from '../src/config.js';
 import type { NewClient } from '../src/oauth/clients.js';
 import { call, registerAndLogin, startTestServer, type TestServer } from './helpers.js';
 
@@ -8,6 +9,8 @@ export const insecure = { [oauth.allowInsecureRequests]: true } as const;
 
 export const WEB_REDIRECT = 'https://app.example/callback';
 export const SPA_REDIRECT = 'http://127.0.0.1:5173/cb';
+/** An API that accepts OAuth tokens (RFC 8707 resource), registered for the web, SPA and machine clients. */
+export const API_RESOURCE = 'https://api.example.test';
 
 export interface OAuthFixture {
   srv: TestServer;
@@ -23,23 +26,26 @@ export async function addClient(srv: TestServer, input: NewClient) {
 }
 
 /** A server with a confidential web app, a public SPA, a machine client and a second web app. */
-export async function startOAuthServer(): Promise<OAuthFixture> {
+export async function startOAuthServer(overrides: Partial<Config> = {}): Promise<OAuthFixture> {
   // Set by oauth-store-postgres.test.ts to run a suite once with the OAuth store in PostgreSQL.
   const pgSchema = process.env.TESSERA_TEST_OAUTH_PG_SCHEMA;
-  const srv = await startTestServer(
-    pgSchema ? { databaseUrl: process.env.TESSERA_TEST_DATABASE_URL, databaseSchema: pgSchema } : {},
-  );
+  const srv = await startTestServer({
+    ...(pgSchema ? { databaseUrl: process.env.TESSERA_TEST_DATABASE_URL, databaseSchema: pgSchema } : {}),
+    ...overrides,
+  });
   const web = await addClient(srv, {
     name: 'Web App',
     type: 'confidential',
     redirectUris: [WEB_REDIRECT, 'https://app.example/other?x=1'],
     scopes: ['openid', 'profile', 'offline_access', 'api'],
+    resources: [API_RESOURCE],
   });
   const spa = await addClient(srv, {
     name: 'SPA',
     type: 'public',
     redirectUris: [SPA_REDIRECT],
     scopes: ['openid', 'api'],
+    resources: [API_RESOURCE],
   });
   const service = await addClient(srv, {
     name: 'Batch job',
@@ -48,6 +54,7 @@ export async function startOAuthServer(): Promise<OAuthFixture> {
     redirectUris: [],
     grantTypes: ['client_credentials'],
     scopes: ['api', 'reports'],
+    resources: [API_RESOURCE],
   });
   const other = await addClient(srv, {
     name: 'Other App',

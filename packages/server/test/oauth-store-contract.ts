@@ -22,6 +22,7 @@ function client(over: Partial<ClientRecord> = {}): ClientRecord {
     grantTypes: ['authorization_code', 'refresh_token'],
     scopes: ['openid', 'api'],
     requireDpop: false,
+    resources: [],
     createdAt: T0,
     ...over,
   };
@@ -82,7 +83,11 @@ export function oauthStoreContract(name: string, open: () => Promise<OAuthStore>
 
     it('clients: create once, read back, list, delete', async () => {
       const s = await fresh();
-      const c = client({ redirectUris: ['https://a.example/cb', 'com.example.app:/cb'], requireDpop: true });
+      const c = client({
+        redirectUris: ['https://a.example/cb', 'com.example.app:/cb'],
+        requireDpop: true,
+        resources: ['https://api.example', 'urn:example:reports'],
+      });
       assert.equal(await s.createClient(c), true);
       assert.equal(await s.createClient({ ...c, name: 'Other' }), false);
       assert.deepEqual(await s.getClient(c.id), c);

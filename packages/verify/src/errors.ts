@@ -17,6 +17,7 @@ export type VerifyErrorCode =
   | 'token_expired'
   | 'token_not_yet_valid'
   | 'unsupported_confirmation'
+  | 'insufficient_scope'
   | 'token_revoked'
   | 'feed_stale'
   | 'jwks_unavailable'
@@ -43,6 +44,7 @@ const MESSAGES: Record<VerifyErrorCode, string> = {
   token_expired: 'token has expired',
   token_not_yet_valid: 'token is not valid yet',
   unsupported_confirmation: 'token is bound to a key (cnf) and proof of possession is not supported',
+  insufficient_scope: 'token lacks a scope this API requires',
   token_revoked: 'token has been revoked',
   feed_stale: 'revocation feed is silent; cannot confirm the token is not revoked',
   jwks_unavailable: 'trusted keys could not be loaded',
@@ -83,11 +85,17 @@ export class VerifyError extends Error {
   readonly code: VerifyErrorCode;
   /** For `dpop_proof_invalid`: which check failed. Undefined for every other code. */
   readonly reason: DpopFailureReason | undefined;
+  /** For `insufficient_scope`: the scopes required (for the `scope` challenge parameter). */
+  readonly scope: string | undefined;
 
-  constructor(code: VerifyErrorCode, options?: { cause?: unknown; reason?: DpopFailureReason }) {
+  constructor(
+    code: VerifyErrorCode,
+    options?: { cause?: unknown; reason?: DpopFailureReason; scope?: string },
+  ) {
     super(MESSAGES[code], options !== undefined && 'cause' in options ? { cause: options.cause } : undefined);
     this.code = code;
     this.reason = options?.reason;
+    this.scope = options?.scope;
   }
 }
 

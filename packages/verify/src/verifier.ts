@@ -10,7 +10,7 @@ import {
 } from './algorithms.js';
 import { decodeStrictInto } from './base64url.js';
 import { VerifiedTokenCache } from './cache.js';
-import { type AccessTokenClaims, type ClaimRules, checkClaims, deepFreeze } from './claims.js';
+import { type AccessTokenClaims, type ClaimRules, checkClaims, deepFreeze, scopesOf } from './claims.js';
 import { VerifyError } from './errors.js';
 import { JwksClient, type JwksClientOptions } from './jwks.js';
 import { importJwk, importSecret, MAX_KID_LENGTH } from './keys.js';
@@ -41,6 +41,12 @@ export interface VerifierOptions {
   maxTokenBytes?: number;
   /** Cache of verified tokens. Default `{ max: 10000 }`; `false` turns it off. */
   cache?: false | { max?: number };
+  /**
+   * Scopes every accepted token must carry (`insufficient_scope`, HTTP 403, otherwise). An API for
+   * Tessera's first-party tokens asks for `['api']`: tokens issued to OAuth clients or machines
+   * then fail here even before their audience is checked. Default: none.
+   */
+  requiredScopes?: readonly string[];
   /** Revocation source (e.g. a RevocationSet fed by a RevocationFeedClient), checked on every verify. */
   revocations?: RevocationChecker;
   /** Default `'reject'`: tokens bound with `cnf` need proof of possession this library does not do. */
@@ -142,6 +148,15 @@ function validateOptions(o: VerifierOptions): { algorithms: Algorithm[]; audienc
   const max = o.maxTokenBytes ?? 8192;
   if (!Number.isInteger(max) || max < 256 || max > 65536)
     throw new TypeError('maxTokenBytes must be 256..65536');
+  if (
+    o.requiredScopes !== undefined &&
+    !(
+      Array.isArray(o.requiredScopes) &&
+      o.requiredScopes.every((s) => typeof s === 'string' && /^\S+$/.test(s))
+    )
+  ) {
+    throw new TypeError('requiredScopes must be a list of scope names');
+  }
   if (o.cache && o.cache.max !== undefined && !(Number.isInteger(o.cache.max) && o.cache.max > 0)) {
     throw new TypeError('cache.max must be a positive integer');
   }
@@ -155,6 +170,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const clock = options.clock ?? Date.now;
   const revocations = options.revocations;
   const confirmation = options.confirmation ?? 'reject';
+  const requiredScopes = [...(options.requiredScopes ?? [])];
+  const scopeError = requiredScopes.join(' ');
   const allowed = new Set<string>(algorithms);
   const cache =
     options.cache === false
@@ -285,6 +302,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
     const payload = parseJsonObject(token, dot1 + 1, dot2);
     const claims = checkClaims(payload, rules, nowMs / 1000);
+    if (requiredScopes.length > 0) {
+      const have = scopesOf(claims);
+      if (!requiredScopes.every((s) => have.includes(s)))
+        throw new VerifyError('insufficient_scope', { scope: scopeError });
+    }
     if (claims.cnf !== undefined && confirmation !== 'ignore') {
       if (confirmation === 'reject') throw new VerifyError('unsupported_confirmation');
       confirmation(claims.cnf, claims);

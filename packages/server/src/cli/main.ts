@@ -75,7 +75,7 @@ async function context(configFile: string | undefined) {
   await keys.init();
   const revocations = new Revocations(store, new RevocationHub(), config.accessTokenTtl + 120);
   const auth = new AuthService({ config, store, keys, secrets, revocations });
-  return { config, store, keys, auth };
+  return { config, store, keys, auth, revocations, secrets };
 }
 
 function decodeSegment(segment: string | undefined): unknown {
@@ -144,7 +144,16 @@ export async function main(argv: string[]): Promise<number> {
             process.stderr.write(`no such user: ${arg ?? '(none given)'}\n`);
             return 1;
           }
-          await ctx.auth.setDisabled(user.id, sub === 'disable');
+          // Disabling ends the user's OAuth grants too, so enabling again revives none of them.
+          const { connectOAuthStore } = await import('../oauth/open.js');
+          const { OAuthService } = await import('../oauth/service.js');
+          const oauth = await connectOAuthStore(ctx.config);
+          try {
+            ctx.auth.grants = new OAuthService({ ...ctx, oauth });
+            await ctx.auth.setDisabled(user.id, sub === 'disable');
+          } finally {
+            await oauth.close();
+          }
           out(`${sub}d ${user.username}`);
           return 0;
         }

@@ -50,11 +50,17 @@ export interface AuthDeps {
 
 const USER_AGENT_MAX = 512;
 
+/** What else of a user's ends with their sessions: their OAuth grants (linked by the OAuth server). */
+export interface UserGrants {
+  revokeUserGrants(userId: string, reason: string): Promise<number>;
+}
+
 /** The domain layer of the account server: no HTTP in here. */
 export class AuthService {
   readonly throttle: Throttle;
   private readonly now: () => number;
   private verifier: { generation: number; verifier: Verifier } | undefined;
+  grants: UserGrants | undefined;
 
   constructor(private readonly deps: AuthDeps) {
     this.now = deps.now ?? Date.now;
@@ -429,6 +435,7 @@ export class AuthService {
     const ids = await this.deps.store.revokeUserSessions(user.id, now, reason);
     await this.deps.revocations.revokeSessions(ids, reason, now);
     await this.deps.revocations.revokeUser(user.id, reason, now);
+    await this.endGrants(user.id, reason);
     await this.audit(reason, { userId: user.id, client, detail: `${ids.length} sessions ended` });
     return ids;
   }
@@ -470,6 +477,7 @@ export class AuthService {
     await this.deps.store.setPasswordHash(user.id, await hashPassword(next), now);
     const ids = await this.deps.store.revokeUserSessions(user.id, now, 'password_change', auth.session.id);
     await this.deps.revocations.revokeSessions(ids, 'password_change', now);
+    await this.endGrants(user.id, 'password_change');
     await this.audit('password_change', {
       userId: user.id,
       sessionId: auth.session.id,
@@ -478,7 +486,13 @@ export class AuthService {
     });
   }
 
-  /** Admin: disable (revoking every session) or enable an account. */
+  /** OAuth grants end with the sessions; a setting keeps them, except for a disabled account. */
+  private async endGrants(userId: string, reason: string): Promise<void> {
+    if (reason !== 'account_disabled' && this.config.oauthKeepGrants) return;
+    await this.grants?.revokeUserGrants(userId, reason);
+  }
+
+  /** Admin: disable (revoking every session and OAuth grant) or enable an account. */
   async setDisabled(userId: string, disabled: boolean): Promise<boolean> {
     const ok = await this.deps.store.setUserDisabled(userId, disabled);
     if (ok && disabled) {

@@ -34,7 +34,7 @@ const SEGMENT = /^[A-Za-z0-9_-]+$/;
 export function verifyOwnJwt(
   token: string,
   keyFor: (kid: string) => KeyObject | undefined,
-  expect: { issuer: string; audience: string; nowSeconds: number; typ?: string },
+  expect: { issuer: string; audience: string | readonly string[]; nowSeconds: number; typ?: string },
 ): AccessClaims | undefined {
   if (token.length > 8192) return undefined;
   const parts = token.split('.');
@@ -60,8 +60,10 @@ export function verifyOwnJwt(
   if (!cryptoVerify('sha256', Buffer.from(`${h}.${p}`), { key, dsaEncoding: 'ieee-p1363' }, signature))
     return undefined;
   if (claims.iss !== expect.issuer) return undefined;
+  const wanted: readonly string[] = typeof expect.audience === 'string' ? [expect.audience] : expect.audience;
   const aud = claims.aud;
-  if (!(aud === expect.audience || (Array.isArray(aud) && aud.includes(expect.audience)))) return undefined;
+  const auds: unknown[] = Array.isArray(aud) ? aud : [aud];
+  if (!auds.some((a) => typeof a === 'string' && wanted.includes(a))) return undefined;
   if (typeof claims.exp !== 'number' || claims.exp <= expect.nowSeconds) return undefined;
   if (typeof claims.iat !== 'number' || claims.iat > expect.nowSeconds + 60) return undefined;
   if (typeof claims.sub !== 'string' || typeof claims.sid !== 'string') return undefined;

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { type RevocableClaims, RevocationSet } from '@tessera/verify';
 import type { NewRevocation, RevocationEntry, Store } from '../store/types.js';
 
 /** What the feed serves: API.md's `{sid or sub, not_before?, expires_at}` plus the cursor. */
@@ -49,12 +50,42 @@ export class RevocationHub {
 
 /** Records revocations: in the store (the snapshot's source) and on the hub (the live stream). */
 export class Revocations {
+  /** The feed as API servers hold it, for the checks this server makes itself (introspection…). */
+  private readonly applied: RevocationSet;
+  private cursor = 0;
+  private reading: Promise<void> = Promise.resolve();
+
   constructor(
     private readonly store: Store,
     readonly hub: RevocationHub,
     /** How long an entry must live: the longest access token it could affect, plus skew. */
     private readonly entryTtlSeconds: number,
-  ) {}
+    clock: () => number = Date.now,
+  ) {
+    this.applied = new RevocationSet({ clock });
+  }
+
+  /**
+   * True when the feed revokes these claims (their `sid`, or their `sub` before a user-wide
+   * `not_before`), by the same rule as API servers. Reads what the store added since the last
+   * call first (seqs become visible in order), so every instance sees every entry.
+   */
+  async isRevoked(claims: RevocableClaims, now = Date.now()): Promise<boolean> {
+    // One read at a time, each after the call began: an entry recorded before it is never missed.
+    const read = this.reading.then(() => this.catchUp(now));
+    this.reading = read.catch(() => undefined);
+    await read;
+    return this.applied.isRevoked(claims);
+  }
+
+  private async catchUp(now: number): Promise<void> {
+    for (;;) {
+      const batch = await this.store.listRevocations(this.cursor, Math.floor(now / 1000), 10_000);
+      for (const e of batch) this.applied.add(toFeedEntry(e));
+      if (batch.length > 0) this.cursor = batch[batch.length - 1]!.seq;
+      if (batch.length < 10_000) return;
+    }
+  }
 
   async revokeSessions(sids: string[], reason: string, now = Date.now()): Promise<RevocationEntry[]> {
     const expiresAt = Math.ceil(now / 1000) + this.entryTtlSeconds;

@@ -59,7 +59,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   });
   await keys.init(options.now?.() ?? Date.now());
   const hub = new RevocationHub();
-  const revocations = new Revocations(store, hub, config.accessTokenTtl + 120);
+  const revocations = new Revocations(store, hub, config.accessTokenTtl + 120, options.now);
   const auth = new AuthService({ config, store, keys, secrets, revocations, now: options.now });
   const metrics = new Metrics();
   metrics.describe('tessera_logins_total', 'Login attempts by result.');

@@ -139,7 +139,7 @@ export function validateAuthorization(params: Params, base: ClientAndRedirect): 
   const scope = resolveScope(single(params, 'scope'), client.scopes);
   const resource = single(params, 'resource');
   if (resource !== undefined)
-    throw new OAuthError('invalid_target', 'Resource indicators are not supported.');
+    throw new OAuthError('invalid_target', 'Send the resource with the token request.');
   const nonce = single(params, 'nonce');
   const prompt = new Set((single(params, 'prompt') ?? '').split(' ').filter(Boolean));
   for (const p of prompt) {

@@ -14,12 +14,15 @@ export const CLIENTS_HELP = `Usage:
   tessera clients add <name> --type public|confidential --redirect-uri <uri> [--redirect-uri <uri> ...]
                       [--scope "openid profile api"] [--grant authorization_code --grant refresh_token ...]
                       [--auth-method client_secret_basic|client_secret_post] [--require-dpop] [--id <client_id>]
+                      [--resource <uri> ...]
   tessera clients list
   tessera clients remove <client_id>
 
 Confidential clients get a secret, printed once and stored only as a hash. Redirect URIs are
 matched exactly: https, http on 127.0.0.1/[::1]/localhost, or (public clients) a private-use
 scheme such as com.example.app:/cb. Default grants: authorization_code and refresh_token.
+--resource names an API (RFC 8707) the client may ask tokens for; the token's aud is that URI.
+Without one, its access tokens are only good at this server (userinfo, introspection).
 Removing a client revokes every grant and token issued to it.`;
 
 function out(line: string): void {
@@ -40,6 +43,7 @@ export async function clientsCommand(argv: string[]): Promise<number> {
       grant: { type: 'string', multiple: true },
       'auth-method': { type: 'string' },
       'require-dpop': { type: 'boolean' },
+      resource: { type: 'string', multiple: true },
       id: { type: 'string' },
     },
   });
@@ -102,6 +106,7 @@ export async function clientsCommand(argv: string[]): Promise<number> {
         scopes: (values.scope ?? '').split(' ').filter(Boolean),
         authMethod: values['auth-method'] as ClientAuthMethod | undefined,
         requireDpop: values['require-dpop'],
+        resources: values.resource,
       });
       out(`client_id: ${client.id}`);
       if (clientSecret !== null) out(`client_secret: ${clientSecret}  (shown once; store it now)`);

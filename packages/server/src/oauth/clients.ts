@@ -20,6 +20,7 @@ export interface NewClient {
   scopes: string[];
   authMethod?: ClientAuthMethod;
   requireDpop?: boolean;
+  resources?: string[];
 }
 
 /** A registration mistake: thrown when the CLI or the admin API is given a bad client. */
@@ -59,6 +60,24 @@ export function checkRedirectUri(uri: string, type: ClientType): void {
   fail('must be https, http on loopback, or (public clients) a reverse-domain private-use scheme');
 }
 
+/** RFC 8707 §2: a resource indicator is an absolute URI without a fragment. */
+export function checkResource(uri: string): void {
+  const fail = (why: string): never => {
+    throw new ClientRegistrationError(`resource ${JSON.stringify(uri)}: ${why}`);
+  };
+  if (typeof uri !== 'string' || uri.length === 0 || uri.length > 2000) fail('must be 1 to 2000 characters');
+  if (uri.includes('#')) fail('may not have a fragment');
+  if ([...uri].some((ch) => ch.charCodeAt(0) <= 0x20 || ch.charCodeAt(0) === 0x7f))
+    fail('may not contain spaces or control characters');
+  let url: URL | undefined;
+  try {
+    url = new URL(uri);
+  } catch {
+    fail('is not an absolute URI');
+  }
+  if (url?.username || url?.password) fail('may not carry credentials');
+}
+
 export function parseScopeList(scopes: string[]): string[] {
   for (const s of scopes) {
     if (!SCOPE_TOKEN.test(s)) throw new ClientRegistrationError(`bad scope ${JSON.stringify(s)}`);
@@ -93,6 +112,8 @@ export function buildClient(input: NewClient, now: number): { client: ClientReco
     throw new ClientRegistrationError('confidential clients authenticate with a secret');
   if (input.type === 'public' && input.authMethod !== undefined && input.authMethod !== 'none')
     throw new ClientRegistrationError('public clients have no secret');
+  const resources = [...new Set(input.resources ?? [])];
+  for (const r of resources) checkResource(r);
   const secret = input.type === 'confidential' ? randomToken(32) : null;
   return {
     client: {
@@ -105,6 +126,7 @@ export function buildClient(input: NewClient, now: number): { client: ClientReco
       grantTypes,
       scopes: parseScopeList(input.scopes ?? []),
       requireDpop: input.requireDpop === true,
+      resources,
       createdAt: now,
     },
     secret,

@@ -1,4 +1,5 @@
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { normalizeHtu } from '@tessera/verify';
 import { OAuthError } from './errors.js';
 import type { OAuthStore } from './types.js';
 
@@ -34,15 +35,6 @@ function parseJson(segment: string): Record<string, unknown> {
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('The DPoP proof is not a JWT.');
   return v as Record<string, unknown>;
-}
-
-function normalizeHtu(value: string): string | undefined {
-  try {
-    const u = new URL(value);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -90,8 +82,9 @@ export async function checkDpopProof(store: OAuthStore, check: DpopCheck): Promi
   if (typeof claims.jti !== 'string' || claims.jti.length < 8 || claims.jti.length > 256)
     throw bad('The DPoP proof needs a jti.');
   if (claims.htm !== check.method) throw bad('The DPoP proof is for another HTTP method.');
-  if (typeof claims.htu !== 'string' || normalizeHtu(claims.htu) !== normalizeHtu(check.url))
-    throw bad('The DPoP proof is for another URL.');
+  // The same htu rule as API servers apply (packages/verify): one normalisation, user info refused.
+  const htu = typeof claims.htu === 'string' ? normalizeHtu(claims.htu) : undefined;
+  if (htu === undefined || htu !== normalizeHtu(check.url)) throw bad('The DPoP proof is for another URL.');
   const nowSeconds = Math.floor(check.now / 1000);
   if (typeof claims.iat !== 'number' || !Number.isFinite(claims.iat))
     throw bad('The DPoP proof needs an iat.');

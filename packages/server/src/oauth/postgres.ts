@@ -78,6 +78,7 @@ const MIGRATIONS: string[] = [
      expires_at BIGINT NOT NULL
    );
    CREATE INDEX oauth_jti_expires ON oauth_jti (expires_at);`,
+  `ALTER TABLE oauth_clients ADD COLUMN resources TEXT[] NOT NULL DEFAULT '{}';`,
 ];
 
 export type PostgresOAuthStoreOptions = PgOptions;
@@ -96,6 +97,7 @@ function toClient(r: Row): ClientRecord {
     grantTypes: r.grant_types as ClientRecord['grantTypes'],
     scopes: r.scopes as string[],
     requireDpop: r.require_dpop === true,
+    resources: r.resources as string[],
     createdAt: r.created_at as number,
   };
 }
@@ -227,8 +229,8 @@ export class PostgresOAuthStore implements OAuthStore {
   async createClient(c: ClientRecord): Promise<boolean> {
     const rows = await this.q(
       `INSERT INTO oauth_clients (id, name, type, secret_hash, auth_method, redirect_uris, grant_types, scopes,
-         require_dpop, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING RETURNING id`,
+         require_dpop, resources, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING RETURNING id`,
       [
         c.id,
         c.name,
@@ -239,6 +241,7 @@ export class PostgresOAuthStore implements OAuthStore {
         c.grantTypes,
         c.scopes,
         c.requireDpop,
+        c.resources,
         c.createdAt,
       ],
     );

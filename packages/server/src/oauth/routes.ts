@@ -92,6 +92,7 @@ function clientView(c: ClientRecord) {
     grant_types: c.grantTypes,
     scope: c.scopes.join(' '),
     require_dpop: c.requireDpop,
+    resources: c.resources,
     created_at: new Date(c.createdAt).toISOString(),
   };
 }
@@ -118,6 +119,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRoute
     secrets: deps.secrets,
     now: deps.now,
   });
+  auth.grants = service;
   const cookies = cookieNames(config);
   const issuerOrigin = new URL(config.issuer).origin;
   app.decorate('oauth', service);
@@ -382,6 +384,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRoute
               enum: ['none', 'client_secret_basic', 'client_secret_post'],
             },
             require_dpop: { type: 'boolean' },
+            resources: { type: 'array', maxItems: 20, items: { type: 'string', maxLength: 2000 } },
           },
         },
       },
@@ -397,6 +400,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRoute
         scope?: string;
         token_endpoint_auth_method?: ClientRecord['authMethod'];
         require_dpop?: boolean;
+        resources?: string[];
       };
       try {
         const { client, secret } = await service.addClient({
@@ -408,6 +412,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRoute
           scopes: (b.scope ?? '').split(' ').filter(Boolean),
           authMethod: b.token_endpoint_auth_method,
           requireDpop: b.require_dpop,
+          resources: b.resources,
         });
         return noStore(reply)
           .code(201)

@@ -7,7 +7,13 @@ import type { Secrets } from '../domain/secrets.js';
 import type { SessionRecord, Store, UserRecord } from '../store/types.js';
 import { hmac, randomId, randomToken, safeEqual, sha256, splitIdSecret } from '../util/crypto.js';
 import { type AuthorizationRequest, type Params, resolveScope, single } from './authorize.js';
-import { authenticateClient, buildClient, type ClientCredentials, type NewClient } from './clients.js';
+import {
+  authenticateClient,
+  buildClient,
+  type ClientCredentials,
+  ClientRegistrationError,
+  type NewClient,
+} from './clients.js';
 import { checkDpopProof } from './dpop.js';
 import { OAuthError } from './errors.js';
 import type { ClientRecord, GrantRecord, OAuthRefreshTokenRecord, OAuthStore } from './types.js';
@@ -46,11 +52,17 @@ export interface IntrospectionResponse {
   [claim: string]: unknown;
 }
 
+/** What an access token is bound to: a DPoP key (`cnf.jkt`) and a resource (`aud`). */
+interface Issue {
+  jkt: string | undefined;
+  resource: string | undefined;
+}
+
 const invalidGrant = (why = 'The grant is invalid, expired or revoked.') =>
   new OAuthError('invalid_grant', why);
 
 function clientCredentialsSubject(clientId: string): string {
-  // Never a user id (those have no colon), so these grants never show up as a user's.
+  // Never a user id (those have no colon), so a machine's token never passes for a user's.
   return `client:${clientId}`;
 }
 
@@ -77,6 +89,9 @@ export class OAuthService {
 
   async addClient(input: NewClient): Promise<{ client: ClientRecord; secret: string | null }> {
     const built = buildClient(input, this.now());
+    // First-party APIs trust the configured audience: no OAuth client may be issued tokens for it.
+    if (built.client.resources.includes(this.deps.config.audience))
+      throw new ClientRegistrationError('resource: the first-party audience cannot be an OAuth resource');
     if (!(await this.deps.oauth.createClient(built.client))) {
       throw new OAuthError('invalid_request', 'A client with this id exists.');
     }
@@ -165,8 +180,7 @@ export class OAuthService {
     if (!client.grantTypes.includes(grantType as ClientRecord['grantTypes'][number])) {
       throw new OAuthError('unauthorized_client', 'This client may not use this grant type.');
     }
-    if (single(params, 'resource') !== undefined)
-      throw new OAuthError('invalid_target', 'Resource indicators are not supported.');
+    const resource = this.resourceFor(client, params);
     const now = this.now();
     const jkt =
       context.dpopProof !== undefined
@@ -181,18 +195,32 @@ export class OAuthService {
       throw new OAuthError('invalid_dpop_proof', 'This client must send a DPoP proof.');
     switch (grantType) {
       case 'authorization_code':
-        return this.redeemCode(client, params, jkt, now);
+        return this.redeemCode(client, params, { jkt, resource }, now);
       case 'refresh_token':
-        return this.redeemRefreshToken(client, params, jkt, now);
+        return this.redeemRefreshToken(client, params, { jkt, resource }, now);
       default:
-        return this.clientCredentials(client, params, jkt, now);
+        return this.clientCredentials(client, params, { jkt, resource }, now);
     }
+  }
+
+  /**
+   * RFC 8707: the one resource the access token is for, among those registered for the client.
+   * Without one the token's audience is this server (userinfo, introspection), never the
+   * first-party audience, so APIs that expect first-party tokens refuse it.
+   */
+  private resourceFor(client: ClientRecord, params: Params): string | undefined {
+    if ((params.resource?.length ?? 0) > 1)
+      throw new OAuthError('invalid_target', 'Ask for one resource per token request.');
+    const resource = single(params, 'resource');
+    if (resource !== undefined && !client.resources.includes(resource))
+      throw new OAuthError('invalid_target', 'This client may not ask tokens for this resource.');
+    return resource;
   }
 
   private async redeemCode(
     client: ClientRecord,
     params: Params,
-    jkt: string | undefined,
+    { jkt, resource }: Issue,
     now: number,
   ): Promise<TokenResponse> {
     const code = single(params, 'code');
@@ -238,6 +266,7 @@ export class OAuthService {
       grantId: grant.id,
       scope: record.scope,
       jkt,
+      resource,
       now,
       refreshToken,
       idToken: record.scope.split(' ').includes('openid')
@@ -249,7 +278,7 @@ export class OAuthService {
   private async redeemRefreshToken(
     client: ClientRecord,
     params: Params,
-    jkt: string | undefined,
+    { jkt, resource }: Issue,
     now: number,
   ): Promise<TokenResponse> {
     const token = single(params, 'refresh_token');
@@ -286,6 +315,7 @@ export class OAuthService {
       grantId: grant.id,
       scope,
       jkt,
+      resource,
       now,
       refreshToken: successor.token,
       idToken: undefined,
@@ -295,7 +325,7 @@ export class OAuthService {
   private async clientCredentials(
     client: ClientRecord,
     params: Params,
-    jkt: string | undefined,
+    { jkt, resource }: Issue,
     now: number,
   ): Promise<TokenResponse> {
     if (client.type !== 'confidential')
@@ -312,10 +342,11 @@ export class OAuthService {
     });
     return this.respond({
       client,
-      sub: client.id,
+      sub: subject,
       grantId: grant.id,
       scope,
       jkt,
+      resource,
       now,
       refreshToken: undefined,
       idToken: undefined,
@@ -384,6 +415,7 @@ export class OAuthService {
     grantId: string;
     scope: string;
     jkt: string | undefined;
+    resource: string | undefined;
     now: number;
     refreshToken: string | undefined;
     idToken: { user: UserRecord; nonce: string | null; authTime: number } | undefined;
@@ -394,7 +426,7 @@ export class OAuthService {
     const claims: Record<string, unknown> = {
       iss: config.issuer,
       sub: input.sub,
-      aud: config.audience,
+      aud: input.resource ?? config.issuer,
       exp: iat + config.accessTokenTtl,
       iat,
       jti: randomId(),
@@ -441,14 +473,19 @@ export class OAuthService {
     return wasLive;
   }
 
+  private audiencesOf(client: ClientRecord): string[] {
+    return [this.deps.config.issuer, ...client.resources];
+  }
+
   private publicKey(kid: string): KeyObject | undefined {
     return this.deps.keys.publicKey(kid);
   }
 
-  private verifyAccessToken(token: string) {
+  /** An OAuth access token of ours for one of `audiences` (this server, or a client's resources). */
+  private verifyAccessToken(token: string, audiences: readonly string[]) {
     return verifyOwnJwt(token, (kid) => this.publicKey(kid), {
       issuer: this.deps.config.issuer,
-      audience: this.deps.config.audience,
+      audience: audiences,
       nowSeconds: Math.floor(this.now() / 1000),
     });
   }
@@ -467,7 +504,7 @@ export class OAuthService {
       }
       return;
     }
-    const claims = this.verifyAccessToken(token);
+    const claims = this.verifyAccessToken(token, this.audiencesOf(client));
     if (claims && claims.client_id === client.id) await this.revokeGrant(claims.sid, 'revoked_by_client');
   }
 
@@ -489,6 +526,7 @@ export class OAuthService {
       const grant = await this.deps.oauth.getGrant(record.grantId);
       const user = await this.deps.store.getUserById(record.userId);
       if (!grant || grant.revokedAt !== null || !user || user.disabled) return inactive;
+      if (await this.deps.revocations.isRevoked({ sid: grant.id }, this.now())) return inactive;
       return {
         active: true,
         token_type: 'refresh_token',
@@ -501,10 +539,11 @@ export class OAuthService {
         iss: this.deps.config.issuer,
       };
     }
-    const claims = this.verifyAccessToken(token);
+    const claims = this.verifyAccessToken(token, this.audiencesOf(client));
     if (!claims || claims.client_id !== client.id) return inactive;
     const grant = await this.deps.oauth.getGrant(claims.sid);
     if (!grant || grant.revokedAt !== null || grant.clientId !== client.id) return inactive;
+    if (await this.deps.revocations.isRevoked(claims, this.now())) return inactive;
     let username: string | undefined;
     if (!grant.userId.startsWith('client:')) {
       const user = await this.deps.store.getUserById(grant.userId);
@@ -532,7 +571,8 @@ export class OAuthService {
     url: string;
   }): Promise<Record<string, unknown>> {
     const bad = (why: string) => new OAuthError('invalid_token', why);
-    const claims = this.verifyAccessToken(input.token);
+    // Userinfo is this server's own resource: tokens for another resource are not good here.
+    const claims = this.verifyAccessToken(input.token, [this.deps.config.issuer]);
     if (!claims || typeof claims.client_id !== 'string') throw bad('The access token is not valid.');
     const cnf = claims.cnf as { jkt?: unknown } | undefined;
     if (cnf?.jkt !== undefined) {
@@ -552,7 +592,8 @@ export class OAuthService {
     if (!grant || grant.revokedAt !== null || grant.userId !== claims.sub)
       throw bad('The access token is revoked.');
     const user = await this.deps.store.getUserById(claims.sub);
-    if (!user || user.disabled) throw bad('The access token is revoked.');
+    if (!user || user.disabled || (await this.deps.revocations.isRevoked(claims, this.now())))
+      throw bad('The access token is revoked.');
     const scopes = claims.scope.split(' ');
     if (!scopes.includes('openid'))
       throw new OAuthError('insufficient_scope', 'The openid scope is needed for userinfo.');
@@ -587,6 +628,15 @@ export class OAuthService {
       });
     }
     return out;
+  }
+
+  /** Ends every live grant of a user (sign out everywhere, password change, account disabled). */
+  async revokeUserGrants(userId: string, reason: string): Promise<number> {
+    let n = 0;
+    for (const grant of await this.deps.oauth.listGrants(userId)) {
+      if (await this.revokeGrant(grant.id, reason)) n++;
+    }
+    return n;
   }
 
   /** Revokes one of the user's own live grants; false for anything else (unknown, someone else's). */

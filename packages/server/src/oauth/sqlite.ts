@@ -69,6 +69,7 @@ const MIGRATIONS: string[] = [
      key TEXT PRIMARY KEY,
      expires_at INTEGER NOT NULL
    );`,
+  `ALTER TABLE oauth_clients ADD COLUMN resources TEXT NOT NULL DEFAULT '[]';`,
 ];
 
 type Row = Record<string, unknown>;
@@ -86,6 +87,7 @@ function toClient(r: Row): ClientRecord {
     grantTypes: JSON.parse(r.grant_types as string) as ClientRecord['grantTypes'],
     scopes: JSON.parse(r.scopes as string) as string[],
     requireDpop: r.require_dpop === 1,
+    resources: JSON.parse(r.resources as string) as string[],
     createdAt: r.created_at as number,
   };
 }
@@ -193,8 +195,8 @@ export class SqliteOAuthStore implements OAuthStore {
     return this.run(
       () =>
         this.q(
-          `INSERT INTO oauth_clients (id, name, type, secret_hash, auth_method, redirect_uris, grant_types, scopes, require_dpop, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
+          `INSERT INTO oauth_clients (id, name, type, secret_hash, auth_method, redirect_uris, grant_types, scopes, require_dpop, resources, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
         ).run(
           c.id,
           c.name,
@@ -205,6 +207,7 @@ export class SqliteOAuthStore implements OAuthStore {
           JSON.stringify(c.grantTypes),
           JSON.stringify(c.scopes),
           c.requireDpop ? 1 : 0,
+          JSON.stringify(c.resources),
           c.createdAt,
         ).changes === 1,
     );

@@ -22,6 +22,11 @@ export interface ClientRecord {
   scopes: string[];
   /** Access tokens of this client must be DPoP-bound. */
   requireDpop: boolean;
+  /**
+   * RFC 8707 resource indicators this client may ask tokens for (exact strings); each becomes
+   * the `aud` of the access tokens issued for it.
+   */
+  resources: string[];
   createdAt: number;
 }
 

@@ -103,6 +103,7 @@ export function failureFor(err: unknown, options: AuthOptions = {}, scheme: Sche
   if (UNAVAILABLE_CODES.has(err.code)) {
     return { status: 503, headers: { 'retry-after': '5' }, body: { error: err.code, message: err.message } };
   }
+  if (err.code === 'insufficient_scope') return insufficient(realm, err.scope ?? '');
   let header: string;
   if (err.code === 'token_missing') {
     header = challenge('Bearer', realm);
