@@ -37,7 +37,7 @@ export interface ApiServerOptions {
    * closed (503 `feed_stale`) once the feed has been silent for `maxStalenessSeconds`, so it
    * keeps answering through an account-server outage only that long.
    */
-  revocationFeed?: false | { maxStalenessSeconds?: number };
+  revocationFeed?: false | { maxStalenessSeconds?: number; token?: string };
   /**
    * Accept DPoP-bound tokens (RFC 9449) with `Authorization: DPoP <token>` and a `DPoP` proof.
    * On by default. `false`: Bearer only, and DPoP-bound tokens (`cnf.jkt`) are refused.
@@ -70,7 +70,12 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     const set = new RevocationSet({
       maxStalenessMs: (options.revocationFeed.maxStalenessSeconds ?? 60) * 1000,
     });
-    feed = new RevocationFeedClient({ issuer, set, onError: (e) => app.log.warn(e.message) });
+    feed = new RevocationFeedClient({
+      issuer,
+      set,
+      token: options.revocationFeed.token,
+      onError: (e) => app.log.warn(e.message),
+    });
     revocations = set;
   }
 
@@ -159,7 +164,10 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     revocationFeed:
       env['TESSERA_REVOCATION_FEED'] === '0'
         ? false
-        : { maxStalenessSeconds: Number(env['TESSERA_REVOCATION_MAX_STALENESS'] ?? 300) },
+        : {
+            maxStalenessSeconds: Number(env['TESSERA_REVOCATION_MAX_STALENESS'] ?? 300),
+            token: env['TESSERA_FEED_TOKEN'] || undefined,
+          },
     dpop: env['TESSERA_DPOP'] === '0' ? false : {},
     publicUrl: env['PUBLIC_URL'] || undefined,
     logger: true,

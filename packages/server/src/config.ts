@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 
 export interface Config {
@@ -38,6 +39,16 @@ export interface Config {
   bodyLimitBytes: number;
   /** OAuth grants survive "sign out everywhere" and password changes (never a disabled account). */
   oauthKeepGrants: boolean;
+  /** Bearer secret for the revocation feed; undefined: none. */
+  feedToken: string | undefined;
+  /** Bearer secret for /metrics; undefined: none. */
+  metricsToken: string | undefined;
+  /** IPs and CIDRs that may read the feed and /metrics without a token. */
+  internalAllow: string[];
+  /** Feed and /metrics refuse anonymous readers (a token or the allow-list is needed). */
+  internalAuth: boolean;
+  /** Concurrent revocation streams per client IP. */
+  feedMaxStreamsPerClient: number;
 }
 
 /** A mistake in configuration; the CLI prints each message and exits. */
@@ -80,6 +91,11 @@ const ENV: Record<string, keyof Config> = {
   TESSERA_LOGIN_MAX_FAILURES_PER_ACCOUNT: 'loginMaxFailuresPerAccount',
   TESSERA_LOGIN_MAX_FAILURES_PER_IP: 'loginMaxFailuresPerIp',
   TESSERA_OAUTH_KEEP_GRANTS: 'oauthKeepGrants',
+  TESSERA_FEED_TOKEN: 'feedToken',
+  TESSERA_METRICS_TOKEN: 'metricsToken',
+  TESSERA_INTERNAL_ALLOW: 'internalAllow',
+  TESSERA_INTERNAL_AUTH: 'internalAuth',
+  TESSERA_FEED_MAX_STREAMS_PER_CLIENT: 'feedMaxStreamsPerClient',
 };
 
 /**
@@ -208,6 +224,27 @@ export function loadConfig(
     problems.push('TESSERA_SECRET (secret) must be at least 32 characters');
   }
 
+  const bearerSecret = (field: 'feedToken' | 'metricsToken', envName: string): string | undefined => {
+    const v = raw[field];
+    if (v === undefined) return undefined;
+    const token = String(v);
+    if (!/^[\x21-\x7e]{32,512}$/.test(token)) {
+      problems.push(`${envName} (${field}) must be 32 to 512 printable ASCII characters without spaces`);
+    }
+    return token;
+  };
+  const allowRaw = raw.internalAllow;
+  const internalAllow = (
+    Array.isArray(allowRaw) ? allowRaw.map(String) : allowRaw === undefined ? [] : String(allowRaw).split(',')
+  )
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const entry of internalAllow) {
+    if (!isAddressOrCidr(entry)) {
+      problems.push(`TESSERA_INTERNAL_ALLOW (internalAllow): ${JSON.stringify(entry)} is not an IP or CIDR`);
+    }
+  }
+
   const config: Config = {
     port,
     host,
@@ -267,6 +304,17 @@ export function loadConfig(
     registerPerIpPerHour: int('registerPerIpPerHour', 20, 1, 1_000_000, 'TESSERA_REGISTER_PER_IP_PER_HOUR'),
     bodyLimitBytes: int('bodyLimitBytes', 16 * 1024, 1024, 1024 * 1024, 'bodyLimitBytes'),
     oauthKeepGrants: bool('oauthKeepGrants', false, 'TESSERA_OAUTH_KEEP_GRANTS'),
+    feedToken: bearerSecret('feedToken', 'TESSERA_FEED_TOKEN'),
+    metricsToken: bearerSecret('metricsToken', 'TESSERA_METRICS_TOKEN'),
+    internalAllow,
+    internalAuth: bool('internalAuth', issuerUrl?.protocol === 'https:', 'TESSERA_INTERNAL_AUTH'),
+    feedMaxStreamsPerClient: int(
+      'feedMaxStreamsPerClient',
+      16,
+      1,
+      100_000,
+      'TESSERA_FEED_MAX_STREAMS_PER_CLIENT',
+    ),
   };
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(config.databaseSchema)) {
     problems.push('TESSERA_DATABASE_SCHEMA (databaseSchema) must be lower-case letters, digits and _');
@@ -291,4 +339,13 @@ export function loadConfig(
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** `a.b.c.d`, an IPv6 address, or either with a `/prefix` in range. */
+export function isAddressOrCidr(entry: string): boolean {
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }

@@ -5,6 +5,7 @@ export type ErrorCode =
   | 'username_taken'
   | 'invalid_credentials'
   | 'too_many_attempts'
+  | 'too_many_streams'
   | 'invalid_refresh_token'
   | 'refresh_token_reused'
   | 'unauthorized'
@@ -26,6 +27,7 @@ const STATUS: Record<ErrorCode, number> = {
   username_taken: 409,
   invalid_credentials: 401,
   too_many_attempts: 429,
+  too_many_streams: 429,
   invalid_refresh_token: 401,
   refresh_token_reused: 401,
   unauthorized: 401,

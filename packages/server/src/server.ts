@@ -40,6 +40,12 @@ export async function startServer(
       'cookies are not Secure and have no __Host- prefix: plain-HTTP development mode; use an https issuer in production',
     );
   }
+  if (config.internalAuth && config.internalAllow.length === 0) {
+    if (config.feedToken === undefined)
+      log.warn('the revocation feed answers 403 until TESSERA_FEED_TOKEN or TESSERA_INTERNAL_ALLOW is set');
+    if (config.metricsToken === undefined)
+      log.warn('/metrics answers 403 until TESSERA_METRICS_TOKEN or TESSERA_INTERNAL_ALLOW is set');
+  }
   // Upkeep: rotate keys when due, prune expired revocations.
   const upkeep = setInterval(() => {
     void (async () => {

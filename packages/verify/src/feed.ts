@@ -7,6 +7,8 @@ export interface RevocationFeedClientOptions {
   /** The set the feed keeps up to date (create it with `maxStalenessMs` to fail closed). */
   set: RevocationSet;
   fetch?: typeof fetch;
+  /** The account server's feed secret (its `TESSERA_FEED_TOKEN`), sent as `Authorization: Bearer`. */
+  token?: string;
   /** Reconnect backoff: doubles from `initialBackoffMs` up to `maxBackoffMs`, with jitter. */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
@@ -50,6 +52,7 @@ export class RevocationFeedClient {
   readonly #requestTimeout: number;
   readonly #maxSnapshotBytes: number;
   readonly #onError: ((err: Error) => void) | undefined;
+  readonly #authorization: Record<string, string>;
   #cursor: string | undefined;
   #abort = new AbortController();
   #loop: Promise<void> | undefined;
@@ -70,6 +73,9 @@ export class RevocationFeedClient {
     this.#requestTimeout = options.requestTimeoutMs ?? 10_000;
     this.#maxSnapshotBytes = options.maxSnapshotBytes ?? 64 * 1024 * 1024;
     this.#onError = options.onError;
+    if (options.token !== undefined && !/^[\x21-\x7e]+$/.test(options.token))
+      throw new TypeError('token must be printable ASCII without spaces');
+    this.#authorization = options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
   }
 
   get cursor(): string | undefined {
@@ -132,7 +138,7 @@ export class RevocationFeedClient {
 
   async #snapshot(signal: AbortSignal): Promise<void> {
     const res = await this.#fetch(this.#snapshotUrl, {
-      headers: { accept: 'application/json' },
+      headers: { accept: 'application/json', ...this.#authorization },
       signal: AbortSignal.any([signal, AbortSignal.timeout(this.#requestTimeout)]),
     });
     if (res.status !== 200) {
@@ -176,7 +182,7 @@ export class RevocationFeedClient {
 
   async #follow(url: URL, signal: AbortSignal, alive: () => void, idle: AbortSignal): Promise<boolean> {
     const res = await this.#fetch(url, {
-      headers: { accept: 'text/event-stream', 'last-event-id': this.#cursor ?? '' },
+      headers: { accept: 'text/event-stream', 'last-event-id': this.#cursor ?? '', ...this.#authorization },
       signal,
     });
     if (res.status === 410 || res.status === 400 || res.status === 404) {

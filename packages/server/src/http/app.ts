@@ -11,6 +11,7 @@ import { registerPages } from '../pages/index.js';
 import type { Store } from '../store/types.js';
 import { cookieNames } from './cookies.js';
 import { registerErrorHandling } from './errors.js';
+import { internalAccess } from './internal-access.js';
 import { Metrics } from './metrics.js';
 import { registerAuthRoutes } from './routes-auth.js';
 import { registerFeedRoutes } from './routes-feed.js';
@@ -123,6 +124,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
     revocations,
     heartbeatMs: options.heartbeatMs ?? 15_000,
     onClose: (fn) => closers.push(fn),
+    authorize: internalAccess(config, config.feedToken, 'TESSERA_FEED_TOKEN'),
+    maxStreamsPerClient: config.feedMaxStreamsPerClient,
   });
 
   registerPages(fastify, { config });
@@ -151,7 +154,9 @@ export async function buildApp(options: AppOptions): Promise<App> {
       throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err);
     }
   });
-  fastify.get('/metrics', async (_request, reply) => {
+  const authorizeMetrics = internalAccess(config, config.metricsToken, 'TESSERA_METRICS_TOKEN');
+  fastify.get('/metrics', async (request, reply) => {
+    authorizeMetrics(request);
     reply.header('Content-Type', 'text/plain; version=0.0.4');
     return metrics.render();
   });

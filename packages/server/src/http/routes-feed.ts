@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type Revocations, toFeedEntry } from '../domain/revocations.js';
 import { TesseraError } from '../errors.js';
 import type { RevocationEntry } from '../store/types.js';
@@ -20,23 +20,46 @@ function parseCursor(value: unknown): number {
  */
 export function registerFeedRoutes(
   app: FastifyInstance,
-  deps: { revocations: Revocations; heartbeatMs: number; onClose: (fn: () => void) => void },
+  deps: {
+    revocations: Revocations;
+    heartbeatMs: number;
+    onClose: (fn: () => void) => void;
+    /** Throws unless the reader may see the feed. */
+    authorize: (request: FastifyRequest) => void;
+    maxStreamsPerClient: number;
+  },
 ): void {
-  const { revocations } = deps;
+  const { revocations, authorize } = deps;
   const streams = new Set<() => void>();
+  const openPerClient = new Map<string, number>();
+  const release = (client: string) => {
+    const n = (openPerClient.get(client) ?? 1) - 1;
+    if (n <= 0) openPerClient.delete(client);
+    else openPerClient.set(client, n);
+  };
   deps.onClose(() => {
     for (const end of streams) end();
   });
 
   app.get('/auth/revocations', async (request, reply) => {
+    authorize(request);
     const cursor = parseCursor((request.query as Record<string, unknown>).cursor);
     reply.header('Cache-Control', 'no-store');
     return revocations.snapshot(cursor);
   });
 
   app.get('/auth/revocations/stream', async (request, reply) => {
+    authorize(request);
     const fromQuery = (request.query as Record<string, unknown>).cursor;
     let cursor = parseCursor(fromQuery ?? request.headers['last-event-id']);
+    const client = request.ip;
+    const open = openPerClient.get(client) ?? 0;
+    if (open >= deps.maxStreamsPerClient) {
+      throw new TesseraError('too_many_streams', 'Too many open revocation streams from this client.', {
+        retryAfterSeconds: 5,
+      });
+    }
+    openPerClient.set(client, open + 1);
     // Subscribe before reading the backlog, so nothing recorded in between is lost.
     const pending: RevocationEntry[] = [];
     let live = false;
@@ -61,6 +84,7 @@ export function registerFeedRoutes(
     });
     const backlog = await revocations.snapshot(cursor).catch((err: unknown) => {
       unsubscribe();
+      release(client);
       throw err;
     });
     reply.hijack();
@@ -90,7 +114,11 @@ export function registerFeedRoutes(
         `event: heartbeat\ndata: ${JSON.stringify({ cursor, time: Math.floor(Date.now() / 1000) })}\n\n`,
       );
     }, deps.heartbeatMs);
+    let ended = false;
     const end = () => {
+      if (ended) return;
+      ended = true;
+      release(client);
       clearInterval(heartbeat);
       unsubscribe();
       streams.delete(end);
@@ -98,5 +126,8 @@ export function registerFeedRoutes(
     };
     streams.add(end);
     request.raw.on('close', end);
+    raw.on('close', end);
+    // A client that left while the backlog was read frees its slot now, not never.
+    if (raw.destroyed) end();
   });
 }
