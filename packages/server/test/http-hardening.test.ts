@@ -154,6 +154,28 @@ describe('no user enumeration', () => {
     }
   });
 
+  it('refuses names that mix scripts or are drawn only in Latin look-alikes', async () => {
+    const register = (username: string) =>
+      call(srv.url, 'POST', '/auth/register', {
+        body: { username, password: 'a perfectly fine passphrase' },
+        headers: { 'x-forwarded-for': '192.0.2.88' },
+      });
+    const tag = String(process.pid);
+    assert.equal((await register(`paypal${tag}`)).status, 201);
+    for (const lookalike of [
+      `\u0440\u0430\u0443\u0440\u0430l${tag}`, // Cyrillic раура + Latin l
+      `\u0440\u0430\u0443\u0440\u0430${tag}`, // all Cyrillic, every letter a Latin look-alike
+      `p\u03b1yp\u03b1l${tag}`, // Greek alphas among Latin
+    ]) {
+      const res = await register(lookalike);
+      assert.equal(res.status, 400, lookalike);
+      assert.equal(res.body.error, 'invalid_request');
+    }
+    for (const fine of [`\u0438\u0432\u0430\u043d${tag}`, `\u5c71\u7530taro${tag}`, `\ud55c\uae00${tag}`]) {
+      assert.equal((await register(fine)).status, 201, `${fine} is one script (or an allowed mix)`);
+    }
+  });
+
   it('registration of a taken name says only that', async () => {
     const { username } = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
     const res = await call(srv.url, 'POST', '/auth/register', {

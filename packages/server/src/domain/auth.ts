@@ -9,7 +9,7 @@ import { checkPasswordPolicy, dummyHash, hashPassword, needsRehash, verifyPasswo
 import type { Revocations } from './revocations.js';
 import type { Secrets } from './secrets.js';
 import { type Reservation, Throttle } from './throttle.js';
-import { normalizeUsername } from './users.js';
+import { checkUsernameScripts, normalizeUsername } from './users.js';
 
 export interface ClientInfo {
   ip: string | null;
@@ -94,6 +94,7 @@ export class AuthService {
 
   async register(usernameInput: unknown, password: unknown, client?: ClientInfo): Promise<UserRecord> {
     const username = normalizeUsername(usernameInput);
+    checkUsernameScripts(username);
     if (typeof password !== 'string') throw new TesseraError('invalid_request', 'password must be a string.');
     checkPasswordPolicy(password, username);
     const now = this.now();

@@ -14,3 +14,62 @@ export function normalizeUsername(input: unknown): string {
   }
   return name;
 }
+
+/**
+ * Scripts a name's letters may come from together (Unicode TS #39, "highly restrictive"): one
+ * script, or Latin with the scripts written beside it in Japanese, Chinese and Korean.
+ */
+const SCRIPTS = [
+  'Latin',
+  'Cyrillic',
+  'Greek',
+  'Armenian',
+  'Georgian',
+  'Hebrew',
+  'Arabic',
+  'Devanagari',
+  'Thai',
+  'Han',
+  'Hiragana',
+  'Katakana',
+  'Bopomofo',
+  'Hangul',
+] as const;
+type Script = (typeof SCRIPTS)[number] | 'Other';
+const SCRIPT_TESTS = SCRIPTS.map((s) => [s, new RegExp(`^\\p{Script=${s}}$`, 'u')] as const);
+const ALLOWED_MIXES: readonly (readonly Script[])[] = [
+  ['Latin', 'Han', 'Hiragana', 'Katakana'],
+  ['Latin', 'Han', 'Bopomofo'],
+  ['Latin', 'Han', 'Hangul'],
+];
+
+function scriptOf(letter: string): Script {
+  for (const [script, test] of SCRIPT_TESTS) if (test.test(letter)) return script;
+  return 'Other';
+}
+
+/** Lower-case Cyrillic and Greek letters drawn like a Latin one (from the TS #39 confusables data). */
+const LATIN_LOOKALIKES = new Set('авсԁеёһіїјкӏмпорԛгѕтцѵԝхуүз' + 'αβεηικνορτυχγω');
+
+/**
+ * Refuses a normalised name that could pass for another: letters from scripts not written
+ * together (Latin `paypal` beside a Cyrillic `раураl`), or a Cyrillic or Greek name drawn
+ * entirely in Latin look-alikes. What is left can't be read as a Latin name, so it can't pass for
+ * an existing one.
+ */
+export function checkUsernameScripts(name: string): void {
+  const scripts = new Set<Script>();
+  for (const c of name) if (/\p{L}/u.test(c)) scripts.add(scriptOf(c));
+  const list = [...scripts];
+  const ok = list.length <= 1 || ALLOWED_MIXES.some((mix) => list.every((s) => mix.includes(s)));
+  if (!ok) {
+    throw new TesseraError(
+      'invalid_request',
+      'username must not mix letters of different scripts (for example Latin and Cyrillic).',
+    );
+  }
+  const letters = [...name].filter((c) => /\p{L}/u.test(c));
+  if (letters.length > 0 && letters.every((c) => LATIN_LOOKALIKES.has(c))) {
+    throw new TesseraError('invalid_request', 'username must not be written only in Latin look-alikes.');
+  }
+}
