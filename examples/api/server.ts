@@ -45,7 +45,7 @@ export interface ApiServerOptions {
   dpop?: false | Omit<DpopCheckerOptions, 'publicUrl'>;
   /**
    * This API's external base URL as clients address it (e.g. `https://api.example.com`), for the
-   * DPoP `htu` check. Set it behind a proxy; without it the request's scheme and Host are used.
+   * DPoP `htu` check. Required unless `dpop` is `false`: the request's own Host never decides it.
    */
   publicUrl?: string;
   logger?: boolean;
@@ -94,7 +94,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     confirmation: options.dpop === false ? 'reject' : dpopConfirmation,
   });
   const dpop =
-    options.dpop === false ? undefined : createDpopChecker({ ...options.dpop, publicUrl: options.publicUrl });
+    options.dpop === false
+      ? undefined
+      : createDpopChecker({ ...options.dpop, publicUrl: options.publicUrl as string });
   const auth = fastifyAuth(verifier, { dpop });
 
   // CORS: exact-match allow-list, Authorization and DPoP headers only (no credentials, so no cookies
@@ -152,10 +154,11 @@ function envList(value: string | undefined): string[] {
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const env = process.env;
+  const port = Number(env['PORT'] ?? 4001);
   const server = await startApiServer({
     issuer: env['TESSERA_ISSUER'] ?? 'http://localhost:4000',
     audience: env['TESSERA_AUDIENCE'] ?? 'tessera',
-    port: Number(env['PORT'] ?? 4001),
+    port,
     host: env['HOST'] ?? '127.0.0.1',
     corsOrigins: envList(env['CORS_ORIGINS']),
     // On by default. The staleness bound defaults to the access-token lifetime: while the account
@@ -169,7 +172,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
             token: env['TESSERA_FEED_TOKEN'] || undefined,
           },
     dpop: env['TESSERA_DPOP'] === '0' ? false : {},
-    publicUrl: env['PUBLIC_URL'] || undefined,
+    publicUrl: env['PUBLIC_URL'] || `http://localhost:${port}`,
     logger: true,
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {

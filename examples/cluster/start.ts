@@ -156,6 +156,7 @@ try {
       TESSERA_AUDIENCE: env['TESSERA_AUDIENCE'] ?? 'tessera',
       PORT: String(port),
       HOST,
+      PUBLIC_URL: `http://${HOST}:${port}`,
       TESSERA_REVOCATION_FEED: '1',
       TESSERA_REVOCATION_MAX_STALENESS: env['TESSERA_REVOCATION_MAX_STALENESS'] ?? '60',
     });

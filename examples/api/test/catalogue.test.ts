@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
+import { freePort } from '../../../packages/server/test/helpers.js';
 import {
   b64,
   claims as baseClaims,
@@ -28,7 +29,13 @@ const good = (o: Record<string, unknown> = {}, h: Record<string, unknown> = {}) 
 before(async () => {
   issuer = await startJwksServer([key.jwk]);
   ISS = issuer.origin;
-  api = await startApiServer({ issuer: ISS, port: 0, corsOrigins: ['http://app.example.test'] });
+  const port = await freePort();
+  api = await startApiServer({
+    issuer: ISS,
+    port,
+    publicUrl: `http://127.0.0.1:${port}`,
+    corsOrigins: ['http://app.example.test'],
+  });
 });
 after(async () => {
   await api.close();

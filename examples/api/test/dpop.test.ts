@@ -3,8 +3,10 @@
 // API with it. A fresh proof works; no proof, Bearer, a replayed proof or a proof made for another
 // URL or method do not.
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import * as oauth from 'oauth4webapi';
+import { freePort } from '../../../packages/server/test/helpers.js';
 import {
   API_RESOURCE,
   authorize,
@@ -27,7 +29,13 @@ let accessToken = '';
 before(async () => {
   f = await startOAuthServer();
   // This API opts in to OAuth tokens issued for its resource.
-  api = await startApiServer({ issuer: f.srv.config.issuer, audience: API_RESOURCE, port: 0 });
+  const port = await freePort();
+  api = await startApiServer({
+    issuer: f.srv.config.issuer,
+    audience: API_RESOURCE,
+    port,
+    publicUrl: `http://127.0.0.1:${port}`,
+  });
 
   // The SPA: authorization code + PKCE, DPoP key pair held by the client.
   const { cookie } = await signIn(f.srv);
@@ -233,6 +241,31 @@ describe('example API with a DPoP-bound token from Tessera', () => {
     } finally {
       await bearerOnly.close();
     }
+  });
+
+  test('a proof made for another API, sent with that API as Host: 401', async () => {
+    const other = 'http://other-api.example.test';
+    const headers = await headersFor('/api/hello', 'GET', { base: other });
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest(
+        `${api.url}/api/hello`,
+        { headers: { ...headers, host: new URL(other).host } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.once('error', reject);
+      req.end();
+    });
+    assert.equal(status, 401);
+  });
+
+  test('DPoP on without publicUrl: a TypeError at start', async () => {
+    await assert.rejects(
+      startApiServer({ issuer: f.srv.config.issuer, audience: f.srv.config.audience, port: 0 }),
+      TypeError,
+    );
   });
 
   test('behind a proxy: publicUrl is what the proof must name', async () => {

@@ -55,7 +55,13 @@ describe('SDK in Chromium', { skip: browserSkip, timeout: 60_000 }, () => {
       launchChromium(),
     ]);
     base = server.url;
-    api = await startApiServer({ issuer: base, port: 0, corsOrigins: [demoOrigin] });
+    const apiPort = await freePort();
+    api = await startApiServer({
+      issuer: base,
+      port: apiPort,
+      publicUrl: `http://127.0.0.1:${apiPort}`,
+      corsOrigins: [demoOrigin],
+    });
     demo = await startDemoServer({ port: demoPort, issuer: base, apiUrl: api.url });
     evil = await staticSite({ '/': '<!doctype html><title>elsewhere</title><p>another site</p>' });
   });

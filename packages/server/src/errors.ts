@@ -17,6 +17,8 @@ export type ErrorCode =
   | 'method_not_allowed'
   | 'unsupported_media_type'
   | 'payload_too_large'
+  | 'headers_too_large'
+  | 'request_timeout'
   | 'account_disabled'
   | 'unavailable'
   | 'internal_error';
@@ -39,6 +41,8 @@ const STATUS: Record<ErrorCode, number> = {
   method_not_allowed: 405,
   unsupported_media_type: 415,
   payload_too_large: 413,
+  headers_too_large: 431,
+  request_timeout: 408,
   account_disabled: 401,
   unavailable: 503,
   internal_error: 500,

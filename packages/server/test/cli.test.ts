@@ -11,9 +11,10 @@ import { freePort, PASSWORD } from './helpers.js';
 
 const MAIN = path.resolve(import.meta.dirname, '../src/cli/main.ts');
 
-function tessera(args: string[], env: Record<string, string>) {
+function tessera(args: string[], env: Record<string, string>, input?: string) {
   const res = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], {
     env: { PATH: process.env.PATH ?? '', ...env },
+    input,
     encoding: 'utf8',
     timeout: 30_000,
   });
@@ -42,9 +43,14 @@ describe('tessera CLI', () => {
   });
 
   it('adds, lists, disables and enables users', () => {
-    const add = tessera(['users', 'add', 'Carol', '--password', PASSWORD], env);
+    const add = tessera(['users', 'add', 'Carol'], env, `${PASSWORD}\n`);
     assert.equal(add.code, 0, add.stderr);
     assert.match(add.stdout, /created user carol/);
+    const fromEnv = tessera(['users', 'add', 'frank'], { ...env, TESSERA_PASSWORD: PASSWORD });
+    assert.equal(fromEnv.code, 0, fromEnv.stderr);
+    const none = tessera(['users', 'add', 'grace'], env, '');
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /Usage/);
     const weak = tessera(['users', 'add', 'dave'], { ...env, TESSERA_PASSWORD: 'password' });
     assert.equal(weak.code, 1);
     assert.match(weak.stderr, /weak_password/);
@@ -55,6 +61,48 @@ describe('tessera CLI', () => {
     assert.match(tessera(['users', 'list'], env).stdout, /\tcarol\tdisabled\t/);
     assert.equal(tessera(['users', 'enable', 'carol'], env).code, 0);
     assert.equal(tessera(['users', 'disable', 'nobody'], env).code, 1);
+  });
+
+  it('refuses a password on the command line, and creates no user', () => {
+    const res = tessera(['users', 'add', 'heidi', '--password', PASSWORD], env);
+    assert.equal(res.code, 2);
+    assert.match(res.stderr, /--password is not accepted/);
+    assert.match(res.stderr, /TESSERA_PASSWORD/);
+    assert.doesNotMatch(tessera(['users', 'list'], env).stdout, /\theidi\t/);
+  });
+
+  it('audit escapes controls and bidi overrides in what it prints', async () => {
+    const store = new SqliteStore(path.join(dataDir, 'tessera.sqlite'));
+    const userAgent = 'Mozilla\tforged-column\n2099-01-01 fake\u001b[2J\u009b31m\u007f\u202eevil\u2066';
+    await store.appendAuditEvent({
+      at: Date.now(),
+      type: 'login_failed',
+      userId: null,
+      sessionId: null,
+      ip: '127.0.0.1',
+      userAgent,
+      detail: 'bad\rdetail',
+    });
+    await store.close();
+    const res = tessera(['audit', '--type', 'login_failed', '--limit', '1'], env);
+    assert.equal(res.code, 0, res.stderr);
+    const line = res.stdout.replace(/\n$/, '');
+    const unescaped = [...line].filter((c) => c !== '\t' && /[\p{Cc}\u202a-\u202e\u2066-\u2069]/u.test(c));
+    assert.deepEqual(unescaped, [], 'no control or bidi character reaches the terminal');
+    assert.equal(line.split('\t').length, 7, 'a tab in stored text forges no column');
+    assert.ok(
+      line.includes(
+        'Mozilla\\u0009forged-column\\u000a2099-01-01 fake\\u001b[2J\\u009b31m\\u007f\\u202eevil\\u2066',
+      ),
+      line,
+    );
+    assert.ok(line.endsWith('bad\\u000ddetail'), line);
+    const json = tessera(['audit', '--type', 'login_failed', '--limit', '1', '--json'], env);
+    assert.deepEqual(
+      [...json.stdout.trim()].filter((c) => /[\p{Cc}\u202a-\u202e\u2066-\u2069]/u.test(c)),
+      [],
+    );
+    assert.equal(JSON.parse(json.stdout).userAgent, userAgent, 'the JSON still decodes to the stored text');
   });
 
   it('lists and rotates keys, and inspects tokens against them', async () => {

@@ -104,7 +104,13 @@ describe('cluster: two instances, one store, an API server on the feed', { skip,
     issuer = `http://127.0.0.1:${portA}`;
     a = await instance(portA);
     b = await instance(portB);
-    api = await startApiServer({ issuer, port: 0, revocationFeed: { maxStalenessSeconds: 5 } });
+    const apiPort = await freePort();
+    api = await startApiServer({
+      issuer,
+      port: apiPort,
+      publicUrl: `http://127.0.0.1:${apiPort}`,
+      revocationFeed: { maxStalenessSeconds: 5 },
+    });
     feedSet = new ObservedSet({ maxStalenessMs: 5000 });
     feed = new RevocationFeedClient({ issuer, set: feedSet, initialBackoffMs: 50 });
     await feed.start();

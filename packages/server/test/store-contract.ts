@@ -279,7 +279,10 @@ export function runStoreContract(
       const state = (kid: string) => after.find((k) => k.kid === kid);
       assert.equal(state(current)?.state, 'retired');
       assert.equal(state(current)?.retireUntil, T0 + 1000);
+      assert.equal(state(current)?.privateKeyEnc, '', 'a retired key keeps no private key');
+      assert.deepEqual(state(current)?.publicJwk, { kty: 'EC', kid: current }, 'it still verifies');
       assert.equal(state(next)?.state, 'current');
+      assert.equal(state(next)?.privateKeyEnc, `enc-${next}`);
       assert.equal(state(fresh)?.state, 'next');
       assert.equal(state(fresh)?.privateKeyEnc, `enc-${fresh}`);
       assert.deepEqual(state(fresh)?.publicJwk, { kty: 'EC', kid: fresh });

@@ -305,10 +305,10 @@ export class MemoryReplayStore implements DpopReplayStore {
 export interface DpopCheckerOptions {
   /**
    * The API's external base URL, as clients address it (`https://api.example.com`, optionally with
-   * a path prefix that a proxy strips). Strongly recommended: without it the expected `htu` is
-   * built from the request's own scheme and `Host` header.
+   * a path prefix that a proxy strips). Required: the expected `htu` never comes from the request's
+   * `Host` header, or a proof sent to one API could be replayed to another by naming its host.
    */
-  publicUrl?: string;
+  publicUrl: string;
   /** How old a proof's `iat` may be, seconds. Default 300. */
   maxAgeSeconds?: number;
   /** How far in the future a proof's `iat` may be, seconds. Default 60. */
@@ -326,8 +326,6 @@ export interface DpopRequest {
   method: string;
   /** Request target as received (`/path?query`), or an absolute URL (only its path is used). */
   url: string;
-  /** `scheme://host[:port]` the request reached (used only when there is no `publicUrl`). */
-  origin?: string;
   /** The `DPoP` header: a string, or every value when the header is repeated. */
   proof: string | readonly string[] | undefined | null;
   /** The token of `Authorization: DPoP <token>`. */
@@ -343,10 +341,13 @@ export interface DpopChecker {
    * `dpop_replayed` or `dpop_replay_unavailable`.
    */
   confirm(proof: DpopProof, claims: AccessTokenClaims): Promise<void>;
-  readonly publicUrl: string | undefined;
+  readonly publicUrl: string;
 }
 
-export function createDpopChecker(options: DpopCheckerOptions = {}): DpopChecker {
+export function createDpopChecker(options: DpopCheckerOptions): DpopChecker {
+  const publicUrl = options?.publicUrl;
+  if (typeof publicUrl !== 'string' || normalizeHtu(publicUrl) === undefined)
+    throw new TypeError("publicUrl (the API's external base URL) must be an absolute http(s) URL");
   const maxAge = options.maxAgeSeconds ?? DPOP_DEFAULT_MAX_AGE_SECONDS;
   const maxSkew = options.maxSkewSeconds ?? DPOP_DEFAULT_MAX_SKEW_SECONDS;
   const maxProofBytes = options.maxProofBytes ?? DPOP_DEFAULT_MAX_PROOF_BYTES;
@@ -356,9 +357,6 @@ export function createDpopChecker(options: DpopCheckerOptions = {}): DpopChecker
     throw new TypeError('maxSkewSeconds must be 0..300');
   if (!(Number.isInteger(maxProofBytes) && maxProofBytes >= 512 && maxProofBytes <= 65536))
     throw new TypeError('maxProofBytes must be 512..65536');
-  const publicUrl = options.publicUrl;
-  if (publicUrl !== undefined && normalizeHtu(publicUrl) === undefined)
-    throw new TypeError('publicUrl must be an absolute http(s) URL');
   const clock = options.clock ?? Date.now;
   const replay = options.replay ?? new MemoryReplayStore();
   // Every id lives as long as a proof recorded now could still pass the iat check.
@@ -368,8 +366,7 @@ export function createDpopChecker(options: DpopCheckerOptions = {}): DpopChecker
     publicUrl,
     checkProof(request) {
       const proof = singleProof(request.proof, maxProofBytes);
-      const base = publicUrl ?? request.origin;
-      const url = base === undefined ? undefined : requestHtu(base, request.url);
+      const url = requestHtu(publicUrl, request.url);
       if (url === undefined) throw bad('htu');
       return verifyDpopProof(proof, {
         method: request.method,

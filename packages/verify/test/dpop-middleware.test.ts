@@ -96,7 +96,9 @@ after(async () => {
   for (const c of closers) await c();
 });
 
-const dpop = createDpopChecker();
+// Clients address the APIs as PUBLIC; the servers listen on loopback ports (a proxy in between).
+const PUBLIC = 'https://api.example.test';
+const dpop = createDpopChecker({ publicUrl: PUBLIC });
 
 async function expressBase(): Promise<string> {
   const app = express();
@@ -141,7 +143,7 @@ for (const [name, make] of [
 
     test('DPoP-bound token with a fresh proof: 200; the same proof again: 401 dpop_replayed', async () => {
       const t = bound();
-      const p = proof(`${base}/me`, t);
+      const p = proof(`${PUBLIC}/me`, t);
       const ok = await get(`${base}/me?page=2`, { authorization: `DPoP ${t}`, dpop: p });
       assert.equal(ok.status, 200, JSON.stringify(ok.body));
       assert.equal(ok.body.sub, 'user-1');
@@ -152,6 +154,13 @@ for (const [name, make] of [
         again.challenge,
         'DPoP realm="tessera", algs="ES256", error="invalid_dpop_proof", error_description="dpop_replayed"',
       );
+    });
+
+    test('a proof naming the address the request reached instead of publicUrl: 401', async () => {
+      const t = bound();
+      const r = await get(`${base}/me`, { authorization: `DPoP ${t}`, dpop: proof(`${base}/me`, t) });
+      assert.equal(r.status, 401);
+      assert.equal(r.body.error, 'dpop_proof_invalid');
     });
 
     test('DPoP-bound token as Bearer: 401 invalid_token (dpop_required)', async () => {
@@ -167,7 +176,7 @@ for (const [name, make] of [
 
     test('plain token with the DPoP scheme and a valid proof: 401 invalid_token', async () => {
       const t = plain();
-      const r = await get(`${base}/me`, { authorization: `DPoP ${t}`, dpop: proof(`${base}/me`, t) });
+      const r = await get(`${base}/me`, { authorization: `DPoP ${t}`, dpop: proof(`${PUBLIC}/me`, t) });
       assert.equal(r.status, 401);
       assert.equal(r.body.error, 'dpop_token_unbound');
       assert.match(r.challenge, /^DPoP realm="tessera", algs="ES256", error="invalid_token"/);
@@ -181,11 +190,15 @@ for (const [name, make] of [
         ['no proof', { authorization: `DPoP ${t}` }, 'dpop_proof_invalid'],
         [
           'two DPoP headers',
-          { authorization: `DPoP ${t}`, dpop: [proof(`${base}/me`, t), proof(`${base}/me`, t)] },
+          { authorization: `DPoP ${t}`, dpop: [proof(`${PUBLIC}/me`, t), proof(`${PUBLIC}/me`, t)] },
           'dpop_proof_invalid',
         ],
         ['oversized', { authorization: `DPoP ${t}`, dpop: 'A'.repeat(5000) }, 'dpop_proof_invalid'],
-        ['other URL', { authorization: `DPoP ${t}`, dpop: proof(`${base}/other`, t) }, 'dpop_proof_invalid'],
+        [
+          'other URL',
+          { authorization: `DPoP ${t}`, dpop: proof(`${PUBLIC}/other`, t) },
+          'dpop_proof_invalid',
+        ],
         [
           'other host',
           { authorization: `DPoP ${t}`, dpop: proof('http://localhost/me', t) },
@@ -193,17 +206,17 @@ for (const [name, make] of [
         ],
         [
           'other method',
-          { authorization: `DPoP ${t}`, dpop: proof(`${base}/me`, t, { htm: 'POST' }) },
+          { authorization: `DPoP ${t}`, dpop: proof(`${PUBLIC}/me`, t, { htm: 'POST' }) },
           'dpop_proof_invalid',
         ],
         [
           'other token (ath)',
-          { authorization: `DPoP ${t}`, dpop: proof(`${base}/me`, bound()) },
+          { authorization: `DPoP ${t}`, dpop: proof(`${PUBLIC}/me`, bound()) },
           'dpop_proof_invalid',
         ],
         [
           'other key',
-          { authorization: `DPoP ${t}`, dpop: proof(`${base}/me`, t, { k: proofKey() }) },
+          { authorization: `DPoP ${t}`, dpop: proof(`${PUBLIC}/me`, t, { k: proofKey() }) },
           'dpop_binding_mismatch',
         ],
       ];
@@ -217,7 +230,7 @@ for (const [name, make] of [
 
     test('bad token with a good proof: 401 invalid_token with a DPoP challenge', async () => {
       const t = token(issuerKey, claims({ exp: 1, cnf: { jkt: client.jkt } }));
-      const r = await get(`${base}/me`, { authorization: `DPoP ${t}`, dpop: proof(`${base}/me`, t) });
+      const r = await get(`${base}/me`, { authorization: `DPoP ${t}`, dpop: proof(`${PUBLIC}/me`, t) });
       assert.equal(r.status, 401);
       assert.equal(r.body.error, 'token_expired');
       assert.match(r.challenge, /^DPoP realm="tessera", algs="ES256", error="invalid_token"/);
@@ -235,7 +248,6 @@ describe('core without a DPoP checker', () => {
   const request = (authorization: string, d?: string) => ({
     method: 'GET',
     url: '/me',
-    origin: 'https://api.example.test',
     authorization,
     dpop: d,
   });
@@ -276,7 +288,7 @@ describe('core without a DPoP checker', () => {
     const out = await authenticateRequest(
       strictVerifier,
       request(`DPoP ${t}`, proof('https://api.example.test/me', t)),
-      { dpop: createDpopChecker() },
+      { dpop: createDpopChecker({ publicUrl: PUBLIC }) },
     );
     assert.equal(out.ok, false);
     if (!out.ok) assert.equal(out.failure.body.error, 'unsupported_confirmation');
@@ -285,6 +297,7 @@ describe('core without a DPoP checker', () => {
   test('a replay store that is down: 503, fail closed', async () => {
     const t = bound();
     const down = createDpopChecker({
+      publicUrl: PUBLIC,
       replay: {
         remember: async () => {
           throw new Error('down');

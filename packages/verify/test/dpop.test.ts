@@ -23,6 +23,7 @@ import {
 import { b64, signBytes } from './helpers.js';
 
 const URL_ = 'https://api.example.test/api/hello';
+const PUBLIC = 'https://api.example.test';
 const TOKEN = 'header.payload.signature-of-some-access-token';
 const NOW = 1_800_000_000_000;
 
@@ -294,7 +295,6 @@ describe('createDpopChecker: binding and replay', () => {
   const request = (p: string | string[] | undefined, o: Record<string, unknown> = {}) => ({
     method: 'GET',
     url: '/api/hello?x=1',
-    origin: 'https://api.example.test',
     proof: p,
     accessToken: TOKEN,
     ...o,
@@ -304,7 +304,7 @@ describe('createDpopChecker: binding and replay', () => {
   }
 
   test('a valid proof for a bound token passes once; the replay is refused', async () => {
-    const checker = createDpopChecker({ clock: () => NOW });
+    const checker = createDpopChecker({ publicUrl: PUBLIC, clock: () => NOW });
     const p = proof();
     const first = checker.checkProof(request(p));
     await checker.confirm(first, claims({ jkt }));
@@ -315,7 +315,7 @@ describe('createDpopChecker: binding and replay', () => {
   });
 
   test('a proof by a key other than the bound one: dpop_binding_mismatch', async () => {
-    const checker = createDpopChecker({ clock: () => NOW });
+    const checker = createDpopChecker({ publicUrl: PUBLIC, clock: () => NOW });
     const other = proofKey();
     const checked = checker.checkProof(request(proof({ k: other })));
     await refusedAsync(checker.confirm(checked, claims({ jkt })), 'dpop_binding_mismatch');
@@ -326,28 +326,37 @@ describe('createDpopChecker: binding and replay', () => {
   });
 
   test('a token without cnf.jkt: dpop_token_unbound', async () => {
-    const checker = createDpopChecker({ clock: () => NOW });
+    const checker = createDpopChecker({ publicUrl: PUBLIC, clock: () => NOW });
     const checked = checker.checkProof(request(proof()));
     await refusedAsync(checker.confirm(checked, claims()), 'dpop_token_unbound');
     await refusedAsync(checker.confirm(checked, claims({ 'x5t#S256': 'abc' })), 'dpop_token_unbound');
     await refusedAsync(checker.confirm(checked, claims({ jkt: 7 })), 'dpop_token_unbound');
   });
 
-  test('publicUrl replaces the request origin (servers behind proxies)', () => {
-    const checker = createDpopChecker({ clock: () => NOW, publicUrl: 'https://api.example.test' });
-    assert.ok(checker.checkProof(request(proof(), { origin: 'http://10.0.0.7:8080' })));
-    const internal = createDpopChecker({ clock: () => NOW });
-    refused(
-      () => internal.checkProof(request(proof(), { origin: 'http://10.0.0.7:8080' })),
-      'dpop_proof_invalid',
-      'htu',
-    );
-    refused(() => internal.checkProof(request(proof(), { origin: undefined })), 'dpop_proof_invalid', 'htu');
-    assert.throws(() => createDpopChecker({ publicUrl: '/relative' }), TypeError);
+  test('publicUrl is required and is the only source of the expected htu', () => {
+    const checker = createDpopChecker({ publicUrl: PUBLIC, clock: () => NOW });
+    assert.ok(checker.checkProof(request(proof())));
+    // An absolute-form target names another host: only its path counts.
+    assert.ok(checker.checkProof(request(proof(), { url: 'http://10.0.0.7:8080/api/hello?x=1' })));
+    const elsewhere = createDpopChecker({ publicUrl: 'https://other-api.example.test', clock: () => NOW });
+    refused(() => elsewhere.checkProof(request(proof())), 'dpop_proof_invalid', 'htu');
+    for (const publicUrl of [undefined, '', '/relative', 'ftp://api.example.test']) {
+      assert.throws(
+        () => createDpopChecker({ publicUrl } as unknown as Parameters<typeof createDpopChecker>[0]),
+        TypeError,
+        String(publicUrl),
+      );
+    }
+    assert.throws(() => (createDpopChecker as (o?: unknown) => unknown)(), TypeError);
   });
 
   test('configurable iat window', () => {
-    const checker = createDpopChecker({ clock: () => NOW, maxAgeSeconds: 10, maxSkewSeconds: 0 });
+    const checker = createDpopChecker({
+      publicUrl: PUBLIC,
+      clock: () => NOW,
+      maxAgeSeconds: 10,
+      maxSkewSeconds: 0,
+    });
     refused(
       () => checker.checkProof(request(proof({ claims: { iat: NOW / 1000 - 11 } }))),
       'dpop_proof_invalid',
@@ -362,7 +371,7 @@ describe('createDpopChecker: binding and replay', () => {
   });
 
   test('oversized and repeated DPoP headers are refused before decoding', () => {
-    const checker = createDpopChecker({ clock: () => NOW, maxProofBytes: 1024 });
+    const checker = createDpopChecker({ publicUrl: PUBLIC, clock: () => NOW, maxProofBytes: 1024 });
     refused(() => checker.checkProof(request(proof().padEnd(1025, 'A'))), 'dpop_proof_invalid', 'too_large');
     refused(() => checker.checkProof(request([proof(), proof()])), 'dpop_proof_invalid', 'multiple');
     refused(() => checker.checkProof(request(undefined)), 'dpop_proof_invalid', 'missing');
@@ -370,6 +379,7 @@ describe('createDpopChecker: binding and replay', () => {
 
   test('a replay store that cannot answer fails closed (503 code)', async () => {
     const checker = createDpopChecker({
+      publicUrl: PUBLIC,
       clock: () => NOW,
       replay: {
         remember() {
@@ -379,7 +389,11 @@ describe('createDpopChecker: binding and replay', () => {
     });
     const checked = checker.checkProof(request(proof()));
     await refusedAsync(checker.confirm(checked, claims({ jkt })), 'dpop_replay_unavailable');
-    const async = createDpopChecker({ clock: () => NOW, replay: { remember: async () => false } });
+    const async = createDpopChecker({
+      publicUrl: PUBLIC,
+      clock: () => NOW,
+      replay: { remember: async () => false },
+    });
     await refusedAsync(async.confirm(checked, claims({ jkt })), 'dpop_replayed');
   });
 });
@@ -402,7 +416,7 @@ describe('MemoryReplayStore', () => {
   test('through a checker: the id outlives every iat that could still pass', async () => {
     let now = NOW;
     const store = new MemoryReplayStore();
-    const checker = createDpopChecker({ clock: () => now, replay: store });
+    const checker = createDpopChecker({ publicUrl: PUBLIC, clock: () => now, replay: store });
     const jkt = jwkThumbprint(key.jwk as { x: string; y: string });
     const p = proof({ claims: { iat: NOW / 1000 + 60 } });
     const req = {

@@ -17,7 +17,7 @@ Usage: tessera [command] [options]
 
 Commands:
   serve                      run the account server (default)
-  users add <name>           create a user (password from --password or TESSERA_PASSWORD)
+  users add <name>           create a user (password on stdin, prompted, or TESSERA_PASSWORD)
   users disable <name>       disable a user and end all of their sessions
   users enable <name>        enable a user again
   users list                 list users
@@ -39,12 +39,13 @@ Runs the account server on TESSERA_HOST:TESSERA_PORT (default 127.0.0.1:4000) wi
 embedded SQLite store in TESSERA_DATA_DIR (default ./data), or PostgreSQL/Redis when
 TESSERA_DATABASE_URL / TESSERA_REDIS_URL are set.`,
   users: `Usage:
-  tessera users add <username> [--password <pw>]
+  tessera users add <username>
   tessera users disable <username>
   tessera users enable <username>
   tessera users list [--limit n] [--offset n]
 
-The password can also come from TESSERA_PASSWORD, so it stays out of shell history.`,
+users add reads the password from TESSERA_PASSWORD, else from standard input (one line; asked
+for without echo on a terminal), never from the command line.`,
   keys: `Usage:
   tessera keys list      the key ring: kid, state, created
   tessera keys rotate    publish a new next key; next becomes current, current retires`,
@@ -61,6 +62,47 @@ the local key ring, like a local jwt.io that never sends your token anywhere.`,
 
 function out(line: string): void {
   process.stdout.write(`${line}\n`);
+}
+
+// Controls (C0, DEL, C1) and bidirectional overrides: in stored text they could forge columns,
+// drive the terminal, or reorder what is shown.
+const UNPRINTABLE = /[\p{Cc}\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu;
+
+/** `text` with every control and bidi override written as a `\uXXXX` escape (valid in JSON too). */
+export function escapeControls(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** TESSERA_PASSWORD, else one line of stdin: typed without echo on a terminal, or piped. */
+async function readPassword(): Promise<string> {
+  const fromEnv = process.env.TESSERA_PASSWORD;
+  if (fromEnv) return fromEnv;
+  const stdin = process.stdin;
+  if (!stdin.isTTY) {
+    let text = '';
+    stdin.setEncoding('utf8');
+    for await (const chunk of stdin) text += chunk;
+    return text.split(/\r?\n/)[0] ?? '';
+  }
+  process.stderr.write('Password: ');
+  stdin.setRawMode(true);
+  stdin.setEncoding('utf8');
+  let typed = '';
+  try {
+    for await (const chunk of stdin as AsyncIterable<string>) {
+      for (const c of chunk) {
+        if (c === '\r' || c === '\n' || c === '\u0004') return typed;
+        if (c === '\u0003') throw new Error('cancelled');
+        if (c === '\u007f' || c === '\b') typed = typed.slice(0, -1);
+        else typed += c;
+      }
+    }
+    return typed;
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+    process.stderr.write('\n');
+  }
 }
 
 async function context(configFile: string | undefined) {
@@ -128,8 +170,19 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'users') {
       switch (sub) {
         case 'add': {
-          const password = values.password ?? process.env.TESSERA_PASSWORD;
-          if (!arg || !password) {
+          if (values.password !== undefined) {
+            process.stderr.write(
+              '--password is not accepted: the command line is visible to other users and kept in shell history.\n' +
+                'Pipe the password on standard input, type it when asked, or set TESSERA_PASSWORD.\n',
+            );
+            return 2;
+          }
+          if (!arg) {
+            process.stderr.write(`${HELP.users}\n`);
+            return 2;
+          }
+          const password = await readPassword();
+          if (!password) {
             process.stderr.write(`${HELP.users}\n`);
             return 2;
           }
@@ -191,7 +244,7 @@ export async function main(argv: string[]): Promise<number> {
         limit,
       });
       for (const e of events) {
-        if (values.json) out(JSON.stringify(e));
+        if (values.json) out(escapeControls(JSON.stringify(e)));
         else {
           const cols = [
             new Date(e.at).toISOString(),
@@ -202,7 +255,7 @@ export async function main(argv: string[]): Promise<number> {
             e.userAgent ?? '-',
             e.detail ?? '',
           ];
-          out(cols.join('\t'));
+          out(cols.map(escapeControls).join('\t'));
         }
       }
       return 0;

@@ -10,12 +10,12 @@ import { registerOAuthRoutes } from '../oauth/routes.js';
 import { registerPages } from '../pages/index.js';
 import type { Store } from '../store/types.js';
 import { cookieNames } from './cookies.js';
-import { registerErrorHandling } from './errors.js';
+import { clientErrorHandler, registerErrorHandling } from './errors.js';
 import { internalAccess } from './internal-access.js';
 import { Metrics } from './metrics.js';
 import { registerAuthRoutes } from './routes-auth.js';
 import { registerFeedRoutes } from './routes-feed.js';
-import { originPolicy, registerSecurityHeaders } from './security.js';
+import { originPolicy, registerSecurityHeaders, securityHeaders } from './security.js';
 
 export interface AppOptions {
   config: Config;
@@ -93,12 +93,16 @@ export async function buildApp(options: AppOptions): Promise<App> {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // Router-level faults (bad URL encoding, overlong params) get our error shape, without echoing the URL.
+    // They run before the onRequest hooks, so the security headers are set here too.
     frameworkErrors: (_error, _request, reply: FastifyReply) => {
       void reply
         .code(400)
+        .headers(securityHeaders(config))
+        .header('Vary', 'Origin')
         .header('Cache-Control', 'no-store')
         .send({ error: 'invalid_request', message: 'The request URL is malformed.' });
     },
+    clientErrorHandler: clientErrorHandler(securityHeaders(config)),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
   // JSON only: without a text/plain parser no simple cross-site form post reaches a handler.

@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { TesseraError } from '../errors.js';
 
@@ -55,6 +57,38 @@ export function registerErrorHandling(app: FastifyInstance): void {
   });
 
   app.setNotFoundHandler((_request, reply) => {
-    return reply.code(404).send({ error: 'not_found', message: 'No such resource.' });
+    return reply
+      .code(404)
+      .header('Cache-Control', 'no-store')
+      .send({ error: 'not_found', message: 'No such resource.' });
   });
+}
+
+/**
+ * Node's HTTP parser refuses some requests before Fastify sees them (headers too large, a request
+ * it cannot parse): those get the same headers and `{error, message}` shape as every other answer.
+ */
+export function clientErrorHandler(
+  headers: Record<string, string>,
+): (err: NodeJS.ErrnoException, socket: Socket) => void {
+  return (err, socket) => {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    const coded =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? new TesseraError('headers_too_large', 'The request headers are too large.')
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? new TesseraError('request_timeout', 'The request took too long to arrive.')
+          : new TesseraError('invalid_request', 'The request is malformed.');
+    const body = JSON.stringify({ error: coded.code, message: coded.message });
+    const lines = [
+      `HTTP/1.1 ${coded.status} ${STATUS_CODES[coded.status]}`,
+      'Content-Type: application/json; charset=utf-8',
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      'Cache-Control: no-store',
+      'Connection: close',
+      ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+    ];
+    if (socket.writable) socket.write(`${lines.join('\r\n')}\r\n\r\n${body}`);
+    socket.destroy(err);
+  };
 }

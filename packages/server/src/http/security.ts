@@ -9,12 +9,25 @@ export function originPolicy(config: Config): (origin: string | undefined) => bo
   return (origin) => origin !== undefined && allowed.has(origin);
 }
 
+/** The headers every answer carries, also those sent before any route or hook runs. */
+export function securityHeaders(config: Config): Record<string, string> {
+  return {
+    'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'no-referrer',
+    'X-Frame-Options': 'DENY',
+    'Cross-Origin-Opener-Policy': 'same-origin',
+    'Content-Security-Policy': API_CSP,
+    ...(config.secureCookies ? { 'Strict-Transport-Security': 'max-age=31536000; includeSubDomains' } : {}),
+  };
+}
+
 /**
  * CORS with credentials for allow-listed origins only: never `*`, and a disallowed origin gets
  * no Access-Control-Allow-Origin at all. Also sets the security headers every answer carries.
  */
 export function registerSecurityHeaders(app: FastifyInstance, config: Config): void {
   const isAllowed = originPolicy(config);
+  const headers = securityHeaders(config);
   app.addHook('onRequest', async (request, reply) => {
     const origin = request.headers.origin;
     reply.header('Vary', 'Origin');
@@ -23,13 +36,7 @@ export function registerSecurityHeaders(app: FastifyInstance, config: Config): v
       reply.header('Access-Control-Allow-Credentials', 'true');
       reply.header('Access-Control-Expose-Headers', 'WWW-Authenticate, Retry-After');
     }
-    reply.header('X-Content-Type-Options', 'nosniff');
-    reply.header('Referrer-Policy', 'no-referrer');
-    reply.header('X-Frame-Options', 'DENY');
-    reply.header('Cross-Origin-Opener-Policy', 'same-origin');
-    reply.header('Content-Security-Policy', API_CSP);
-    if (config.secureCookies)
-      reply.header('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+    reply.headers(headers);
   });
   // Preflight for every path: answers with the allowed methods and headers for allowed origins only.
   app.options('*', async (request: FastifyRequest, reply: FastifyReply) => {

@@ -354,9 +354,10 @@ export class PostgresStore implements Store {
       await this.lockRing(c);
       const { rows } = await c.query(`SELECT kid FROM signing_keys WHERE state = 'current'`);
       if (((rows[0]?.kid as string | undefined) ?? null) !== expectedCurrent) return false;
-      await c.query(`UPDATE signing_keys SET state = 'retired', retire_until = $1 WHERE state = 'current'`, [
-        retireUntil,
-      ]);
+      await c.query(
+        `UPDATE signing_keys SET state = 'retired', retire_until = $1, private_key_enc = '' WHERE state = 'current'`,
+        [retireUntil],
+      );
       await c.query(`UPDATE signing_keys SET state = 'current' WHERE state = 'next'`);
       await c.query(INSERT_KEY, keyParams({ ...newNext, state: 'next' }));
       return true;

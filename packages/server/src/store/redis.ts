@@ -160,7 +160,7 @@ const SCRIPTS = {
     end
     if cur ~= ARGV[2] then return 0 end
     if redis.call('EXISTS', ARGV[1] .. ARGV[4]) == 1 then return redis.error_reply('ERR tessera: kid exists') end
-    for _, kid in ipairs(current) do redis.call('HSET', ARGV[1] .. kid, 'state', 'retired', 'retireUntil', ARGV[3]) end
+    for _, kid in ipairs(current) do redis.call('HSET', ARGV[1] .. kid, 'state', 'retired', 'retireUntil', ARGV[3], 'privateKeyEnc', '') end
     for _, kid in ipairs(nexts) do redis.call('HSET', ARGV[1] .. kid, 'state', 'current') end
     redis.call('HSET', ARGV[1] .. ARGV[4], unpack(ARGV, 5))
     redis.call('SADD', KEYS[1], ARGV[4])

@@ -345,9 +345,9 @@ export class SqliteStore implements Store {
         .transaction(() => {
           const cur = this.q(`SELECT kid FROM signing_keys WHERE state = 'current'`).get() as Row | undefined;
           if (((cur?.kid as string | undefined) ?? null) !== expectedCurrent) return false;
-          this.q(`UPDATE signing_keys SET state = 'retired', retire_until = ? WHERE state = 'current'`).run(
-            retireUntil,
-          );
+          this.q(
+            `UPDATE signing_keys SET state = 'retired', retire_until = ?, private_key_enc = '' WHERE state = 'current'`,
+          ).run(retireUntil);
           this.q(`UPDATE signing_keys SET state = 'current' WHERE state = 'next'`).run();
           this.insertKey({ ...newNext, state: 'next' });
           return true;

@@ -71,7 +71,7 @@ export interface SigningKeyRecord {
   alg: string;
   state: KeyState;
   publicJwk: Record<string, unknown>;
-  /** Private key, encrypted at rest (see domain/keys.ts). */
+  /** Private key, encrypted at rest (see domain/keys.ts); empty once retired: it never signs again. */
   privateKeyEnc: string;
   createdAt: number;
   /** When a retired key may be dropped from the JWKS. Null while not retired. */
@@ -164,7 +164,7 @@ export interface Store {
   listSigningKeys(): Promise<SigningKeyRecord[]>;
   /**
    * Inserts `newNext` and, in the same transaction, moves next to current and current to
-   * retired (with `retireUntil`), provided the ring's current kid is still `expectedCurrent`
+   * retired (with `retireUntil`, its private key erased), provided the ring's current kid is still `expectedCurrent`
    * (null for an empty ring). Returns false when another instance rotated first.
    */
   rotateSigningKeys(

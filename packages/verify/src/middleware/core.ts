@@ -24,8 +24,6 @@ export interface AuthRequest {
   method: string;
   /** Request target as received (`/path?query`) or the absolute request URL. */
   url: string;
-  /** `scheme://host[:port]` the request reached; for DPoP `htu` when there is no `publicUrl`. */
-  origin?: string;
   authorization: string | readonly string[] | undefined | null;
   /** The `DPoP` header (repeated headers: all values, or one string joined with commas). */
   dpop?: string | readonly string[] | undefined | null;
@@ -148,7 +146,6 @@ export async function authenticateRequest(
     const proof = dpop.checkProof({
       method: request.method,
       url: request.url,
-      origin: request.origin,
       proof: request.dpop,
       accessToken: cred.token,
     });

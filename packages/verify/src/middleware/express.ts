@@ -18,15 +18,14 @@ function send(res: Response, f: AuthFailure): void {
 
 /**
  * Express middleware: verifies the Bearer token (or, with `options.dpop`, a DPoP-bound token and
- * its proof) and sets `req.auth`, or answers 401/503. Without a `publicUrl` on the DPoP checker the
- * expected `htu` comes from `req.protocol` and `req.host` (see Express's `trust proxy`).
+ * its proof) and sets `req.auth`, or answers 401/503. The expected DPoP `htu` is the checker's
+ * `publicUrl` plus the request path.
  */
 export function expressAuth(verifier: Verifier, options: AuthOptions = {}): RequestHandler {
   return (req: Request, res: Response, next: NextFunction): void => {
     const request = {
       method: req.method,
       url: req.originalUrl,
-      origin: `${req.protocol}://${req.host}`,
       authorization: req.headers.authorization,
       dpop: req.headers.dpop,
     };

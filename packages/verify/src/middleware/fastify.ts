@@ -20,8 +20,8 @@ function send(reply: FastifyReply, f: AuthFailure): FastifyReply {
 
 /**
  * Fastify preHandler: verifies the Bearer token (or, with `options.dpop`, a DPoP-bound token and
- * its proof) and sets `request.auth`, or answers 401/503. Without a `publicUrl` on the DPoP checker
- * the expected `htu` comes from `request.protocol` and `request.host` (see Fastify's `trustProxy`).
+ * its proof) and sets `request.auth`, or answers 401/503. The expected DPoP `htu` is the checker's
+ * `publicUrl` plus the request path.
  */
 export function fastifyAuth(verifier: Verifier, options: AuthOptions = {}): preHandlerAsyncHookHandler {
   return async (request: FastifyRequest, reply: FastifyReply) => {
@@ -30,7 +30,6 @@ export function fastifyAuth(verifier: Verifier, options: AuthOptions = {}): preH
       {
         method: request.method,
         url: request.url,
-        origin: `${request.protocol}://${request.host}`,
         authorization: request.headers.authorization,
         dpop: request.headers.dpop,
       },

@@ -15,23 +15,16 @@ function respond(f: AuthFailure): Response {
 
 /**
  * Hono middleware: verifies the Bearer token (or, with `options.dpop`, a DPoP-bound token and its
- * proof) and sets `c.get('auth')`, or answers 401/503. Without a `publicUrl` on the DPoP checker the
- * expected `htu` comes from the request URL as the runtime reports it.
+ * proof) and sets `c.get('auth')`, or answers 401/503. The expected DPoP `htu` is the checker's
+ * `publicUrl` plus the request path.
  */
 export function honoAuth(verifier: Verifier, options: AuthOptions = {}): MiddlewareHandler<TesseraHonoEnv> {
   return async (c, next) => {
-    let origin: string | undefined;
-    try {
-      origin = new URL(c.req.url).origin;
-    } catch {
-      origin = undefined;
-    }
     const out = await authenticateRequest(
       verifier,
       {
         method: c.req.method,
         url: c.req.url,
-        origin,
         authorization: c.req.header('authorization'),
         dpop: c.req.header('dpop'),
       },
