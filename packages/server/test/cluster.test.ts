@@ -401,13 +401,18 @@ describe('two deployments on one Redis, each with its own prefix', { skip, timeo
   }
 
   before(async () => {
-    const [px, py1, py2] = [await freePort(), await freePort(), await freePort()];
+    const [px, py1, py2, pApi] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const issuerX = `http://127.0.0.1:${px}`;
     const issuerY = `http://127.0.0.1:${py1}`;
     x = await instance(px, issuerX, 0);
     await instance(py1, issuerY, 1); // Y1: the instance Y's feed and API server follow
     y2 = await instance(py2, issuerY, 1);
-    apiY = await startApiServer({ issuer: issuerY, port: 0, revocationFeed: { maxStalenessSeconds: 5 } });
+    apiY = await startApiServer({
+      issuer: issuerY,
+      port: pApi,
+      publicUrl: `http://127.0.0.1:${pApi}`,
+      revocationFeed: { maxStalenessSeconds: 5 },
+    });
     setX = await follow(issuerX);
     setY = await follow(issuerY);
   });
