@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 
 export interface Config {
@@ -29,7 +30,12 @@ export interface Config {
   /** Cookies get `Secure` and the `__Host-` prefix; off only for plain-HTTP development. */
   secureCookies: boolean;
   sameSite: 'lax' | 'strict' | 'none';
-  trustProxy: boolean;
+  /**
+   * The proxies whose `X-Forwarded-*` headers count, by address or CIDR (or proxy-addr's names
+   * `loopback`, `linklocal`, `uniquelocal`); false: none. The client IP is the address the
+   * nearest trusted proxy saw the request come from.
+   */
+  trustProxy: false | string[];
   logLevel: string;
   loginMaxFailuresPerAccount: number;
   loginMaxFailuresPerIp: number;
@@ -49,6 +55,16 @@ export class ConfigError extends Error {
 }
 
 type Source = Record<string, unknown>;
+
+/** What proxy-addr (behind Fastify's trustProxy) accepts: an IP address, a CIDR, or one of its names. */
+function isProxyAddress(entry: string): boolean {
+  if (entry === 'loopback' || entry === 'linklocal' || entry === 'uniquelocal') return true;
+  const [address = '', bits, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
 
 const ENV: Record<string, keyof Config> = {
   TESSERA_PORT: 'port',
@@ -200,6 +216,37 @@ export function loadConfig(
     }
     return String(v);
   };
+  const trustProxy = ((): false | string[] => {
+    const v = raw.trustProxy;
+    const text = String(v).trim();
+    if (v === undefined || v === false || v === 0 || /^(0|false|no|off)$/i.test(text)) return false;
+    const name = 'TESSERA_TRUST_PROXY (trustProxy)';
+    const howTo =
+      'name the proxies in front of Tessera by address or CIDR, comma-separated (e.g. 10.0.0.0/8,127.0.0.1), or set false';
+    if (v === true || /^(true|yes|on)$/i.test(text)) {
+      problems.push(
+        `${name} may not be true: any client could pick its own IP with X-Forwarded-For; ${howTo}`,
+      );
+      return false;
+    }
+    if (typeof v === 'number' || /^\d+$/.test(text)) {
+      problems.push(
+        `${name} may not be a hop count: it cannot tell a proxy from a client that connects directly; ${howTo}`,
+      );
+      return false;
+    }
+    const list = (Array.isArray(v) ? v.map(String) : text.split(','))
+      .map((entry) => entry.trim())
+      .filter(Boolean);
+    const bad = list.filter((entry) => !isProxyAddress(entry));
+    if (list.length === 0 || bad.length > 0) {
+      problems.push(
+        `${name}: ${JSON.stringify(bad.join(',') || text)} is not an IP address or CIDR; ${howTo}`,
+      );
+      return false;
+    }
+    return list;
+  })();
   const secret = raw.secret === undefined ? undefined : String(raw.secret);
   if (secret !== undefined && secret.length < 32) {
     problems.push('TESSERA_SECRET (secret) must be at least 32 characters');
@@ -240,7 +287,7 @@ export function loadConfig(
     keyRotationDays: int('keyRotationDays', 30, 1, 3650, 'TESSERA_KEY_ROTATION_DAYS'),
     secureCookies: bool('secureCookies', issuerUrl?.protocol === 'https:', 'TESSERA_SECURE_COOKIES'),
     sameSite: oneOf('sameSite', 'lax', ['lax', 'strict', 'none'], 'TESSERA_SAME_SITE'),
-    trustProxy: bool('trustProxy', false, 'TESSERA_TRUST_PROXY'),
+    trustProxy,
     logLevel: oneOf(
       'logLevel',
       'info',
