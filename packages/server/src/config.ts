@@ -15,6 +15,8 @@ export interface Config {
   databaseSchema: string;
   /** Prefix of every Redis key and of the revocation pub/sub channel. */
   redisPrefix: string;
+  /** The OAuth 2 / OpenID Connect provider (its routes, the grants list, `tessera clients`). */
+  oauth: boolean;
   /** Secret that encrypts private keys at rest and keys the HMACs; undefined: generated into dataDir. */
   secret: string | undefined;
   defaultMode: 'session' | 'token';
@@ -77,6 +79,7 @@ const ENV: Record<string, keyof Config> = {
   TESSERA_REDIS_URL: 'redisUrl',
   TESSERA_DATABASE_SCHEMA: 'databaseSchema',
   TESSERA_REDIS_PREFIX: 'redisPrefix',
+  TESSERA_OAUTH: 'oauth',
   TESSERA_SECRET: 'secret',
   TESSERA_DEFAULT_MODE: 'defaultMode',
   TESSERA_ACCESS_TOKEN_TTL: 'accessTokenTtl',
@@ -263,6 +266,7 @@ export function loadConfig(
     redisUrl: url('redisUrl', 'TESSERA_REDIS_URL', ['redis:', 'rediss:']),
     databaseSchema: str('databaseSchema', 'public'),
     redisPrefix: str('redisPrefix', 'tessera:'),
+    oauth: bool('oauth', true, 'TESSERA_OAUTH'),
     secret,
     defaultMode: oneOf('defaultMode', 'token', ['session', 'token'], 'TESSERA_DEFAULT_MODE'),
     accessTokenTtl: int('accessTokenTtl', 300, 10, 86_400, 'TESSERA_ACCESS_TOKEN_TTL'),
@@ -316,6 +320,15 @@ export function loadConfig(
   }
   if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(config.redisPrefix)) {
     problems.push('TESSERA_REDIS_PREFIX (redisPrefix) must be 1 to 64 of A-Z a-z 0-9 : _ . -');
+  }
+  if (config.redisUrl && !config.databaseUrl && config.oauth) {
+    // Accounts in Redis are shared by every instance; OAuth state would stay in each one's own
+    // oauth.sqlite, so a client or grant made on one instance would be unknown to the others.
+    problems.push(
+      'TESSERA_REDIS_URL without TESSERA_DATABASE_URL: the OAuth provider keeps clients, codes and grants in PostgreSQL ' +
+        '(or a per-instance SQLite file, which instances sharing Redis cannot share); set TESSERA_DATABASE_URL, ' +
+        'or turn the OAuth provider off with TESSERA_OAUTH=false',
+    );
   }
   if (config.sameSite === 'none' && !config.secureCookies) {
     problems.push(
