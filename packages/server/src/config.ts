@@ -15,6 +15,8 @@ export interface Config {
   databaseSchema: string;
   /** Prefix of every Redis key and of the revocation pub/sub channel. */
   redisPrefix: string;
+  /** The OAuth 2 / OpenID Connect provider (its routes, the grants list, `tessera clients`). */
+  oauth: boolean;
   /** Secret that encrypts private keys at rest and keys the HMACs; undefined: generated into dataDir. */
   secret: string | undefined;
   defaultMode: 'session' | 'token';
@@ -30,7 +32,12 @@ export interface Config {
   /** Cookies get `Secure` and the `__Host-` prefix; off only for plain-HTTP development. */
   secureCookies: boolean;
   sameSite: 'lax' | 'strict' | 'none';
-  trustProxy: boolean;
+  /**
+   * The proxies whose `X-Forwarded-*` headers count, by address or CIDR (or proxy-addr's names
+   * `loopback`, `linklocal`, `uniquelocal`); false: none. The client IP is the address the
+   * nearest trusted proxy saw the request come from.
+   */
+  trustProxy: false | string[];
   logLevel: string;
   loginMaxFailuresPerAccount: number;
   loginMaxFailuresPerIp: number;
@@ -63,6 +70,16 @@ export class ConfigError extends Error {
 
 type Source = Record<string, unknown>;
 
+/** What proxy-addr (behind Fastify's trustProxy) accepts: an IP address, a CIDR, or one of its names. */
+function isProxyAddress(entry: string): boolean {
+  if (entry === 'loopback' || entry === 'linklocal' || entry === 'uniquelocal') return true;
+  const [address = '', bits, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
 const ENV: Record<string, keyof Config> = {
   TESSERA_PORT: 'port',
   TESSERA_HOST: 'host',
@@ -74,6 +91,7 @@ const ENV: Record<string, keyof Config> = {
   TESSERA_REDIS_URL: 'redisUrl',
   TESSERA_DATABASE_SCHEMA: 'databaseSchema',
   TESSERA_REDIS_PREFIX: 'redisPrefix',
+  TESSERA_OAUTH: 'oauth',
   TESSERA_SECRET: 'secret',
   TESSERA_DEFAULT_MODE: 'defaultMode',
   TESSERA_ACCESS_TOKEN_TTL: 'accessTokenTtl',
@@ -219,6 +237,37 @@ export function loadConfig(
     }
     return String(v);
   };
+  const trustProxy = ((): false | string[] => {
+    const v = raw.trustProxy;
+    const text = String(v).trim();
+    if (v === undefined || v === false || v === 0 || /^(0|false|no|off)$/i.test(text)) return false;
+    const name = 'TESSERA_TRUST_PROXY (trustProxy)';
+    const howTo =
+      'name the proxies in front of Tessera by address or CIDR, comma-separated (e.g. 10.0.0.0/8,127.0.0.1), or set false';
+    if (v === true || /^(true|yes|on)$/i.test(text)) {
+      problems.push(
+        `${name} may not be true: any client could pick its own IP with X-Forwarded-For; ${howTo}`,
+      );
+      return false;
+    }
+    if (typeof v === 'number' || /^\d+$/.test(text)) {
+      problems.push(
+        `${name} may not be a hop count: it cannot tell a proxy from a client that connects directly; ${howTo}`,
+      );
+      return false;
+    }
+    const list = (Array.isArray(v) ? v.map(String) : text.split(','))
+      .map((entry) => entry.trim())
+      .filter(Boolean);
+    const bad = list.filter((entry) => !isProxyAddress(entry));
+    if (list.length === 0 || bad.length > 0) {
+      problems.push(
+        `${name}: ${JSON.stringify(bad.join(',') || text)} is not an IP address or CIDR; ${howTo}`,
+      );
+      return false;
+    }
+    return list;
+  })();
   const secret = raw.secret === undefined ? undefined : String(raw.secret);
   if (secret !== undefined && secret.length < 32) {
     problems.push('TESSERA_SECRET (secret) must be at least 32 characters');
@@ -256,6 +305,7 @@ export function loadConfig(
     redisUrl: url('redisUrl', 'TESSERA_REDIS_URL', ['redis:', 'rediss:']),
     databaseSchema: str('databaseSchema', 'public'),
     redisPrefix: str('redisPrefix', 'tessera:'),
+    oauth: bool('oauth', true, 'TESSERA_OAUTH'),
     secret,
     defaultMode: oneOf('defaultMode', 'token', ['session', 'token'], 'TESSERA_DEFAULT_MODE'),
     accessTokenTtl: int('accessTokenTtl', 300, 10, 86_400, 'TESSERA_ACCESS_TOKEN_TTL'),
@@ -280,7 +330,7 @@ export function loadConfig(
     keyRotationDays: int('keyRotationDays', 30, 1, 3650, 'TESSERA_KEY_ROTATION_DAYS'),
     secureCookies: bool('secureCookies', issuerUrl?.protocol === 'https:', 'TESSERA_SECURE_COOKIES'),
     sameSite: oneOf('sameSite', 'lax', ['lax', 'strict', 'none'], 'TESSERA_SAME_SITE'),
-    trustProxy: bool('trustProxy', false, 'TESSERA_TRUST_PROXY'),
+    trustProxy,
     logLevel: oneOf(
       'logLevel',
       'info',
@@ -321,6 +371,15 @@ export function loadConfig(
   }
   if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(config.redisPrefix)) {
     problems.push('TESSERA_REDIS_PREFIX (redisPrefix) must be 1 to 64 of A-Z a-z 0-9 : _ . -');
+  }
+  if (config.redisUrl && !config.databaseUrl && config.oauth) {
+    // Accounts in Redis are shared by every instance; OAuth state would stay in each one's own
+    // oauth.sqlite, so a client or grant made on one instance would be unknown to the others.
+    problems.push(
+      'TESSERA_REDIS_URL without TESSERA_DATABASE_URL: the OAuth provider keeps clients, codes and grants in PostgreSQL ' +
+        '(or a per-instance SQLite file, which instances sharing Redis cannot share); set TESSERA_DATABASE_URL, ' +
+        'or turn the OAuth provider off with TESSERA_OAUTH=false',
+    );
   }
   if (config.sameSite === 'none' && !config.secureCookies) {
     problems.push(

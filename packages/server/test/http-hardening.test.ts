@@ -7,7 +7,11 @@ import { call, PASSWORD, registerAndLogin, startTestServer, type TestServer, uni
 
 let srv: TestServer;
 before(async () => {
-  srv = await startTestServer({ trustProxy: true, loginMaxFailuresPerAccount: 5, loginMaxFailuresPerIp: 50 });
+  srv = await startTestServer({
+    trustProxy: ['127.0.0.1'],
+    loginMaxFailuresPerAccount: 5,
+    loginMaxFailuresPerIp: 50,
+  });
 });
 after(async () => {
   await srv.close();

@@ -1,6 +1,7 @@
 import { hkdfSync, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { privateDir, privateFile } from '../util/private-files.js';
 
 /** Sub-keys derived from the one server secret, each for one purpose. */
 export interface Secrets {
@@ -31,8 +32,11 @@ export function loadOrCreateSecret(
 ): { secret: string; generated: boolean } {
   if (configured) return { secret: configured, generated: false };
   const file = path.join(dataDir, 'secret');
-  if (existsSync(file)) return { secret: readFileSync(file, 'utf8').trim(), generated: false };
-  mkdirSync(dataDir, { recursive: true });
+  privateDir(dataDir);
+  if (existsSync(file)) {
+    privateFile(file);
+    return { secret: readFileSync(file, 'utf8').trim(), generated: false };
+  }
   const secret = randomBytes(32).toString('base64url');
   writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
   chmodSync(file, 0o600);

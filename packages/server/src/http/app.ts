@@ -133,16 +133,18 @@ export async function buildApp(options: AppOptions): Promise<App> {
   });
 
   registerPages(fastify, { config });
-  await registerOAuthRoutes(fastify, {
-    config,
-    store,
-    auth,
-    keys,
-    revocations,
-    secrets,
-    isAllowedOrigin,
-    now: options.now,
-  });
+  const oauth = config.oauth
+    ? await registerOAuthRoutes(fastify, {
+        config,
+        store,
+        auth,
+        keys,
+        revocations,
+        secrets,
+        isAllowedOrigin,
+        now: options.now,
+      })
+    : undefined;
 
   fastify.get('/.well-known/jwks.json', async (_request, reply) => {
     await keys.refresh();
@@ -152,7 +154,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   fastify.get('/healthz', async () => ({ status: 'ok' }));
   fastify.get('/readyz', async () => {
     try {
-      await Promise.all([store.ping(), fastify.oauth.ping()]);
+      await Promise.all([store.ping(), oauth?.ping()]);
       return { status: 'ready', store: store.kind };
     } catch (err) {
       throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err);

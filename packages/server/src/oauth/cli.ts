@@ -53,6 +53,10 @@ export async function clientsCommand(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   const config = loadConfig(process.env, {}, values.config ?? process.env.TESSERA_CONFIG);
+  if (!config.oauth) {
+    process.stderr.write('the OAuth provider is off (TESSERA_OAUTH=false): there are no clients to manage\n');
+    return 2;
+  }
   const oauthStore = await connectOAuthStore(config);
   try {
     if (sub === 'list') {

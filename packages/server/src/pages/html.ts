@@ -95,7 +95,8 @@ export function registerPage(): string {
   );
 }
 
-export function accountPage(mode?: string): string {
+/** `grants`: list the OAuth apps with access (only when the OAuth provider is on). */
+export function accountPage(mode?: string, options: { grants: boolean } = { grants: true }): string {
   return layout(
     'account',
     'Your account',
@@ -124,7 +125,9 @@ export function accountPage(mode?: string): string {
     </div>
   </section>
 
-  <section aria-labelledby="grants-title">
+  ${
+    options.grants
+      ? `<section aria-labelledby="grants-title">
     <div class="section-head">
       <h2 id="grants-title" tabindex="-1">Apps with access to your account</h2>
       <p id="grant-count" class="muted"></p>
@@ -133,7 +136,9 @@ export function accountPage(mode?: string): string {
     <ul id="grants" class="sessions" aria-labelledby="grants-title" hidden></ul>
     <p id="grants-empty" class="empty" hidden>No apps have access.</p>
     <p class="hint section-foot">Apps you allow to use your account are listed here. Revoking one signs it out at once; it has to ask you again.</p>
-  </section>
+  </section>`
+      : ''
+  }
 
   <section aria-labelledby="password-title">
     <h2 id="password-title">Change password</h2>

@@ -75,7 +75,7 @@ export function registerPages(app: FastifyInstance, deps: { config: Config }): v
   app.get('/account', async (request, reply) => {
     if (wrongLoopbackHost(request, reply)) return reply;
     if (!cookieMode(request)) return reply.header('Cache-Control', 'no-store').redirect('/signin', 302);
-    return page(reply, accountPage(cookieMode(request)));
+    return page(reply, accountPage(cookieMode(request), { grants: config.oauth }));
   });
 
   const assetHeaders = (reply: FastifyReply, type: string, etag?: string): FastifyReply => {

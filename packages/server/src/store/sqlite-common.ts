@@ -1,7 +1,7 @@
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreUnavailableError } from '../errors.js';
+import { privateDir, privateFile } from '../util/private-files.js';
 
 /**
  * Runs synchronous SQLite work as a promise. SQLite faults (locked, I/O, corrupt, full) fail
@@ -36,9 +36,18 @@ export class StatementCache {
   }
 }
 
-/** Opens a SQLite file (or ':memory:') in WAL mode, creating its folder. */
+/**
+ * Opens a SQLite file (or ':memory:') in WAL mode, creating its folder. Folder 0700, files 0600:
+ * the file is made before SQLite opens it, and SQLite gives its -wal and -shm files the same mode.
+ */
 export function openSqlite(file: string): Database.Database {
-  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+  const onDisk = file !== ':memory:';
+  if (onDisk) {
+    privateDir(path.dirname(file));
+    privateFile(file, true);
+    privateFile(`${file}-wal`);
+    privateFile(`${file}-shm`);
+  }
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');

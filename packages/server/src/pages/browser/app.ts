@@ -158,6 +158,8 @@ async function accountPage(): Promise<void> {
     }
   };
 
+  // The page has no apps section when the server runs without its OAuth provider.
+  const grants = document.getElementById('grants') !== null;
   await guard('account-error', async () => {
     const me = await c.me();
     $('username').textContent = me.user.username;
@@ -167,7 +169,7 @@ async function accountPage(): Promise<void> {
         ? 'A short-lived access token in memory, renewed with an HttpOnly refresh cookie'
         : 'A session cookie (HttpOnly) this server remembers';
     // A failure to list the apps shows in its own section; the rest of the page still works.
-    await Promise.all([renderSessions(c), guard('grants-error', () => renderGrants(c))]);
+    await Promise.all([renderSessions(c), grants && guard('grants-error', () => renderGrants(c))]);
     $('loading').hidden = true;
     $('account').hidden = false;
   });
@@ -195,7 +197,7 @@ async function accountPage(): Promise<void> {
     });
   });
 
-  $('grants').addEventListener('click', (event) => {
+  document.getElementById('grants')?.addEventListener('click', (event) => {
     const button = (event.target as Element).closest('button[data-grant]');
     if (!(button instanceof HTMLButtonElement)) return;
     const id = button.dataset.grant ?? '';
