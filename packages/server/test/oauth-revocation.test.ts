@@ -260,3 +260,20 @@ describe('OAuth security events are in the audit trail', () => {
     }
   });
 });
+
+describe('OAuth refresh grace', () => {
+  it('a retry within refreshGraceSeconds gets the same successor; a reuse after it ends the grant', async () => {
+    const who = await user(f);
+    const t = await grant(f, who);
+    const first = await refresh(f, t.refresh);
+    assert.equal(first.status, 200);
+    f.srv.clock.now += 1000;
+    const retry = await refresh(f, t.refresh);
+    assert.equal(retry.status, 200, JSON.stringify(retry.body));
+    assert.equal(retry.body.refresh_token, first.body.refresh_token);
+    assert.equal(await active(f, first.body.refresh_token), true, 'the grant is still live');
+    f.srv.clock.now += f.srv.config.refreshGraceSeconds * 1000;
+    assert.equal((await refresh(f, t.refresh)).body.error, 'invalid_grant');
+    assert.equal(await active(f, first.body.refresh_token), false);
+  });
+});

@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import { signJwt, verifyOwnJwt } from '../domain/jwt.js';
 import type { KeyRing } from '../domain/keys.js';
 import type { Revocations } from '../domain/revocations.js';
-import type { Secrets } from '../domain/secrets.js';
+import { refreshSuccessor, type Secrets } from '../domain/secrets.js';
 import type { AuditType, SessionRecord, Store, UserRecord } from '../store/types.js';
 import { hmac, randomId, randomToken, safeEqual, sha256, splitIdSecret } from '../util/crypto.js';
 import { type AuthorizationRequest, type Params, resolveScope, single } from './authorize.js';
@@ -327,8 +327,15 @@ export class OAuthService {
       record.dpopJkt,
       record.id,
       now,
+      // Derived like first-party successors: a retry within the grace window gets the same one.
+      refreshSuccessor(this.deps.secrets.refreshDerivation, parts.id, parts.secret),
     );
-    const result = await this.deps.oauth.rotateRefreshToken(record.id, now, successor.record);
+    const result = await this.deps.oauth.rotateRefreshToken(
+      record.id,
+      now,
+      successor.record,
+      this.deps.config.refreshGraceSeconds * 1000,
+    );
     if (result.outcome === 'reused') {
       await this.audit('oauth_refresh_reuse', record.userId, result.grantId, `client ${client.id}`);
       await this.revokeGrant(result.grantId, 'refresh_reuse');
@@ -401,9 +408,10 @@ export class OAuthService {
     jkt: string | null,
     parentId: string | null,
     now: number,
+    derived?: { id: string; secret: string },
   ): { token: string; record: OAuthRefreshTokenRecord } {
-    const id = randomId();
-    const secret = randomToken(32);
+    const id = derived?.id ?? randomId();
+    const secret = derived?.secret ?? randomToken(32);
     return {
       token: `${id}.${secret}`,
       record: {
