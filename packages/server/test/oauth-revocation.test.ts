@@ -201,3 +201,79 @@ describe('introspection and userinfo honour the revocation feed', () => {
     assert.equal(await userinfo(f, t.access), 401);
   });
 });
+
+describe('OAuth security events are in the audit trail', () => {
+  const types = async (userId?: string) =>
+    (await f.srv.app.store.listAuditEvents({ userId, limit: 100 })).map((e) => e.type);
+
+  it('consent, code replay, refresh reuse and grant revocation', async () => {
+    const who = await user(f);
+    const { verifier, challenge } = await pkce();
+    const back = await authorize(f.srv, who.cookie, {
+      client_id: f.web.client.client_id,
+      redirect_uri: WEB_REDIRECT,
+      response_type: 'code',
+      scope: 'api offline_access',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    });
+    const redeem = () =>
+      form(
+        f.srv,
+        '/oauth/token',
+        {
+          grant_type: 'authorization_code',
+          code: back.searchParams.get('code')!,
+          redirect_uri: WEB_REDIRECT,
+          code_verifier: verifier,
+        },
+        basic(f.web.client.client_id, f.web.secret),
+      );
+    assert.equal((await redeem()).status, 200);
+    assert.ok((await types(who.id)).includes('oauth_consent'));
+    assert.equal((await redeem()).body.error, 'invalid_grant');
+    const afterReplay = await types(who.id);
+    assert.ok(afterReplay.includes('oauth_code_replay'));
+    assert.ok(afterReplay.includes('oauth_grant_revoked'));
+
+    const t = await grant(f, who);
+    assert.equal((await refresh(f, t.refresh)).status, 200);
+    f.srv.clock.now += 60_000;
+    assert.equal((await refresh(f, t.refresh)).body.error, 'invalid_grant');
+    assert.ok((await types(who.id)).includes('oauth_refresh_reuse'));
+  });
+
+  it('clients added and removed', async () => {
+    const { client } = await f.srv.app.fastify.oauth.addClient({
+      name: 'Audited',
+      type: 'confidential',
+      redirectUris: ['https://audited.example/cb'],
+      scopes: ['api'],
+    });
+    assert.equal(await f.srv.app.fastify.oauth.removeClient(client.id), true);
+    const events = await f.srv.app.store.listAuditEvents({ limit: 100 });
+    for (const type of ['oauth_client_added', 'oauth_client_removed'] as const) {
+      assert.ok(
+        events.some((e) => e.type === type && e.detail === `client ${client.id}`),
+        type,
+      );
+    }
+  });
+});
+
+describe('OAuth refresh grace', () => {
+  it('a retry within refreshGraceSeconds gets the same successor; a reuse after it ends the grant', async () => {
+    const who = await user(f);
+    const t = await grant(f, who);
+    const first = await refresh(f, t.refresh);
+    assert.equal(first.status, 200);
+    f.srv.clock.now += 1000;
+    const retry = await refresh(f, t.refresh);
+    assert.equal(retry.status, 200, JSON.stringify(retry.body));
+    assert.equal(retry.body.refresh_token, first.body.refresh_token);
+    assert.equal(await active(f, first.body.refresh_token), true, 'the grant is still live');
+    f.srv.clock.now += f.srv.config.refreshGraceSeconds * 1000;
+    assert.equal((await refresh(f, t.refresh)).body.error, 'invalid_grant');
+    assert.equal(await active(f, first.body.refresh_token), false);
+  });
+});

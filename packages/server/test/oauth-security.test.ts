@@ -363,6 +363,8 @@ describe('token endpoint', () => {
       web(),
     );
     assert.equal(widen.body.error, 'invalid_scope');
+    // A repeat within the grace window is a retry; after it, a reuse.
+    f.srv.clock.now += (f.srv.config.refreshGraceSeconds + 1) * 1000;
     const reuse = await form(
       f.srv,
       '/oauth/token',

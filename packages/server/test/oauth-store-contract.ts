@@ -160,6 +160,7 @@ export function oauthStoreContract(name: string, open: () => Promise<OAuthStore>
       assert.deepEqual(await s.rotateRefreshToken(t1.id, T0 + 1, t2), { outcome: 'rotated' });
       assert.equal((await s.getRefreshToken(t1.id))?.usedAt, T0 + 1);
       assert.deepEqual(await s.getRefreshToken(t2.id), t2);
+      assert.deepEqual(await s.rotateRefreshToken(t1.id, T0 + 2, refresh(g.id), 1), { outcome: 'grace' });
       assert.deepEqual(await s.rotateRefreshToken(t1.id, T0 + 2, refresh(g.id)), {
         outcome: 'reused',
         grantId: g.id,

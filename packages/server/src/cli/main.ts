@@ -53,7 +53,9 @@ for without echo on a terminal), never from the command line.`,
 
 Shows the audit trail, newest first: time, event, user, session, IP, user agent, detail.
 Types: register, login_ok, login_failed, lockout, refresh_reuse, logout, logout_all,
-session_ended, password_change, account_disabled, account_enabled, key_rotation.`,
+session_ended, password_change, account_disabled, account_enabled, key_rotation,
+oauth_consent, oauth_code_replay, oauth_refresh_reuse, oauth_grant_revoked, oauth_client_added,
+oauth_client_removed.`,
   token: `Usage: tessera token inspect <jwt>
 
 Decodes the header and claims and checks the signature, issuer, audience and expiry against

@@ -7,7 +7,7 @@ import { type AccessClaims, signJwt } from './jwt.js';
 import type { KeyRing } from './keys.js';
 import { checkPasswordPolicy, dummyHash, hashPassword, needsRehash, verifyPassword } from './passwords.js';
 import type { Revocations } from './revocations.js';
-import type { Secrets } from './secrets.js';
+import { refreshSuccessor, type Secrets } from './secrets.js';
 import { type Reservation, Throttle } from './throttle.js';
 import { checkUsernameScripts, normalizeUsername } from './users.js';
 
@@ -266,11 +266,7 @@ export class AuthService {
 
   /** The successor of a refresh token is derived, not random, so a retry can be answered with it. */
   private successorOf(parentId: string, parentSecret: string): { id: string; secret: string } {
-    const key = this.deps.secrets.refreshDerivation;
-    return {
-      id: hmac(key, 'refresh-id', parentId, parentSecret).slice(0, 22),
-      secret: hmac(key, 'refresh-secret', parentId, parentSecret),
-    };
+    return refreshSuccessor(this.deps.secrets.refreshDerivation, parentId, parentSecret);
   }
 
   async refresh(token: unknown, client?: ClientInfo): Promise<IssuedTokens> {

@@ -1,6 +1,7 @@
 import { hkdfSync, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { hmac } from '../util/crypto.js';
 import { privateDir, privateFile } from '../util/private-files.js';
 
 /** Sub-keys derived from the one server secret, each for one purpose. */
@@ -11,6 +12,21 @@ export interface Secrets {
   refreshDerivation: Buffer;
   /** Binds CSRF tokens to sessions. */
   csrf: Buffer;
+}
+
+/**
+ * A refresh token's successor, derived from the parent (first-party and OAuth alike): a retry
+ * within the grace window is answered with the same successor, and no secret is stored.
+ */
+export function refreshSuccessor(
+  key: Buffer,
+  parentId: string,
+  parentSecret: string,
+): { id: string; secret: string } {
+  return {
+    id: hmac(key, 'refresh-id', parentId, parentSecret).slice(0, 22),
+    secret: hmac(key, 'refresh-secret', parentId, parentSecret),
+  };
 }
 
 export function deriveSecrets(secret: string): Secrets {

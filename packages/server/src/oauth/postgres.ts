@@ -395,6 +395,7 @@ export class PostgresOAuthStore implements OAuthStore {
     id: string,
     now: number,
     successor: OAuthRefreshTokenRecord,
+    graceMs = 0,
   ): Promise<OAuthRotateOutcome> {
     return this.tx(async (c) => {
       // grant_id never changes, so reading it unlocked is safe.
@@ -414,7 +415,8 @@ export class PostgresOAuthStore implements OAuthStore {
       }
       const after = await c.query('SELECT used_at FROM oauth_refresh_tokens WHERE id = $1', [id]);
       const usedAt = (after.rows[0] as Row | undefined)?.used_at;
-      if (usedAt !== undefined && usedAt !== null) return { outcome: 'reused', grantId };
+      if (typeof usedAt === 'number')
+        return graceMs > 0 && now - usedAt <= graceMs ? { outcome: 'grace' } : { outcome: 'reused', grantId };
       return { outcome: 'invalid' };
     });
   }

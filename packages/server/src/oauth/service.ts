@@ -3,8 +3,8 @@ import type { Config } from '../config.js';
 import { signJwt, verifyOwnJwt } from '../domain/jwt.js';
 import type { KeyRing } from '../domain/keys.js';
 import type { Revocations } from '../domain/revocations.js';
-import type { Secrets } from '../domain/secrets.js';
-import type { SessionRecord, Store, UserRecord } from '../store/types.js';
+import { refreshSuccessor, type Secrets } from '../domain/secrets.js';
+import type { AuditType, SessionRecord, Store, UserRecord } from '../store/types.js';
 import { hmac, randomId, randomToken, safeEqual, sha256, splitIdSecret } from '../util/crypto.js';
 import { type AuthorizationRequest, type Params, resolveScope, single } from './authorize.js';
 import {
@@ -85,6 +85,25 @@ export class OAuthService {
     return this.deps.oauth;
   }
 
+  /** The account server's audit trail; the grant id goes where a session id would. */
+  private audit(
+    type: AuditType,
+    userId: string | null,
+    grantId: string | null,
+    detail: string,
+  ): Promise<void> {
+    return this.deps.store.appendAuditEvent({
+      at: this.now(),
+      type,
+      // Machines' grants belong to no user.
+      userId: userId?.startsWith('client:') ? null : userId,
+      sessionId: grantId,
+      ip: null,
+      userAgent: null,
+      detail,
+    });
+  }
+
   // clients
 
   async addClient(input: NewClient): Promise<{ client: ClientRecord; secret: string | null }> {
@@ -95,6 +114,7 @@ export class OAuthService {
     if (!(await this.deps.oauth.createClient(built.client))) {
       throw new OAuthError('invalid_request', 'A client with this id exists.');
     }
+    await this.audit('oauth_client_added', null, null, `client ${built.client.id}`);
     return built;
   }
 
@@ -102,7 +122,9 @@ export class OAuthService {
   async removeClient(id: string): Promise<boolean> {
     for (const grant of await this.deps.oauth.listClientGrants(id))
       await this.revokeGrant(grant.id, 'client_removed');
-    return this.deps.oauth.deleteClient(id);
+    const removed = await this.deps.oauth.deleteClient(id);
+    if (removed) await this.audit('oauth_client_removed', null, null, `client ${id}`);
+    return removed;
   }
 
   authenticateClient(credentials: ClientCredentials): Promise<ClientRecord> {
@@ -141,6 +163,7 @@ export class OAuthService {
   /** Records consent (widening the live grant) and issues a single-use, 60-second code. */
   async issueCode(user: UserRecord, session: SessionRecord, request: AuthorizationRequest): Promise<string> {
     const now = this.now();
+    const before = await this.deps.oauth.getLiveGrant(user.id, request.client.id);
     const grant = await this.deps.oauth.upsertGrant({
       id: randomId(),
       userId: user.id,
@@ -148,6 +171,8 @@ export class OAuthService {
       scope: request.scope.join(' '),
       now,
     });
+    if (before?.scope !== grant.scope)
+      await this.audit('oauth_consent', user.id, grant.id, `client ${request.client.id}: ${grant.scope}`);
     const code = randomToken(32);
     await this.deps.oauth.insertCode({
       codeHash: sha256(code),
@@ -234,6 +259,7 @@ export class OAuthService {
     if (!record) throw invalidGrant();
     // RFC 6749 §4.1.2: a code used twice revokes what its first use issued.
     if (record.consumedAt !== null) {
+      await this.audit('oauth_code_replay', record.userId, record.grantId, `client ${client.id}`);
       await this.revokeGrant(record.grantId, 'code_replay');
       throw invalidGrant();
     }
@@ -252,6 +278,7 @@ export class OAuthService {
     if (record.dpopJkt !== null && record.dpopJkt !== jkt)
       throw new OAuthError('invalid_dpop_proof', 'The DPoP key differs from the one the code is bound to.');
     if (!(await this.deps.oauth.consumeCode(codeHash, now))) {
+      await this.audit('oauth_code_replay', record.userId, record.grantId, `client ${client.id}`);
       await this.revokeGrant(record.grantId, 'code_replay');
       throw invalidGrant();
     }
@@ -300,9 +327,17 @@ export class OAuthService {
       record.dpopJkt,
       record.id,
       now,
+      // Derived like first-party successors: a retry within the grace window gets the same one.
+      refreshSuccessor(this.deps.secrets.refreshDerivation, parts.id, parts.secret),
     );
-    const result = await this.deps.oauth.rotateRefreshToken(record.id, now, successor.record);
+    const result = await this.deps.oauth.rotateRefreshToken(
+      record.id,
+      now,
+      successor.record,
+      this.deps.config.refreshGraceSeconds * 1000,
+    );
     if (result.outcome === 'reused') {
+      await this.audit('oauth_refresh_reuse', record.userId, result.grantId, `client ${client.id}`);
       await this.revokeGrant(result.grantId, 'refresh_reuse');
       throw invalidGrant('The refresh token was used before; the grant has been revoked.');
     }
@@ -373,9 +408,10 @@ export class OAuthService {
     jkt: string | null,
     parentId: string | null,
     now: number,
+    derived?: { id: string; secret: string },
   ): { token: string; record: OAuthRefreshTokenRecord } {
-    const id = randomId();
-    const secret = randomToken(32);
+    const id = derived?.id ?? randomId();
+    const secret = derived?.secret ?? randomToken(32);
     return {
       token: `${id}.${secret}`,
       record: {
@@ -468,8 +504,17 @@ export class OAuthService {
   /** Revokes a grant and every token issued under it, and tells every API server (the feed). */
   async revokeGrant(id: string, reason: string): Promise<boolean> {
     const now = this.now();
+    const grant = await this.deps.oauth.getGrant(id);
     const wasLive = await this.deps.oauth.revokeGrant(id, now, reason);
-    if (wasLive) await this.deps.revocations.revokeSessions([id], reason, now);
+    if (wasLive) {
+      await this.deps.revocations.revokeSessions([id], reason, now);
+      await this.audit(
+        'oauth_grant_revoked',
+        grant?.userId ?? null,
+        id,
+        `client ${grant?.clientId}: ${reason}`,
+      );
+    }
     return wasLive;
   }
 

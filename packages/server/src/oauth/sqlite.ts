@@ -382,6 +382,7 @@ export class SqliteOAuthStore implements OAuthStore {
     id: string,
     now: number,
     successor: OAuthRefreshTokenRecord,
+    graceMs: number,
   ): OAuthRotateOutcome => {
     const r = this.q('SELECT * FROM oauth_refresh_tokens WHERE id = ?').get(id) as Row | undefined;
     if (!r) return { outcome: 'invalid' };
@@ -390,7 +391,10 @@ export class SqliteOAuthStore implements OAuthStore {
       | { revoked_at: number | null }
       | undefined;
     if (!grant || grant.revoked_at !== null) return { outcome: 'invalid' };
-    if (token.usedAt !== null) return { outcome: 'reused', grantId: token.grantId };
+    if (token.usedAt !== null)
+      return graceMs > 0 && now - token.usedAt <= graceMs
+        ? { outcome: 'grace' }
+        : { outcome: 'reused', grantId: token.grantId };
     if (token.expiresAt <= now) return { outcome: 'invalid' };
     this.q('UPDATE oauth_refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL').run(now, id);
     this.insertRefreshTokenSync(successor);
@@ -420,8 +424,9 @@ export class SqliteOAuthStore implements OAuthStore {
     id: string,
     now: number,
     successor: OAuthRefreshTokenRecord,
+    graceMs = 0,
   ): Promise<OAuthRotateOutcome> {
-    return this.run(() => this.db.transaction(this.rotateTx).immediate(id, now, successor));
+    return this.run(() => this.db.transaction(this.rotateTx).immediate(id, now, successor, graceMs));
   }
 
   rememberJti(key: string, expiresAt: number, now: number): Promise<boolean> {

@@ -84,7 +84,9 @@ export interface OAuthRefreshTokenRecord {
 
 export type OAuthRotateOutcome =
   | { outcome: 'rotated' }
-  /** Used before: theft suspected; the caller revokes the grant. */
+  /** Used before, within the grace window: the caller answers with the same (derived) successor. */
+  | { outcome: 'grace' }
+  /** Used before, outside the grace window: theft suspected; the caller revokes the grant. */
   | { outcome: 'reused'; grantId: string }
   | { outcome: 'invalid' };
 
@@ -132,12 +134,14 @@ export interface OAuthStore {
   getRefreshToken(id: string): Promise<OAuthRefreshTokenRecord | null>;
   /**
    * Marks `id` used and stores `successor`, atomically, if `id` is unused, unexpired and its
-   * grant live. A used token answers `reused` (the caller revokes the grant).
+   * grant live. A token used at most `graceMs` ago answers `grace`; used earlier, `reused` (the
+   * caller revokes the grant).
    */
   rotateRefreshToken(
     id: string,
     now: number,
     successor: OAuthRefreshTokenRecord,
+    graceMs?: number,
   ): Promise<OAuthRotateOutcome>;
 
   // DPoP replay cache

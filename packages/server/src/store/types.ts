@@ -104,7 +104,13 @@ export type AuditType =
   | 'password_change'
   | 'account_disabled'
   | 'account_enabled'
-  | 'key_rotation';
+  | 'key_rotation'
+  | 'oauth_consent'
+  | 'oauth_code_replay'
+  | 'oauth_refresh_reuse'
+  | 'oauth_grant_revoked'
+  | 'oauth_client_added'
+  | 'oauth_client_removed';
 
 /** One security event; append-only, never holding a secret, a token or a password. */
 export interface AuditEvent {
