@@ -14,15 +14,9 @@ import { loadConfig } from '../src/config.js';
 import { type RunningServer, startServer } from '../src/server.js';
 import { ClusterStore } from '../src/store/cluster.js';
 import { call, freePort, PASSWORD, registerAndLogin, SECRET, uniqueName } from './helpers.js';
-import { deleteRedisKeys, dropSchemas } from './services.js';
+import { databaseUrl, deleteRedisKeys, dropSchemas, redisUrl, skipWithoutPgAndRedis } from './services.js';
 
-const databaseUrl = process.env.TESSERA_TEST_DATABASE_URL;
-const redisUrl = process.env.TESSERA_TEST_REDIS_URL;
-const missing = [
-  databaseUrl ? null : 'PostgreSQL not reachable: TESSERA_TEST_DATABASE_URL unset',
-  redisUrl ? null : 'Redis not reachable: TESSERA_TEST_REDIS_URL unset',
-].filter((x) => x !== null);
-const skip = missing.length > 0 ? missing.join('; ') : undefined;
+const skip = skipWithoutPgAndRedis;
 
 const run = randomBytes(6).toString('hex');
 const schema = `tessera_test_${run}_cl`;

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type Config, loadConfig } from '../src/config.js';
+import { type Config, ConfigError, loadConfig } from '../src/config.js';
 import { type App, buildApp } from '../src/http/app.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { Store } from '../src/store/types.js';
@@ -121,6 +121,17 @@ export function sendableHeader(value: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The problems loadConfig reports for `env`, or [] when it accepts it. */
+export function configProblems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
 }
 
 export function uniqueName(prefix = 'user'): string {

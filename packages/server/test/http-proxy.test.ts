@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { type Config, ConfigError, loadConfig } from '../src/config.js';
-import { call, PASSWORD, startTestServer, type TestServer, uniqueName } from './helpers.js';
+import { call, configProblems, PASSWORD, startTestServer, type TestServer, uniqueName } from './helpers.js';
 
 const servers: TestServer[] = [];
 after(async () => {
@@ -28,16 +28,6 @@ async function auditedIp(overrides: Partial<Config>, forwardedFor: string): Prom
   const events = await srv.app.store.listAuditEvents({ userId: user!.id, type: 'login_ok', limit: 1 });
   assert.equal(events.length, 1);
   return events[0]!.ip;
-}
-
-function problems(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
 }
 
 describe('trusted proxies', () => {
@@ -67,12 +57,12 @@ describe('trusted proxies', () => {
 
   it('refuses "true", hop counts and what is not an address, saying to name the proxies', () => {
     for (const value of ['true', 'yes', '1', '2', 'proxy.example', '10.0.0.0/33', '127.0.0.1/8/8']) {
-      const found = problems({ TESSERA_TRUST_PROXY: value });
+      const found = configProblems({ TESSERA_TRUST_PROXY: value });
       assert.equal(found.length, 1, `${value}: ${JSON.stringify(found)}`);
       assert.match(found[0]!, /^TESSERA_TRUST_PROXY \(trustProxy\)/);
       assert.match(found[0]!, /name the proxies .* by address or CIDR/);
     }
-    assert.match(problems({ TESSERA_TRUST_PROXY: 'true' })[0]!, /may not be true/);
+    assert.match(configProblems({ TESSERA_TRUST_PROXY: 'true' })[0]!, /may not be true/);
     assert.throws(() => loadConfig({}, { trustProxy: true as never }), ConfigError);
   });
 });

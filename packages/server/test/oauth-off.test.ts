@@ -6,10 +6,10 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/config.js';
 import { clientsCommand } from '../src/oauth/cli.js';
 import { type RunningServer, startServer } from '../src/server.js';
-import { call, freePort, PASSWORD, SECRET, uniqueName } from './helpers.js';
+import { call, configProblems, freePort, PASSWORD, SECRET, uniqueName } from './helpers.js';
 import { deleteRedisKeys } from './services.js';
 
 const redisUrl = process.env.TESSERA_TEST_REDIS_URL;
@@ -17,28 +17,21 @@ const skip = redisUrl ? undefined : 'Redis not reachable: TESSERA_TEST_REDIS_URL
 const prefix = `tessera:test:${randomBytes(6).toString('hex')}:oauthoff:`;
 const REDIS = 'redis://127.0.0.1:6379/0';
 
-function problems(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
-
 describe('Redis-only deployments and the OAuth provider', () => {
   it('refuse to start with the OAuth provider on, naming TESSERA_DATABASE_URL and TESSERA_OAUTH', () => {
-    const found = problems({ TESSERA_REDIS_URL: REDIS });
+    const found = configProblems({ TESSERA_REDIS_URL: REDIS });
     assert.equal(found.length, 1, JSON.stringify(found));
     assert.match(found[0]!, /set TESSERA_DATABASE_URL/);
     assert.match(found[0]!, /TESSERA_OAUTH=false/);
   });
 
   it('start with TESSERA_OAUTH=false, or with PostgreSQL beside Redis', () => {
-    assert.deepEqual(problems({ TESSERA_REDIS_URL: REDIS, TESSERA_OAUTH: 'false' }), []);
+    assert.deepEqual(configProblems({ TESSERA_REDIS_URL: REDIS, TESSERA_OAUTH: 'false' }), []);
     assert.deepEqual(
-      problems({ TESSERA_REDIS_URL: REDIS, TESSERA_DATABASE_URL: 'postgres://postgres@127.0.0.1/test' }),
+      configProblems({
+        TESSERA_REDIS_URL: REDIS,
+        TESSERA_DATABASE_URL: 'postgres://postgres@127.0.0.1/test',
+      }),
       [],
     );
     assert.equal(loadConfig({}).oauth, true, 'on by default');

@@ -3,6 +3,16 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
 
+/** Set by scripts/test.mjs when the service answers; unset means its suites skip. */
+export const databaseUrl = process.env.TESSERA_TEST_DATABASE_URL;
+export const redisUrl = process.env.TESSERA_TEST_REDIS_URL;
+const missing = [
+  databaseUrl ? null : 'PostgreSQL not reachable: TESSERA_TEST_DATABASE_URL unset',
+  redisUrl ? null : 'Redis not reachable: TESSERA_TEST_REDIS_URL unset',
+].filter((x) => x !== null);
+/** Why a suite that needs both PostgreSQL and Redis skips; undefined when both are there. */
+export const skipWithoutPgAndRedis = missing.length > 0 ? missing.join('; ') : undefined;
+
 export async function dropSchemas(url: string, schemas: readonly string[]): Promise<void> {
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();

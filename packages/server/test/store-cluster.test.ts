@@ -3,16 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { StoreUnavailableError } from '../src/errors.js';
 import { ClusterStore } from '../src/store/cluster.js';
-import { deleteRedisKeys, dropSchemas } from './services.js';
+import { databaseUrl, deleteRedisKeys, dropSchemas, redisUrl, skipWithoutPgAndRedis } from './services.js';
 import { runStoreContract } from './store-contract.js';
 
-const databaseUrl = process.env.TESSERA_TEST_DATABASE_URL;
-const redisUrl = process.env.TESSERA_TEST_REDIS_URL;
-const missing = [
-  databaseUrl ? null : 'PostgreSQL not reachable: TESSERA_TEST_DATABASE_URL unset',
-  redisUrl ? null : 'Redis not reachable: TESSERA_TEST_REDIS_URL unset',
-].filter((x) => x !== null);
-const skip = missing.length > 0 ? missing.join('; ') : undefined;
+const skip = skipWithoutPgAndRedis;
 
 const run = randomBytes(6).toString('hex');
 const schema = `tessera_test_${run}_cluster`;
