@@ -3,14 +3,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PASSWORD } from '../../server/test/helpers.js';
 import {
-  authorize,
   basic,
   form,
   type OAuthFixture,
-  pkce,
   signIn,
   startOAuthServer,
-  WEB_REDIRECT,
+  webAppTokens,
 } from '../../server/test/oauth-helpers.js';
 import {
   grantsRequest,
@@ -121,29 +119,9 @@ describe('grants against a server with OAuth clients', () => {
 
   /** The web app gets a grant (with a refresh token) from the user behind `cookie`. */
   async function grantTo(cookie: string): Promise<string> {
-    const { verifier, challenge } = await pkce();
-    const back = await authorize(fx.srv, cookie, {
-      client_id: fx.web.client.client_id,
-      redirect_uri: WEB_REDIRECT,
-      response_type: 'code',
-      scope: 'openid api offline_access',
-      code_challenge: challenge,
-      code_challenge_method: 'S256',
-    });
-    const res = await form(
-      fx.srv,
-      '/oauth/token',
-      {
-        grant_type: 'authorization_code',
-        code: back.searchParams.get('code')!,
-        code_verifier: verifier,
-        redirect_uri: WEB_REDIRECT,
-      },
-      basic(fx.web.client.client_id, fx.web.secret),
-    );
-    assert.equal(res.status, 200);
-    assert.ok(res.body.refresh_token);
-    return res.body.refresh_token;
+    const body = await webAppTokens(fx, cookie);
+    assert.ok(body.refresh_token);
+    return body.refresh_token;
   }
 
   const refreshWith = (token: string) =>

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { call } from './helpers.js';
 import {
-  authorize,
   basic,
   form,
   type OAuthFixture,
@@ -11,6 +10,7 @@ import {
   signIn,
   startOAuthServer,
   WEB_REDIRECT,
+  webAppTokens,
 } from './oauth-helpers.js';
 
 const ADMIN = 'admin-token-for-tests-0123456789abcdef';
@@ -24,29 +24,8 @@ after(async () => {
   await f.srv.close();
 });
 
-async function grantTokens(cookie: string) {
-  const { verifier, challenge } = await pkce();
-  const back = await authorize(f.srv, cookie, {
-    client_id: f.web.client.client_id,
-    redirect_uri: WEB_REDIRECT,
-    response_type: 'code',
-    scope: 'openid api offline_access',
-    code_challenge: challenge,
-    code_challenge_method: 'S256',
-  });
-  const res = await form(
-    f.srv,
-    '/oauth/token',
-    {
-      grant_type: 'authorization_code',
-      code: back.searchParams.get('code')!,
-      code_verifier: verifier,
-      redirect_uri: WEB_REDIRECT,
-    },
-    basic(f.web.client.client_id, f.web.secret),
-  );
-  assert.equal(res.status, 200);
-  return res.body;
+function grantTokens(cookie: string) {
+  return webAppTokens(f, cookie);
 }
 
 describe('GET /auth/grants, DELETE /auth/grants/:id', () => {

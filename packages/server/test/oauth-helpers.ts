@@ -3,7 +3,7 @@
 import * as oauth from 'oauth4webapi';
 import type { Config } from '../src/config.js';
 import type { NewClient } from '../src/oauth/clients.js';
-import { call, registerAndLogin, startTestServer, type TestServer } from './helpers.js';
+import { type Answer, call, registerAndLogin, startTestServer, type TestServer } from './helpers.js';
 
 export const insecure = { [oauth.allowInsecureRequests]: true } as const;
 
@@ -189,4 +189,34 @@ export async function form(
 export function basic(id: string, secret: string): Record<string, string> {
   const enc = (s: string) => encodeURIComponent(s);
   return { authorization: `Basic ${Buffer.from(`${enc(id)}:${enc(secret)}`).toString('base64')}` };
+}
+
+/**
+ * The web app's token answer once the user behind `cookie` allows openid, api and
+ * offline_access (authorization code with PKCE). Throws unless the token endpoint answers 200.
+ */
+export async function webAppTokens(fx: OAuthFixture, cookie: string): Promise<Answer['body']> {
+  const { verifier, challenge } = await pkce();
+  const back = await authorize(fx.srv, cookie, {
+    client_id: fx.web.client.client_id,
+    redirect_uri: WEB_REDIRECT,
+    response_type: 'code',
+    scope: 'openid api offline_access',
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+  });
+  const res = await form(
+    fx.srv,
+    '/oauth/token',
+    {
+      grant_type: 'authorization_code',
+      code: back.searchParams.get('code')!,
+      code_verifier: verifier,
+      redirect_uri: WEB_REDIRECT,
+    },
+    basic(fx.web.client.client_id, fx.web.secret),
+  );
+  if (res.status !== 200)
+    throw new Error(`token endpoint answered ${res.status}: ${JSON.stringify(res.body)}`);
+  return res.body;
 }

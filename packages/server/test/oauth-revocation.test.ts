@@ -13,6 +13,7 @@ import {
   signIn,
   startOAuthServer,
   WEB_REDIRECT,
+  webAppTokens,
 } from './oauth-helpers.js';
 
 let f: OAuthFixture;
@@ -40,28 +41,8 @@ async function user(fx: OAuthFixture): Promise<User> {
 
 /** The web app's tokens for `who`, through consent and the code grant. */
 async function grant(fx: OAuthFixture, who: User) {
-  const { verifier, challenge } = await pkce();
-  const back = await authorize(fx.srv, who.cookie, {
-    client_id: fx.web.client.client_id,
-    redirect_uri: WEB_REDIRECT,
-    response_type: 'code',
-    scope: 'openid api offline_access',
-    code_challenge: challenge,
-    code_challenge_method: 'S256',
-  });
-  const res = await form(
-    fx.srv,
-    '/oauth/token',
-    {
-      grant_type: 'authorization_code',
-      code: back.searchParams.get('code')!,
-      redirect_uri: WEB_REDIRECT,
-      code_verifier: verifier,
-    },
-    basic(fx.web.client.client_id, fx.web.secret),
-  );
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  return { access: res.body.access_token as string, refresh: res.body.refresh_token as string };
+  const body = await webAppTokens(fx, who.cookie);
+  return { access: body.access_token as string, refresh: body.refresh_token as string };
 }
 
 async function active(fx: OAuthFixture, token: string): Promise<boolean> {

@@ -11,16 +11,7 @@ import {
   watchErrors,
 } from '../../client/test/browser-helpers.js';
 import { call, PASSWORD } from './helpers.js';
-import {
-  authorize,
-  basic,
-  form,
-  type OAuthFixture,
-  pkce,
-  signIn,
-  startOAuthServer,
-  WEB_REDIRECT,
-} from './oauth-helpers.js';
+import { basic, form, type OAuthFixture, signIn, startOAuthServer, webAppTokens } from './oauth-helpers.js';
 
 describe('connected apps on the account page in Chromium', { skip: browserSkip, timeout: 60_000 }, () => {
   let fx: OAuthFixture;
@@ -35,29 +26,9 @@ describe('connected apps on the account page in Chromium', { skip: browserSkip, 
 
   /** The web app asks for openid, api and offline_access; the user allows it. Returns its refresh token. */
   async function grantWebApp(cookie: string): Promise<string> {
-    const { verifier, challenge } = await pkce();
-    const back = await authorize(fx.srv, cookie, {
-      client_id: fx.web.client.client_id,
-      redirect_uri: WEB_REDIRECT,
-      response_type: 'code',
-      scope: 'openid api offline_access',
-      code_challenge: challenge,
-      code_challenge_method: 'S256',
-    });
-    const res = await form(
-      fx.srv,
-      '/oauth/token',
-      {
-        grant_type: 'authorization_code',
-        code: back.searchParams.get('code')!,
-        code_verifier: verifier,
-        redirect_uri: WEB_REDIRECT,
-      },
-      basic(fx.web.client.client_id, fx.web.secret),
-    );
-    assert.equal(res.status, 200);
-    assert.ok(res.body.refresh_token);
-    return res.body.refresh_token;
+    const body = await webAppTokens(fx, cookie);
+    assert.ok(body.refresh_token);
+    return body.refresh_token;
   }
 
   const listGrants = async (cookie: string) =>
