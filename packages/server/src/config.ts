@@ -72,12 +72,14 @@ type Source = Record<string, unknown>;
 
 /** What proxy-addr (behind Fastify's trustProxy) accepts: an IP address, a CIDR, or one of its names. */
 function isProxyAddress(entry: string): boolean {
-  if (entry === 'loopback' || entry === 'linklocal' || entry === 'uniquelocal') return true;
-  const [address = '', bits, ...rest] = entry.split('/');
-  const family = isIP(address);
-  if (family === 0 || rest.length > 0) return false;
-  if (bits === undefined) return true;
-  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+  return entry === 'loopback' || entry === 'linklocal' || entry === 'uniquelocal' || isAddressOrCidr(entry);
+}
+
+/** A list setting: a JSON array from the file, or comma-separated text; entries trimmed, blanks dropped. */
+function entriesOf(v: unknown): string[] {
+  return (Array.isArray(v) ? v.map(String) : v === undefined ? [] : String(v).split(','))
+    .map((entry) => entry.trim())
+    .filter(Boolean);
 }
 
 const ENV: Record<string, keyof Config> = {
@@ -256,9 +258,7 @@ export function loadConfig(
       );
       return false;
     }
-    const list = (Array.isArray(v) ? v.map(String) : text.split(','))
-      .map((entry) => entry.trim())
-      .filter(Boolean);
+    const list = entriesOf(v);
     const bad = list.filter((entry) => !isProxyAddress(entry));
     if (list.length === 0 || bad.length > 0) {
       problems.push(
@@ -282,12 +282,7 @@ export function loadConfig(
     }
     return token;
   };
-  const allowRaw = raw.internalAllow;
-  const internalAllow = (
-    Array.isArray(allowRaw) ? allowRaw.map(String) : allowRaw === undefined ? [] : String(allowRaw).split(',')
-  )
-    .map((s) => s.trim())
-    .filter(Boolean);
+  const internalAllow = entriesOf(raw.internalAllow);
   for (const entry of internalAllow) {
     if (!isAddressOrCidr(entry)) {
       problems.push(`TESSERA_INTERNAL_ALLOW (internalAllow): ${JSON.stringify(entry)} is not an IP or CIDR`);
