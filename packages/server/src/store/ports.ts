@@ -1,0 +1,160 @@
+/**
+ * Storage as role ports: each port is what one kind of caller needs, and nothing else.
+ * A deployment picks a backend per role (see store/open.ts); a backend class may serve several
+ * roles, but no class exists only to forward calls to another.
+ *
+ * Every port has one contract suite in test/contracts/, run against every backend that
+ * implements it. Times are milliseconds since the epoch unless a name says seconds.
+ */
+import type { OAuthStore } from '../oauth/types.js';
+import type {
+  AuditEvent,
+  AuditQuery,
+  NewAuditEvent,
+  NewRevocation,
+  RefreshTokenRecord,
+  RevocationEntry,
+  SessionRecord,
+  SigningKeyRecord,
+  UserRecord,
+} from './types.js';
+
+/** Accounts: the durable source of truth for users. */
+export interface UserStore {
+  /** Returns null when the username is taken. */
+  createUser(user: UserRecord): Promise<UserRecord | null>;
+  getUserById(id: string): Promise<UserRecord | null>;
+  getUserByUsername(username: string): Promise<UserRecord | null>;
+  listUsers(limit: number, offset: number): Promise<UserRecord[]>;
+  setPasswordHash(userId: string, passwordHash: string, changedAt: number): Promise<void>;
+  setUserDisabled(userId: string, disabled: boolean): Promise<boolean>;
+}
+
+/**
+ * What a request needs to know of the user behind a session. Sessions are created from a user
+ * and ended whenever the account is disabled or its password changes, so a backend that keeps
+ * sessions apart from users (Redis) may keep this snapshot with the session.
+ */
+export type SessionUser = Pick<UserRecord, 'id' | 'username' | 'roles' | 'disabled'>;
+
+/** A live session with its user, read in one round trip. */
+export interface LiveSession {
+  session: SessionRecord;
+  user: SessionUser;
+}
+
+export interface RotateRequest {
+  /** The presented refresh token: its id, and the hash of its secret (checked inside the step). */
+  id: string;
+  secretHash: string;
+  /** The successor, derived from the parent by the caller (so a retry names the same one). */
+  successorId: string;
+  successorSecretHash: string;
+  now: number;
+  graceMs: number;
+  /** The family's new idle end is min(session end, now + idleTtlMs). */
+  idleTtlMs: number;
+}
+
+export type RotateResult =
+  /** `rotated`: the caller won; `grace`: a retry within the grace window, answered with the same successor. */
+  | {
+      outcome: 'rotated' | 'grace';
+      session: SessionRecord;
+      user: SessionUser;
+      /** When the successor refresh token expires. */
+      successorExpiresAt: number;
+    }
+  /** Used before, outside the grace window: the session has been revoked in the same step. */
+  | { outcome: 'reused'; sessionId: string; userId: string }
+  /** Unknown id, wrong secret, expired token, or a session that is gone or ended. */
+  | { outcome: 'invalid' };
+
+/** Sessions and the refresh-token families that live in them. */
+export interface SessionStore {
+  /** Stores a session and, in token mode, its first refresh token, in one step. */
+  createSession(session: SessionRecord, user: SessionUser, firstRefresh?: RefreshTokenRecord): Promise<void>;
+  getSession(id: string): Promise<SessionRecord | null>;
+  /** The session if it is live at `now` (not revoked, not past either end), with its user. */
+  getLiveSession(id: string, now: number): Promise<LiveSession | null>;
+  /** Sliding expiry; a no-op on a revoked session. */
+  touchSession(id: string, lastSeenAt: number, idleExpiresAt: number): Promise<void>;
+  /** Live sessions of a user, newest first. */
+  listSessions(userId: string, now: number): Promise<SessionRecord[]>;
+  /** Revokes one session; true when it was live before. */
+  revokeSession(id: string, now: number, reason: string): Promise<boolean>;
+  /** Revokes every live session of a user but `exceptId`; returns the ids it revoked. */
+  revokeUserSessions(userId: string, now: number, reason: string, exceptId?: string): Promise<string[]>;
+  /** The live session a refresh token belongs to, without using the token (CSRF tokens, logout). */
+  sessionOfRefreshToken(id: string, secretHash: string, now: number): Promise<SessionRecord | null>;
+  /** The compare-and-set at the heart of rotation: everything the caller needs, in one round trip. */
+  rotateRefreshToken(request: RotateRequest): Promise<RotateResult>;
+}
+
+/** The signing-key ring. */
+export interface KeyStore {
+  listSigningKeys(): Promise<SigningKeyRecord[]>;
+  /**
+   * Inserts `newNext` and, in the same step, moves next to current and current to retired (with
+   * `retireUntil`, its private key erased), provided the ring's current kid is still
+   * `expectedCurrent` (null for an empty ring). False when another instance rotated first.
+   */
+  rotateSigningKeys(
+    newNext: SigningKeyRecord,
+    expectedCurrent: string | null,
+    now: number,
+    retireUntil: number,
+  ): Promise<boolean>;
+  /** Adds keys to an empty ring (first start); false if the ring was not empty. */
+  initSigningKeys(keys: SigningKeyRecord[]): Promise<boolean>;
+  deleteRetiredKeys(now: number): Promise<number>;
+}
+
+/** The revocation log behind the feed. */
+export interface RevocationLog {
+  appendRevocations(entries: NewRevocation[]): Promise<RevocationEntry[]>;
+  /** Entries with seq > afterSeq that have not expired, oldest first. */
+  listRevocations(afterSeq: number, nowSeconds: number, limit: number): Promise<RevocationEntry[]>;
+  pruneRevocations(nowSeconds: number): Promise<number>;
+}
+
+/** Rate limits and lockouts: hot, disposable state. */
+export interface Counters {
+  /**
+   * Adds `by` (default 1; -1 gives a reservation back) to `key` in one atomic step and returns
+   * the new count, never below 0. The window starts at the first hit and lasts `windowMs`.
+   */
+  hitCounter(key: string, windowMs: number, now: number, by?: number): Promise<number>;
+  getCounter(key: string, now: number): Promise<number>;
+  resetCounter(key: string): Promise<void>;
+  /** A lock on `key` until `until`; getLock returns its end, or 0. */
+  setLock(key: string, until: number): Promise<void>;
+  getLock(key: string, now: number): Promise<number>;
+}
+
+/** The append-only audit trail. */
+export interface AuditLog {
+  appendAuditEvent(event: NewAuditEvent): Promise<void>;
+  /** Newest first. */
+  listAuditEvents(query: AuditQuery): Promise<AuditEvent[]>;
+}
+
+/** A connection to one backend (a database file, a PostgreSQL pool, a Redis client). */
+export interface Backend {
+  readonly kind: string;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Every role a running server needs, each from the backend the deployment picked for it. */
+export interface Stores {
+  users: UserStore;
+  sessions: SessionStore;
+  keys: KeyStore;
+  revocations: RevocationLog;
+  counters: Counters;
+  audit: AuditLog;
+  oauth: OAuthStore;
+  /** The backends behind the roles, each once: readiness pings them all, shutdown closes them all. */
+  backends: Backend[];
+}
