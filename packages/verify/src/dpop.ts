@@ -11,6 +11,7 @@ import {
   type KeyObject,
   timingSafeEqual,
 } from 'node:crypto';
+import { es256ScalarsInRange } from './algorithms.js';
 import { decodeStrict } from './base64url.js';
 import type { AccessTokenClaims } from './claims.js';
 import { type DpopFailureReason, VerifyError } from './errors.js';
@@ -24,7 +25,6 @@ export const DPOP_DEFAULT_MAX_PROOF_BYTES = 4096;
 const MIN_JTI = 8;
 const MAX_JTI = 256;
 const JKT = /^[A-Za-z0-9_-]{43}$/;
-const P256_N = Buffer.from('ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551', 'hex');
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
 const bad = (reason: DpopFailureReason) => new VerifyError('dpop_proof_invalid', { reason });
@@ -43,6 +43,12 @@ export interface DpopExpectation {
   maxSkewSeconds?: number;
   maxProofBytes?: number;
 }
+
+/**
+ * What a proof sent to an authorization server's token endpoint (RFC 9449, 5) is checked against:
+ * there is no access token yet, so no `ath`.
+ */
+export type DpopTokenRequestExpectation = Omit<DpopExpectation, 'accessToken'>;
 
 /** A proof that passed every check that needs no state: what is left is binding and replay. */
 export interface DpopProof {
@@ -123,20 +129,6 @@ function parseSegment(segment: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-function scalarInRange(sig: Buffer, off: number): boolean {
-  let any = 0;
-  let order = 0;
-  for (let i = 0; i < 32; i++) {
-    const b = sig[off + i]!;
-    any |= b;
-    if (order === 0) {
-      const m = P256_N[i]!;
-      if (b !== m) order = b < m ? -1 : 1;
-    }
-  }
-  return any !== 0 && order < 0;
-}
-
 function importProofKey(jwk: unknown): { key: KeyObject; x: string; y: string } {
   if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw bad('jwk');
   const k = jwk as Record<string, unknown>;
@@ -178,6 +170,24 @@ export function singleProof(
  * `dpop_proof_invalid` with a `reason`; returns the key thumbprint, jti and iat.
  */
 export function verifyDpopProof(proof: string, expect: DpopExpectation): DpopProof {
+  if (typeof expect.accessToken !== 'string') throw new TypeError('accessToken must be a string');
+  return checkProof(proof, expect, expect.accessToken);
+}
+
+/**
+ * Checks a DPoP proof sent to a token endpoint (RFC 9449, 5): the same checks as
+ * `verifyDpopProof` except `ath`, since no access token exists yet. Replay is left to
+ * `rememberProof`; the returned `jkt` is what the issued token's `cnf.jkt` names.
+ */
+export function verifyTokenRequestProof(proof: string, expect: DpopTokenRequestExpectation): DpopProof {
+  return checkProof(proof, expect, undefined);
+}
+
+function checkProof(
+  proof: string,
+  expect: DpopTokenRequestExpectation,
+  accessToken: string | undefined,
+): DpopProof {
   const maxBytes = expect.maxProofBytes ?? DPOP_DEFAULT_MAX_PROOF_BYTES;
   if (typeof proof !== 'string' || proof.length === 0) throw bad('missing');
   if (proof.length > maxBytes) throw bad('too_large');
@@ -192,9 +202,7 @@ export function verifyDpopProof(proof: string, expect: DpopExpectation): DpopPro
   const { key, x, y } = importProofKey(header['jwk']);
 
   const sig = decodeStrict(proof.slice(dot2 + 1));
-  if (sig === undefined || sig.length !== 64 || !scalarInRange(sig, 0) || !scalarInRange(sig, 32)) {
-    throw bad('signature');
-  }
+  if (sig === undefined || !es256ScalarsInRange(sig)) throw bad('signature');
   let ok: boolean;
   try {
     ok = cryptoVerify(
@@ -220,8 +228,10 @@ export function verifyDpopProof(proof: string, expect: DpopExpectation): DpopPro
   if (iat < nowS - (expect.maxAgeSeconds ?? DPOP_DEFAULT_MAX_AGE_SECONDS)) throw bad('iat');
   const jti = claims['jti'];
   if (typeof jti !== 'string' || jti.length < MIN_JTI || jti.length > MAX_JTI) throw bad('jti');
-  const ath = claims['ath'];
-  if (typeof ath !== 'string' || !safeEqual(ath, accessTokenHash(expect.accessToken))) throw bad('ath');
+  if (accessToken !== undefined) {
+    const ath = claims['ath'];
+    if (typeof ath !== 'string' || !safeEqual(ath, accessTokenHash(accessToken))) throw bad('ath');
+  }
   return { jkt: jwkThumbprint({ x, y }), jti, iat };
 }
 
@@ -261,6 +271,36 @@ export interface DpopReplayStore {
    * then refused with 503 `dpop_replay_unavailable` (fail closed).
    */
   remember(id: string, expiresAtMs: number, nowMs: number): boolean | Promise<boolean>;
+}
+
+/** How long a proof's id is remembered: as long as a proof checked now could still pass the iat check. */
+export interface DpopReplayWindow {
+  maxAgeSeconds?: number;
+  maxSkewSeconds?: number;
+}
+
+/**
+ * Records a checked proof's id (per key thumbprint) in `replay`. Throws `dpop_replayed` when it
+ * was seen before in the window, `dpop_replay_unavailable` (with the store's error as `cause`)
+ * when the store cannot answer.
+ */
+export async function rememberProof(
+  replay: DpopReplayStore,
+  proof: DpopProof,
+  nowMs: number,
+  window: DpopReplayWindow = {},
+): Promise<void> {
+  const lifetimeS =
+    (window.maxAgeSeconds ?? DPOP_DEFAULT_MAX_AGE_SECONDS) +
+    (window.maxSkewSeconds ?? DPOP_DEFAULT_MAX_SKEW_SECONDS) +
+    1;
+  let fresh: boolean;
+  try {
+    fresh = await replay.remember(`${proof.jkt}:${proof.jti}`, nowMs + lifetimeS * 1000, nowMs);
+  } catch (cause) {
+    throw new VerifyError('dpop_replay_unavailable', { cause });
+  }
+  if (fresh !== true) throw new VerifyError('dpop_replayed');
 }
 
 /**
@@ -359,9 +399,6 @@ export function createDpopChecker(options: DpopCheckerOptions): DpopChecker {
     throw new TypeError('maxProofBytes must be 512..65536');
   const clock = options.clock ?? Date.now;
   const replay = options.replay ?? new MemoryReplayStore();
-  // Every id lives as long as a proof recorded now could still pass the iat check.
-  const lifetimeMs = (maxAge + maxSkew + 1) * 1000;
-
   return {
     publicUrl,
     checkProof(request) {
@@ -382,14 +419,7 @@ export function createDpopChecker(options: DpopCheckerOptions): DpopChecker {
       const jkt = boundJkt(claims);
       if (jkt === undefined) throw new VerifyError('dpop_token_unbound');
       if (!safeEqual(jkt, proof.jkt)) throw new VerifyError('dpop_binding_mismatch');
-      const nowMs = clock();
-      let fresh: boolean;
-      try {
-        fresh = await replay.remember(`${proof.jkt}:${proof.jti}`, nowMs + lifetimeMs, nowMs);
-      } catch (cause) {
-        throw new VerifyError('dpop_replay_unavailable', { cause });
-      }
-      if (fresh !== true) throw new VerifyError('dpop_replayed');
+      await rememberProof(replay, proof, clock(), { maxAgeSeconds: maxAge, maxSkewSeconds: maxSkew });
     },
   };
 }

@@ -12,14 +12,18 @@ export {
   type DpopExpectation,
   type DpopProof,
   type DpopReplayStore,
+  type DpopReplayWindow,
   type DpopRequest,
+  type DpopTokenRequestExpectation,
   dpopConfirmation,
   jwkThumbprint,
   MemoryReplayStore,
   normalizeHtu,
+  rememberProof,
   requestHtu,
   singleProof,
   verifyDpopProof,
+  verifyTokenRequestProof,
 } from './dpop.js';
 export {
   type DpopFailureReason,
