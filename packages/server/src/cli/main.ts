@@ -1,10 +1,11 @@
 import { parseArgs } from 'node:util';
+import { VerifyError } from '@tessera/verify';
 import { ConfigError, loadConfig } from '../config.js';
 import { AuthService } from '../domain/auth.js';
-import { verifyOwnJwt } from '../domain/jwt.js';
 import { KeyRing } from '../domain/keys.js';
 import { RevocationHub, Revocations } from '../domain/revocations.js';
 import { deriveSecrets, loadOrCreateSecret } from '../domain/secrets.js';
+import { TokenIssuer } from '../domain/tokens.js';
 import { TesseraError } from '../errors.js';
 import { startServer } from '../server.js';
 import { openStore } from '../store/open.js';
@@ -118,8 +119,9 @@ async function context(configFile: string | undefined) {
   });
   await keys.init();
   const revocations = new Revocations(store, new RevocationHub(), config.accessTokenTtl + 120);
-  const auth = new AuthService({ config, store, keys, secrets, revocations });
-  return { config, store, keys, auth, revocations, secrets };
+  const tokens = new TokenIssuer({ config, keys });
+  const auth = new AuthService({ config, store, tokens, secrets, revocations });
+  return { config, store, keys, tokens, auth, revocations, secrets };
 }
 
 function decodeSegment(segment: string | undefined): unknown {
@@ -290,18 +292,20 @@ export async function main(argv: string[]): Promise<number> {
         if (typeof c[k] === 'number') out(`${k}: ${new Date((c[k] as number) * 1000).toISOString()}`);
       }
     }
-    const verified = verifyOwnJwt(arg, (kid) => ctx.keys.publicKey(kid), {
-      issuer: ctx.config.issuer,
-      audience: ctx.config.audience,
-      nowSeconds: Math.floor(Date.now() / 1000),
-      typ: (header as { typ?: string } | undefined)?.typ ?? 'at+jwt',
-    });
+    // The same check /auth routes apply: a first-party access token of these keys.
+    let refusal: VerifyError | undefined;
+    try {
+      ctx.tokens.verifyFirstParty(arg);
+    } catch (err) {
+      if (!(err instanceof VerifyError)) throw err;
+      refusal = err;
+    }
     out(
-      verified
+      refusal === undefined
         ? 'verified: signature, issuer, audience and expiry are good'
-        : 'NOT VALID here (signature, key, issuer, audience or expiry)',
+        : `NOT VALID here: ${refusal.code} (${refusal.message})`,
     );
-    return verified ? 0 : 1;
+    return refusal === undefined ? 0 : 1;
   } finally {
     await ctx.store.close();
   }

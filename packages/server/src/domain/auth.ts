@@ -1,14 +1,13 @@
-import { createVerifier, type Verifier } from '@tessera/verify';
+import { VerifyError } from '@tessera/verify';
 import type { Config } from '../config.js';
 import { TesseraError } from '../errors.js';
 import type { AuditType, SessionMode, SessionRecord, Store, UserRecord } from '../store/types.js';
 import { hmac, randomId, randomToken, safeEqual, sha256, splitIdSecret } from '../util/crypto.js';
-import { type AccessClaims, signJwt } from './jwt.js';
-import type { KeyRing } from './keys.js';
 import { checkPasswordPolicy, dummyHash, hashPassword, needsRehash, verifyPassword } from './passwords.js';
 import type { Revocations } from './revocations.js';
 import { refreshSuccessor, type Secrets } from './secrets.js';
 import { type Reservation, Throttle } from './throttle.js';
+import type { AccessClaims, TokenIssuer } from './tokens.js';
 import { checkUsernameScripts, normalizeUsername } from './users.js';
 
 export interface ClientInfo {
@@ -42,7 +41,7 @@ export interface Authenticated {
 export interface AuthDeps {
   config: Config;
   store: Store;
-  keys: KeyRing;
+  tokens: TokenIssuer;
   secrets: Secrets;
   revocations: Revocations;
   now?: () => number;
@@ -59,7 +58,6 @@ export interface UserGrants {
 export class AuthService {
   readonly throttle: Throttle;
   private readonly now: () => number;
-  private verifier: { generation: number; verifier: Verifier } | undefined;
   grants: UserGrants | undefined;
 
   constructor(private readonly deps: AuthDeps) {
@@ -69,6 +67,11 @@ export class AuthService {
 
   private get config(): Config {
     return this.deps.config;
+  }
+
+  /** Mints and checks every token of this server; the OAuth server issues through it too. */
+  get tokens(): TokenIssuer {
+    return this.deps.tokens;
   }
 
   /** Appends to the audit trail. Nothing secret goes in: no password, no token. */
@@ -233,35 +236,17 @@ export class AuthService {
     refreshExpiresAt: number,
     now: number,
   ): Promise<IssuedTokens> {
-    await this.deps.keys.refresh(now);
+    await this.deps.tokens.refreshKeys(now);
     return {
       mode: 'token',
       session,
       user,
-      accessToken: this.issueAccessToken(user, session.id, now),
+      accessToken: this.deps.tokens.firstPartyAccessToken(user, session.id, now),
       accessExpiresIn: this.config.accessTokenTtl,
       refreshToken,
       refreshExpiresIn: Math.max(0, Math.floor((refreshExpiresAt - now) / 1000)),
       csrfToken: this.csrfToken(session.id),
     };
-  }
-
-  issueAccessToken(user: UserRecord, sid: string, now: number, extra: Partial<AccessClaims> = {}): string {
-    const iat = Math.floor(now / 1000);
-    const { kid, key } = this.deps.keys.signingKey();
-    const claims: AccessClaims = {
-      iss: this.config.issuer,
-      sub: user.id,
-      aud: this.config.audience,
-      exp: iat + this.config.accessTokenTtl,
-      iat,
-      jti: randomId(),
-      sid,
-      scope: 'api',
-      roles: user.roles,
-      ...extra,
-    };
-    return signJwt({ kid, typ: 'at+jwt' }, claims, key);
   }
 
   /** The successor of a refresh token is derived, not random, so a retry can be answered with it. */
@@ -367,11 +352,11 @@ export class AuthService {
     if (via === 'bearer' && credential.split('.').length === 3) {
       let claims: AccessClaims;
       try {
-        claims = this.accessTokenVerifier().verifySync(credential) as AccessClaims;
-      } catch {
-        return null;
+        claims = this.deps.tokens.verifyFirstParty(credential);
+      } catch (err) {
+        if (err instanceof VerifyError) return null;
+        throw err;
       }
-      if (typeof claims.sid !== 'string') return null;
       const session = await store.getSession(claims.sid);
       if (!session || session.userId !== claims.sub || !this.isLive(session, now)) return null;
       const user = await store.getUserById(session.userId);
@@ -392,28 +377,6 @@ export class AuthService {
       session.idleExpiresAt = idleEnd;
     }
     return { user, session, via: via === 'cookie' ? 'session_cookie' : 'session_token' };
-  }
-
-  /**
-   * The account server checks its own access tokens with the same strict library API servers
-   * use (and its verified-token cache), rebuilt whenever the published key set changes.
-   */
-  private accessTokenVerifier(): Verifier {
-    const keys = this.deps.keys;
-    if (this.verifier?.generation !== keys.generation) {
-      this.verifier = {
-        generation: keys.generation,
-        verifier: createVerifier({
-          issuer: this.config.issuer,
-          audience: this.config.audience,
-          jwks: { keys: keys.jwks().keys },
-          clockSkewSeconds: 0,
-          cache: { max: 10_000 },
-          clock: this.now,
-        }),
-      };
-    }
-    return this.verifier.verifier;
   }
 
   async logout(session: SessionRecord, client?: ClientInfo): Promise<void> {

@@ -1,7 +1,6 @@
 import {
   createCipheriv,
   createDecipheriv,
-  createHash,
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
@@ -9,6 +8,7 @@ import {
   type KeyObject,
   randomBytes,
 } from 'node:crypto';
+import { jwkThumbprint } from '@tessera/verify';
 import type { SigningKeyRecord, Store } from '../store/types.js';
 
 export interface PublicJwk {
@@ -25,12 +25,6 @@ interface LoadedKey {
   record: SigningKeyRecord;
   publicKey: KeyObject;
   privateKey: KeyObject | undefined;
-}
-
-/** RFC 7638 thumbprint of an EC public key: the kid. */
-function thumbprint(jwk: { crv: string; x: string; y: string }): string {
-  const canonical = JSON.stringify({ crv: jwk.crv, kty: 'EC', x: jwk.x, y: jwk.y });
-  return createHash('sha256').update(canonical).digest('base64url');
 }
 
 function encrypt(plain: Buffer, key: Buffer): string {
@@ -59,8 +53,9 @@ export function generateSigningKey(
   now: number,
 ): SigningKeyRecord {
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const jwk = publicKey.export({ format: 'jwk' }) as { crv: string; x: string; y: string };
-  const kid = thumbprint(jwk);
+  const jwk = publicKey.export({ format: 'jwk' }) as { x: string; y: string };
+  // The kid is the key's RFC 7638 thumbprint.
+  const kid = jwkThumbprint(jwk);
   const publicJwk: PublicJwk = { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, kid, alg: 'ES256', use: 'sig' };
   return {
     kid,

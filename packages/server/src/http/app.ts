@@ -5,6 +5,7 @@ import { AuthService } from '../domain/auth.js';
 import { KeyRing } from '../domain/keys.js';
 import { RevocationHub, Revocations } from '../domain/revocations.js';
 import { deriveSecrets } from '../domain/secrets.js';
+import { TokenIssuer } from '../domain/tokens.js';
 import { StoreUnavailableError } from '../errors.js';
 import { registerOAuthRoutes } from '../oauth/routes.js';
 import { registerPages } from '../pages/index.js';
@@ -32,6 +33,7 @@ export interface App {
   fastify: FastifyInstance;
   auth: AuthService;
   keys: KeyRing;
+  tokens: TokenIssuer;
   revocations: Revocations;
   metrics: Metrics;
   store: Store;
@@ -61,7 +63,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   await keys.init(options.now?.() ?? Date.now());
   const hub = new RevocationHub();
   const revocations = new Revocations(store, hub, config.accessTokenTtl + 120, options.now);
-  const auth = new AuthService({ config, store, keys, secrets, revocations, now: options.now });
+  const tokens = new TokenIssuer({ config, keys, now: options.now });
+  const auth = new AuthService({ config, store, tokens, secrets, revocations, now: options.now });
   const metrics = new Metrics();
   metrics.describe('tessera_logins_total', 'Login attempts by result.');
   metrics.describe('tessera_refreshes_total', 'Refresh attempts by result.');
@@ -167,5 +170,5 @@ export async function buildApp(options: AppOptions): Promise<App> {
     return metrics.render();
   });
 
-  return { fastify, auth, keys, revocations, metrics, store, config };
+  return { fastify, auth, keys, tokens, revocations, metrics, store, config };
 }

@@ -3,6 +3,7 @@ import { loadConfig } from '../config.js';
 import { KeyRing } from '../domain/keys.js';
 import { RevocationHub, Revocations } from '../domain/revocations.js';
 import { deriveSecrets, loadOrCreateSecret } from '../domain/secrets.js';
+import { TokenIssuer } from '../domain/tokens.js';
 import { openStore } from '../store/open.js';
 import { ClientRegistrationError } from './clients.js';
 import { OAuthError } from './errors.js';
@@ -84,7 +85,8 @@ export async function clientsCommand(argv: string[]): Promise<number> {
         accessTokenTtl: config.accessTokenTtl,
       });
       const revocations = new Revocations(store, new RevocationHub(), config.accessTokenTtl + 120);
-      const service = new OAuthService({ config, store, oauth: oauthStore, keys, revocations, secrets });
+      const tokens = new TokenIssuer({ config, keys });
+      const service = new OAuthService({ config, store, oauth: oauthStore, tokens, revocations, secrets });
       if (sub === 'remove') {
         if (!arg) {
           process.stderr.write(`${CLIENTS_HELP}\n`);

@@ -114,7 +114,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, deps: OAuthRoute
     config,
     store: deps.store,
     oauth: oauthStore,
-    keys: deps.keys,
+    tokens: auth.tokens,
     revocations: deps.revocations,
     secrets: deps.secrets,
     now: deps.now,

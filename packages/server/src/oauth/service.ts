@@ -1,9 +1,18 @@
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import {
+  type DpopFailureReason,
+  type DpopProof,
+  type DpopReplayStore,
+  rememberProof,
+  scopesOf,
+  VerifyError,
+  verifyDpopProof,
+  verifyTokenRequestProof,
+} from '@tessera/verify';
 import type { Config } from '../config.js';
-import { signJwt, verifyOwnJwt } from '../domain/jwt.js';
-import type { KeyRing } from '../domain/keys.js';
 import type { Revocations } from '../domain/revocations.js';
 import { refreshSuccessor, type Secrets } from '../domain/secrets.js';
+import type { AccessClaims, TokenIssuer } from '../domain/tokens.js';
 import type { AuditType, SessionRecord, Store, UserRecord } from '../store/types.js';
 import { hmac, randomId, randomToken, safeEqual, sha256, splitIdSecret } from '../util/crypto.js';
 import { type AuthorizationRequest, type Params, resolveScope, single } from './authorize.js';
@@ -14,7 +23,6 @@ import {
   ClientRegistrationError,
   type NewClient,
 } from './clients.js';
-import { checkDpopProof } from './dpop.js';
 import { OAuthError } from './errors.js';
 import type { ClientRecord, GrantRecord, OAuthRefreshTokenRecord, OAuthStore } from './types.js';
 
@@ -26,7 +34,7 @@ export interface OAuthDeps {
   config: Config;
   store: Store;
   oauth: OAuthStore;
-  keys: KeyRing;
+  tokens: TokenIssuer;
   revocations: Revocations;
   secrets: Secrets;
   now?: () => number;
@@ -58,6 +66,40 @@ interface Issue {
   resource: string | undefined;
 }
 
+/** error_description for each way a DPoP proof is refused. */
+const DPOP_REFUSALS: Record<DpopFailureReason, string> = {
+  missing: 'A DPoP proof is required.',
+  multiple: 'Send exactly one DPoP proof.',
+  too_large: 'The DPoP proof is too large.',
+  malformed: 'The DPoP proof is not a JWT.',
+  typ: 'The DPoP proof must have typ dpop+jwt.',
+  alg: 'DPoP proofs must be signed with ES256.',
+  crit: 'The DPoP proof has unsupported critical headers.',
+  jwk: 'The DPoP proof must carry a public P-256 jwk.',
+  signature: 'The DPoP proof signature is wrong.',
+  htm: 'The DPoP proof is for another HTTP method.',
+  htu: 'The DPoP proof is for another URL.',
+  iat: 'The DPoP proof is too old or from the future.',
+  jti: 'The DPoP proof needs a jti.',
+  ath: 'The DPoP proof is not for this access token.',
+};
+
+/**
+ * A DPoP check of @tessera/verify as the OAuth error clients expect; a replay store that cannot
+ * answer surfaces as the store's own error.
+ */
+async function dpopChecked<T>(check: () => T | Promise<T>): Promise<T> {
+  try {
+    return await check();
+  } catch (err) {
+    if (!(err instanceof VerifyError)) throw err;
+    if (err.code === 'dpop_replay_unavailable') throw err.cause;
+    if (err.code === 'dpop_replayed')
+      throw new OAuthError('invalid_dpop_proof', 'The DPoP proof was used before.');
+    throw new OAuthError('invalid_dpop_proof', DPOP_REFUSALS[err.reason ?? 'malformed']);
+  }
+}
+
 const invalidGrant = (why = 'The grant is invalid, expired or revoked.') =>
   new OAuthError('invalid_grant', why);
 
@@ -70,6 +112,8 @@ function clientCredentialsSubject(clientId: string): string {
 export class OAuthService {
   private readonly now: () => number;
   readonly tokenEndpoint: string;
+  /** Proof ids, kept in the OAuth store so a proof is accepted once across every instance. */
+  private readonly dpopReplay: DpopReplayStore;
 
   /** Readiness of the OAuth store. */
   ping(): Promise<void> {
@@ -79,6 +123,7 @@ export class OAuthService {
   constructor(private readonly deps: OAuthDeps) {
     this.now = deps.now ?? Date.now;
     this.tokenEndpoint = `${deps.config.issuer}/oauth/token`;
+    this.dpopReplay = { remember: (id, expiresAt, now) => deps.oauth.rememberJti(id, expiresAt, now) };
   }
 
   get store(): OAuthStore {
@@ -208,14 +253,7 @@ export class OAuthService {
     const resource = this.resourceFor(client, params);
     const now = this.now();
     const jkt =
-      context.dpopProof !== undefined
-        ? await checkDpopProof(this.deps.oauth, {
-            proof: context.dpopProof,
-            method: 'POST',
-            url: this.tokenEndpoint,
-            now,
-          })
-        : undefined;
+      context.dpopProof !== undefined ? await this.tokenRequestProof(context.dpopProof, now) : undefined;
     if (client.requireDpop && jkt === undefined)
       throw new OAuthError('invalid_dpop_proof', 'This client must send a DPoP proof.');
     switch (grantType) {
@@ -226,6 +264,15 @@ export class OAuthService {
       default:
         return this.clientCredentials(client, params, { jkt, resource }, now);
     }
+  }
+
+  /** RFC 9449 §5: a fresh proof for this endpoint; its key's thumbprint becomes the token's `cnf.jkt`. */
+  private tokenRequestProof(proof: string, nowMs: number): Promise<string> {
+    return dpopChecked(async () => {
+      const checked = verifyTokenRequestProof(proof, { method: 'POST', url: this.tokenEndpoint, nowMs });
+      await rememberProof(this.dpopReplay, checked, nowMs);
+      return checked.jkt;
+    });
   }
 
   /**
@@ -456,22 +503,18 @@ export class OAuthService {
     refreshToken: string | undefined;
     idToken: { user: UserRecord; nonce: string | null; authTime: number } | undefined;
   }): TokenResponse {
-    const { config } = this.deps;
-    const iat = Math.floor(input.now / 1000);
-    const { kid, key } = this.deps.keys.signingKey();
-    const claims: Record<string, unknown> = {
-      iss: config.issuer,
-      sub: input.sub,
-      aud: input.resource ?? config.issuer,
-      exp: iat + config.accessTokenTtl,
-      iat,
-      jti: randomId(),
-      sid: input.grantId,
-      scope: input.scope,
-      client_id: input.client.id,
-    };
-    if (input.jkt !== undefined) claims.cnf = { jkt: input.jkt };
-    const accessToken = signJwt({ kid, typ: 'at+jwt' }, claims, key);
+    const { config, tokens } = this.deps;
+    const accessToken = tokens.oauthAccessToken(
+      {
+        sub: input.sub,
+        grantId: input.grantId,
+        scope: input.scope,
+        clientId: input.client.id,
+        resource: input.resource,
+        jkt: input.jkt,
+      },
+      input.now,
+    );
     const out: TokenResponse = {
       access_token: accessToken,
       token_type: input.jkt !== undefined ? 'DPoP' : 'Bearer',
@@ -480,21 +523,17 @@ export class OAuthService {
     };
     if (input.refreshToken !== undefined) out.refresh_token = input.refreshToken;
     if (input.idToken) {
-      const { user, nonce, authTime } = input.idToken;
-      const digest = createHash('sha256').update(accessToken).digest();
-      const idClaims: Record<string, unknown> = {
-        iss: config.issuer,
-        sub: user.id,
-        aud: input.client.id,
-        azp: input.client.id,
-        exp: iat + config.accessTokenTtl,
-        iat,
-        auth_time: Math.floor(authTime / 1000),
-        at_hash: digest.subarray(0, 16).toString('base64url'),
-      };
-      if (nonce !== null) idClaims.nonce = nonce;
-      if (input.scope.split(' ').includes('profile')) idClaims.preferred_username = user.username;
-      out.id_token = signJwt({ kid, typ: 'JWT' }, idClaims, key);
+      out.id_token = tokens.idToken(
+        {
+          user: input.idToken.user,
+          clientId: input.client.id,
+          nonce: input.idToken.nonce,
+          authTime: input.idToken.authTime,
+          accessToken,
+          profile: input.scope.split(' ').includes('profile'),
+        },
+        input.now,
+      );
     }
     return out;
   }
@@ -522,17 +561,14 @@ export class OAuthService {
     return [this.deps.config.issuer, ...client.resources];
   }
 
-  private publicKey(kid: string): KeyObject | undefined {
-    return this.deps.keys.publicKey(kid);
-  }
-
-  /** An OAuth access token of ours for one of `audiences` (this server, or a client's resources). */
-  private verifyAccessToken(token: string, audiences: readonly string[]) {
-    return verifyOwnJwt(token, (kid) => this.publicKey(kid), {
-      issuer: this.deps.config.issuer,
-      audience: audiences,
-      nowSeconds: Math.floor(this.now() / 1000),
-    });
+  /** An OAuth access token of ours for one of `audiences`, or undefined for anything else. */
+  private verifyAccessToken(token: string, audiences: readonly string[]): AccessClaims | undefined {
+    try {
+      return this.deps.tokens.verifyOAuth(token, audiences);
+    } catch (err) {
+      if (err instanceof VerifyError) return undefined;
+      throw err;
+    }
   }
 
   /** RFC 7009: always "done", whether or not there was anything to revoke. */
@@ -622,14 +658,18 @@ export class OAuthService {
     const cnf = claims.cnf as { jkt?: unknown } | undefined;
     if (cnf?.jkt !== undefined) {
       if (input.scheme !== 'DPoP') throw bad('This token is DPoP-bound: use the DPoP scheme and a proof.');
-      const jkt = await checkDpopProof(this.deps.oauth, {
-        proof: input.dpopProof,
-        method: input.method,
-        url: input.url,
-        accessToken: input.token,
-        now: this.now(),
-      });
-      if (jkt !== cnf.jkt) throw bad('The DPoP proof key is not the one the token is bound to.');
+      const nowMs = this.now();
+      const proof: DpopProof = await dpopChecked(() =>
+        verifyDpopProof(input.dpopProof ?? '', {
+          method: input.method,
+          url: input.url,
+          accessToken: input.token,
+          nowMs,
+        }),
+      );
+      if (typeof cnf.jkt !== 'string' || !safeEqual(proof.jkt, cnf.jkt))
+        throw bad('The DPoP proof key is not the one the token is bound to.');
+      await dpopChecked(() => rememberProof(this.dpopReplay, proof, nowMs));
     } else if (input.scheme !== 'Bearer') {
       throw bad('This token is not DPoP-bound.');
     }
@@ -639,7 +679,7 @@ export class OAuthService {
     const user = await this.deps.store.getUserById(claims.sub);
     if (!user || user.disabled || (await this.deps.revocations.isRevoked(claims, this.now())))
       throw bad('The access token is revoked.');
-    const scopes = claims.scope.split(' ');
+    const scopes = scopesOf(claims);
     if (!scopes.includes('openid'))
       throw new OAuthError('insufficient_scope', 'The openid scope is needed for userinfo.');
     const out: Record<string, unknown> = { sub: user.id };
