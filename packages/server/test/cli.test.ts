@@ -150,6 +150,59 @@ describe('tessera CLI', () => {
     );
   });
 
+  it('token inspect judges a token as /auth routes do, and names the refusal', async () => {
+    const config = loadConfig({}, { dataDir, issuer: 'http://localhost:4000' });
+    const store = new SqliteStore(path.join(dataDir, 'tessera.sqlite'));
+    const secret = readFileSync(path.join(dataDir, 'secret'), 'utf8').trim();
+    const app = await buildApp({ config, store, secret, logger: false });
+    const now = Date.now();
+    const user = { id: 'user-inspect', roles: ['user'] };
+    const ttl = config.accessTokenTtl * 1000;
+    const oauth = {
+      sub: user.id,
+      grantId: 'grant-inspect',
+      scope: 'openid',
+      clientId: 'client-inspect',
+      resource: undefined,
+      jkt: undefined,
+    };
+    const cases: [string, string, number, RegExp][] = [
+      ['fresh', app.tokens.firstPartyAccessToken(user, 'sid-1', now), 0, /verified/],
+      ['expired', app.tokens.firstPartyAccessToken(user, 'sid-1', now - ttl - 10_000), 1, /token_expired/],
+      [
+        'issued ahead',
+        app.tokens.firstPartyAccessToken(user, 'sid-1', now + 30_000),
+        1,
+        /token_not_yet_valid/,
+      ],
+      ['OAuth, for this server', app.tokens.oauthAccessToken(oauth, now), 1, /invalid_audience/],
+      [
+        'ID token',
+        app.tokens.idToken(
+          {
+            user: { id: user.id, username: 'u' },
+            clientId: 'c',
+            nonce: null,
+            authTime: now,
+            accessToken: 'x',
+            profile: false,
+          },
+          now,
+        ),
+        1,
+        /invalid_type/,
+      ],
+    ];
+    await app.fastify.close();
+    await store.close();
+    for (const [name, token, code, verdict] of cases) {
+      const res = tessera(['token', 'inspect', token], env);
+      assert.equal(res.code, code, `${name}: ${res.stdout}${res.stderr}`);
+      assert.match(res.stdout, verdict, name);
+      if (code !== 0) assert.match(res.stdout, /NOT VALID here/, name);
+    }
+  });
+
   it('refuses bad configuration with one clear line per mistake', () => {
     const res = tessera(['serve'], {
       ...env,

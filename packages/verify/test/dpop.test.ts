@@ -14,11 +14,13 @@ import {
   jwkThumbprint,
   MemoryReplayStore,
   normalizeHtu,
+  rememberProof,
   requestHtu,
   singleProof,
   VerifyError,
   type VerifyErrorCode,
   verifyDpopProof,
+  verifyTokenRequestProof,
 } from '../src/index.js';
 import { b64, signBytes } from './helpers.js';
 
@@ -241,6 +243,72 @@ describe('verifyDpopProof', () => {
     proofRefused(proof(), 'ath', { accessToken: `${TOKEN}x` });
     const hex = createHash('sha256').update(TOKEN).digest('hex');
     proofRefused(proof({ claims: { ath: hex } }), 'ath');
+  });
+});
+
+describe('verifyTokenRequestProof (token endpoints: no access token yet)', () => {
+  const TOKEN_URL = 'https://auth.example.test/oauth/token';
+  const at = { method: 'POST', url: TOKEN_URL, nowMs: NOW };
+  const tokenProof = (o: ProofOptions = {}) =>
+    proof({ ...o, claims: { htm: 'POST', htu: TOKEN_URL, ...o.claims }, omit: ['ath', ...(o.omit ?? [])] });
+
+  test('a proof without ath passes and yields its key thumbprint', () => {
+    const out = verifyTokenRequestProof(tokenProof({ claims: { jti: 'jti-token-01' } }), at);
+    assert.equal(out.jkt, jwkThumbprint(key.jwk as { x: string; y: string }));
+    assert.equal(out.jti, 'jti-token-01');
+  });
+
+  test('every other check of verifyDpopProof still applies', () => {
+    const no = (p: string, reason: DpopFailureReason, e: Partial<typeof at> = {}) =>
+      refused(() => verifyTokenRequestProof(p, { ...at, ...e }), 'dpop_proof_invalid', reason);
+    no('', 'missing');
+    no(tokenProof({ header: { typ: 'JWT' } }), 'typ');
+    no(tokenProof({ header: { alg: 'HS256' } }), 'alg');
+    no(tokenProof({ header: { crit: ['exp'] } }), 'crit');
+    no(tokenProof({ header: { jwk: { ...key.jwk, d: 'x' } } }), 'jwk');
+    no(tokenProof({ k: proofKey(), header: { jwk: key.jwk } }), 'signature');
+    no(tokenProof({ claims: { htm: 'GET' } }), 'htm');
+    no(tokenProof({ claims: { htu: 'https://evil.example/oauth/token' } }), 'htu');
+    no(tokenProof({ claims: { iat: NOW / 1000 - 301 } }), 'iat');
+    no(tokenProof({ claims: { jti: 'short' } }), 'jti');
+  });
+
+  test('verifyDpopProof still demands an access token', () => {
+    assert.throws(
+      () => verifyDpopProof(tokenProof(), { ...at } as unknown as DpopExpectation),
+      (e: unknown) => e instanceof TypeError,
+    );
+  });
+});
+
+describe('rememberProof: replay through any DpopReplayStore', () => {
+  test('once per key and jti, for the whole iat window; a store that cannot answer fails closed', async () => {
+    const store = new MemoryReplayStore();
+    const checked: DpopProof = { jkt: 'k'.repeat(43), jti: 'jti-replay-1', iat: NOW / 1000 };
+    await rememberProof(store, checked, NOW);
+    await assert.rejects(rememberProof(store, checked, NOW + 360_000), (e: unknown) => {
+      return e instanceof VerifyError && e.code === 'dpop_replayed';
+    });
+    await rememberProof(store, checked, NOW + 361_000);
+    await rememberProof(store, { ...checked, jkt: 'j'.repeat(43) }, NOW);
+    const cause = new Error('store down');
+    await assert.rejects(
+      rememberProof({ remember: async () => Promise.reject(cause) }, checked, NOW),
+      (e: unknown) => e instanceof VerifyError && e.code === 'dpop_replay_unavailable' && e.cause === cause,
+    );
+    const seen: number[] = [];
+    await rememberProof(
+      {
+        remember: (_id, expiresAt) => {
+          seen.push(expiresAt);
+          return true;
+        },
+      },
+      checked,
+      NOW,
+      { maxAgeSeconds: 10, maxSkewSeconds: 5 },
+    );
+    assert.deepEqual(seen, [NOW + 16_000]);
   });
 });
 
