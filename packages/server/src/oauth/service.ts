@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import {
+  boundJkt,
   type DpopFailureReason,
-  type DpopProof,
   type DpopReplayStore,
   rememberProof,
   scopesOf,
@@ -631,10 +631,9 @@ export class OAuthService {
       if (!user || user.disabled) return inactive;
       username = user.username;
     }
-    const cnf = claims.cnf as { jkt?: string } | undefined;
     return {
       active: true,
-      token_type: cnf?.jkt ? 'DPoP' : 'Bearer',
+      token_type: boundJkt(claims) !== undefined ? 'DPoP' : 'Bearer',
       ...claims,
       ...(username !== undefined ? { username } : {}),
     };
@@ -655,11 +654,11 @@ export class OAuthService {
     // Userinfo is this server's own resource: tokens for another resource are not good here.
     const claims = this.verifyAccessToken(input.token, [this.deps.config.issuer]);
     if (!claims || typeof claims.client_id !== 'string') throw bad('The access token is not valid.');
-    const cnf = claims.cnf as { jkt?: unknown } | undefined;
-    if (cnf?.jkt !== undefined) {
+    const jkt = boundJkt(claims);
+    if (jkt !== undefined) {
       if (input.scheme !== 'DPoP') throw bad('This token is DPoP-bound: use the DPoP scheme and a proof.');
       const nowMs = this.now();
-      const proof: DpopProof = await dpopChecked(() =>
+      const proof = await dpopChecked(() =>
         verifyDpopProof(input.dpopProof ?? '', {
           method: input.method,
           url: input.url,
@@ -667,8 +666,7 @@ export class OAuthService {
           nowMs,
         }),
       );
-      if (typeof cnf.jkt !== 'string' || !safeEqual(proof.jkt, cnf.jkt))
-        throw bad('The DPoP proof key is not the one the token is bound to.');
+      if (!safeEqual(proof.jkt, jkt)) throw bad('The DPoP proof key is not the one the token is bound to.');
       await dpopChecked(() => rememberProof(this.dpopReplay, proof, nowMs));
     } else if (input.scheme !== 'Bearer') {
       throw bad('This token is not DPoP-bound.');
