@@ -6,16 +6,25 @@ import { KeyRing } from '../domain/keys.js';
 import { RevocationHub, Revocations } from '../domain/revocations.js';
 import { deriveSecrets } from '../domain/secrets.js';
 import { TokenIssuer } from '../domain/tokens.js';
-import { StoreUnavailableError } from '../errors.js';
-import { registerOAuthRoutes } from '../oauth/routes.js';
+import { authorizeRoutes } from '../oauth/routes/authorize.js';
+import { clientRoutes } from '../oauth/routes/clients.js';
+import { discoveryRoutes } from '../oauth/routes/discovery.js';
+import { grantRoutes } from '../oauth/routes/grants.js';
+import { introspectionRoutes } from '../oauth/routes/introspection.js';
+import { startOAuthProvider } from '../oauth/routes/provider.js';
+import { tokenRoutes } from '../oauth/routes/token.js';
+import { userinfoRoutes } from '../oauth/routes/userinfo.js';
 import { registerPages } from '../pages/index.js';
 import type { Store } from '../store/types.js';
 import { cookieNames } from './cookies.js';
 import { clientErrorHandler, registerErrorHandling } from './errors.js';
+import { authGuard } from './guard.js';
 import { internalAccess } from './internal-access.js';
 import { Metrics } from './metrics.js';
-import { registerAuthRoutes } from './routes-auth.js';
-import { registerFeedRoutes } from './routes-feed.js';
+import { accountRoutes } from './routes/account.js';
+import { feedRoutes } from './routes/feed.js';
+import { metaRoutes } from './routes/meta.js';
+import { sessionRoutes } from './routes/session.js';
 import { originPolicy, registerSecurityHeaders, securityHeaders } from './security.js';
 
 export interface AppOptions {
@@ -126,8 +135,11 @@ export async function buildApp(options: AppOptions): Promise<App> {
     if (closing) reply.header('Connection', 'close');
   });
 
-  registerAuthRoutes(fastify, { config, auth, cookies: cookieNames(config), metrics, isAllowedOrigin });
-  registerFeedRoutes(fastify, {
+  const cookies = cookieNames(config);
+  const guard = authGuard({ auth, cookies, isAllowedOrigin });
+  await fastify.register(sessionRoutes, { config, auth, cookies, metrics, guard });
+  await fastify.register(accountRoutes, { config, auth, cookies, metrics, guard });
+  await fastify.register(feedRoutes, {
     revocations,
     heartbeatMs: options.heartbeatMs ?? 15_000,
     onClose: (fn) => closers.push(fn),
@@ -137,37 +149,28 @@ export async function buildApp(options: AppOptions): Promise<App> {
 
   registerPages(fastify, { config });
   const oauth = config.oauth
-    ? await registerOAuthRoutes(fastify, {
-        config,
-        store,
-        auth,
-        keys,
-        revocations,
-        secrets,
-        isAllowedOrigin,
-        now: options.now,
-      })
+    ? await startOAuthProvider(fastify, { config, store, auth, revocations, secrets, now: options.now })
     : undefined;
+  if (oauth) {
+    const routes = { config, guard, ...oauth, now: options.now ?? Date.now };
+    for (const plugin of [
+      discoveryRoutes,
+      authorizeRoutes,
+      tokenRoutes,
+      introspectionRoutes,
+      userinfoRoutes,
+      grantRoutes,
+      clientRoutes,
+    ])
+      await fastify.register(plugin, routes);
+  }
 
-  fastify.get('/.well-known/jwks.json', async (_request, reply) => {
-    await keys.refresh();
-    reply.header('Cache-Control', 'public, max-age=300, stale-while-revalidate=60');
-    return keys.jwks();
-  });
-  fastify.get('/healthz', async () => ({ status: 'ok' }));
-  fastify.get('/readyz', async () => {
-    try {
-      await Promise.all([store.ping(), oauth?.ping()]);
-      return { status: 'ready', store: store.kind };
-    } catch (err) {
-      throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err);
-    }
-  });
-  const authorizeMetrics = internalAccess(config, config.metricsToken, 'TESSERA_METRICS_TOKEN');
-  fastify.get('/metrics', async (request, reply) => {
-    authorizeMetrics(request);
-    reply.header('Content-Type', 'text/plain; version=0.0.4');
-    return metrics.render();
+  await fastify.register(metaRoutes, {
+    keys,
+    store,
+    metrics,
+    oauth: oauth?.service,
+    authorizeMetrics: internalAccess(config, config.metricsToken, 'TESSERA_METRICS_TOKEN'),
   });
 
   return { fastify, auth, keys, tokens, revocations, metrics, store, config };

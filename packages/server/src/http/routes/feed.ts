@@ -1,9 +1,22 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { type Revocations, toFeedEntry } from '../domain/revocations.js';
-import { TesseraError } from '../errors.js';
-import type { RevocationEntry } from '../store/types.js';
+import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts';
+import type { FastifyRequest } from 'fastify';
+import { type Revocations, toFeedEntry } from '../../domain/revocations.js';
+import { TesseraError } from '../../errors.js';
+import type { RevocationEntry } from '../../store/types.js';
 
 const CURSOR = /^\d{1,15}$/;
+
+/** `cursor` is checked by parseCursor, so its message stays the same for every wrong shape. */
+const FEED_QUERY = { type: 'object', properties: { cursor: {} } } as const;
+
+export interface FeedRouteOptions {
+  revocations: Revocations;
+  heartbeatMs: number;
+  onClose: (fn: () => void) => void;
+  /** Throws unless the reader may see the feed. */
+  authorize: (request: FastifyRequest) => void;
+  maxStreamsPerClient: number;
+}
 
 function parseCursor(value: unknown): number {
   if (value === undefined || value === '') return 0;
@@ -18,17 +31,10 @@ function parseCursor(value: unknown): number {
  * cursor (query `cursor` or `Last-Event-ID`) and sends heartbeats so clients can tell a quiet
  * feed from a dead one.
  */
-export function registerFeedRoutes(
-  app: FastifyInstance,
-  deps: {
-    revocations: Revocations;
-    heartbeatMs: number;
-    onClose: (fn: () => void) => void;
-    /** Throws unless the reader may see the feed. */
-    authorize: (request: FastifyRequest) => void;
-    maxStreamsPerClient: number;
-  },
-): void {
+export const feedRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: FeedRouteOptions }> = async (
+  app,
+  deps,
+) => {
   const { revocations, authorize } = deps;
   const streams = new Set<() => void>();
   const openPerClient = new Map<string, number>();
@@ -41,16 +47,16 @@ export function registerFeedRoutes(
     for (const end of streams) end();
   });
 
-  app.get('/auth/revocations', async (request, reply) => {
+  app.get('/auth/revocations', { schema: { querystring: FEED_QUERY } }, async (request, reply) => {
     authorize(request);
-    const cursor = parseCursor((request.query as Record<string, unknown>).cursor);
+    const cursor = parseCursor(request.query.cursor);
     reply.header('Cache-Control', 'no-store');
     return revocations.snapshot(cursor);
   });
 
-  app.get('/auth/revocations/stream', async (request, reply) => {
+  app.get('/auth/revocations/stream', { schema: { querystring: FEED_QUERY } }, async (request, reply) => {
     authorize(request);
-    const fromQuery = (request.query as Record<string, unknown>).cursor;
+    const fromQuery = request.query.cursor;
     let cursor = parseCursor(fromQuery ?? request.headers['last-event-id']);
     const client = request.ip;
     const open = openPerClient.get(client) ?? 0;
@@ -130,4 +136,4 @@ export function registerFeedRoutes(
     // A client that left while the backlog was read frees its slot now, not never.
     if (raw.destroyed) end();
   });
-}
+};

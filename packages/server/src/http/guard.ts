@@ -1,0 +1,96 @@
+import type { FastifyRequest } from 'fastify';
+import type { Authenticated, AuthService } from '../domain/auth.js';
+import { TesseraError } from '../errors.js';
+import { type CookieNames, readCookie } from './cookies.js';
+import { originAllowedForWrite } from './security.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the guard's `requireAuth` preHandler. */
+    auth?: Authenticated;
+  }
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * How a request proves it acts for a Tessera user: a Bearer access or session token, or the
+ * session cookie. The one CSRF rule: safe methods (GET, HEAD, OPTIONS) skip it; every other
+ * cookie-authenticated request needs an allowed Origin (or Sec-Fetch-Site: same-origin) and the
+ * session-bound X-CSRF-Token.
+ */
+export interface AuthGuard {
+  /** preHandler: authenticates the request and sets `request.auth`, or throws 401/403. */
+  requireAuth(request: FastifyRequest): Promise<void>;
+  /** Bearer or session cookie; throws `invalid_token`, `unauthorized` or `csrf_failed`. */
+  authenticate(request: FastifyRequest): Promise<Authenticated>;
+  /** The CSRF rule for a request authenticated by a cookie bound to `sessionId`. */
+  requireCsrf(request: FastifyRequest, sessionId: string): void;
+  /** The session the session cookie names, if any; no CSRF check (for reads and own-token forms). */
+  cookieSession(request: FastifyRequest): Promise<Authenticated | null>;
+  /** The exact-match allow-list of browser origins. */
+  isAllowedOrigin(origin: string | undefined): boolean;
+}
+
+export interface AuthGuardOptions {
+  auth: AuthService;
+  cookies: CookieNames;
+  isAllowedOrigin: (origin: string | undefined) => boolean;
+}
+
+function bearer(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (header === undefined) return undefined;
+  const m = /^Bearer ([\x21-\x7e]{1,8192})$/i.exec(header);
+  if (!m) throw new TesseraError('invalid_token', 'The Authorization header must be "Bearer <token>".');
+  return m[1];
+}
+
+export function authGuard({ auth, cookies, isAllowedOrigin }: AuthGuardOptions): AuthGuard {
+  function requireCsrf(request: FastifyRequest, sessionId: string): void {
+    if (SAFE_METHODS.has(request.method)) return;
+    if (
+      !originAllowedForWrite(request, isAllowedOrigin) ||
+      !auth.checkCsrf(sessionId, request.headers['x-csrf-token'])
+    ) {
+      throw new TesseraError(
+        'csrf_failed',
+        'Cross-site request refused: missing or wrong Origin or X-CSRF-Token.',
+      );
+    }
+  }
+
+  async function cookieSession(request: FastifyRequest): Promise<Authenticated | null> {
+    const cookie = readCookie(request, cookies.session);
+    return cookie === undefined ? null : auth.authenticate(cookie, 'cookie');
+  }
+
+  async function authenticate(request: FastifyRequest): Promise<Authenticated> {
+    const token = bearer(request);
+    if (token !== undefined) {
+      const result = await auth.authenticate(token, 'bearer');
+      if (!result) throw new TesseraError('invalid_token', 'The access or session token is not valid.');
+      return result;
+    }
+    const result = await cookieSession(request);
+    if (!result) throw new TesseraError('unauthorized', 'Sign in first.');
+    requireCsrf(request, result.session.id);
+    return result;
+  }
+
+  return {
+    isAllowedOrigin,
+    authenticate,
+    requireCsrf,
+    cookieSession,
+    async requireAuth(request) {
+      request.auth = await authenticate(request);
+    },
+  };
+}
+
+/** The user `requireAuth` authenticated; a route without that preHandler is a programming error. */
+export function signedIn(request: FastifyRequest): Authenticated {
+  if (!request.auth) throw new Error(`${request.routeOptions.url} reads request.auth without requireAuth`);
+  return request.auth;
+}
