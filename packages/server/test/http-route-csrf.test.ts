@@ -134,6 +134,22 @@ describe('CSRF on every cookie-authenticated write', () => {
     assert.deepEqual(routes, Object.keys(PROBES).sort());
   });
 
+  it('safe methods need no token, on /auth/* and the grants API alike', async () => {
+    const { srv, cookies } = await probed();
+    try {
+      for (const method of ['GET', 'HEAD']) {
+        for (const path of ['/auth/me', '/auth/sessions', '/auth/grants']) {
+          const res = await call(srv.url, method, path, {
+            headers: { cookie: cookies['session cookie'], origin: srv.origin },
+          });
+          assert.equal(res.status, 200, `${method} ${path}`);
+        }
+      }
+    } finally {
+      await srv.close();
+    }
+  });
+
   for (const variant of ['session cookie', 'refresh cookie'] as const) {
     describe(`with the ${variant} and no X-CSRF-Token`, () => {
       // Two servers set up alike: one gets the cookie, the other the same request without it.

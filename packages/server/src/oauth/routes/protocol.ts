@@ -30,7 +30,7 @@ export function useOAuthConventions(app: FastifyInstance, config: Config): void 
   app.addContentTypeParser(
     'application/x-www-form-urlencoded',
     { parseAs: 'string', bodyLimit: config.bodyLimitBytes },
-    (_request, body, done) => done(null, paramsFrom(new URLSearchParams(body as string))),
+    (_request, body, done) => done(null, paramsFrom(new URLSearchParams(String(body)))),
   );
   app.setErrorHandler((error: FastifyError | Error, request, reply) => {
     let e: OAuthError;
