@@ -11,7 +11,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
@@ -429,6 +429,7 @@ function machine(): Record<string, unknown> {
     cpuModel: cpus()[0]?.model ?? 'unknown',
     node: process.version,
     date: new Date().toISOString(),
+    loadAverage: loadavg().map((x) => Number(x.toFixed(2))),
   };
 }
 
@@ -493,6 +494,14 @@ async function figures(): Promise<number> {
       lines.push(...table(s.rows!), '');
     }
   }
+  lines.push(
+    `Load average (1, 5, 15 min) at the start: ${(info.loadAverage as number[]).join(', ')}; at the end: ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(
+        ', ',
+      )}. The bench process and the server share these CPUs, so /healthz is measured in every round and the ratios are the figures to compare.`,
+    '',
+  );
   if (bad.length > 0) lines.push('**FAILED**:', '', ...bad.map((b) => `- ${b}`), '');
   const text = lines.join('\n');
   console.log(`\n${text}`);
@@ -553,7 +562,7 @@ async function profile(
   const md = profileMarkdown(
     title,
     [
-      `${info.cpus} × ${info.cpuModel}, Node ${info.node}, ${info.date}. \`tessera serve --cpu-prof\` on SQLite, ${CONNECTIONS} connections for ${PROFILE_SECONDS} s after a run of the same length to warm up; ${fmt(run.rps)} req/s under the profiler, ${run.failures} failures, ${run.repeats} repeats.`,
+      `${info.cpus} × ${info.cpuModel}, Node ${info.node}, ${info.date}, load average ${(info.loadAverage as number[]).join(', ')}. \`tessera serve --cpu-prof\` on SQLite, ${CONNECTIONS} connections for ${PROFILE_SECONDS} s after a run of the same length to warm up; ${fmt(run.rps)} req/s under the profiler, ${run.failures} failures, ${run.repeats} repeats.`,
       'Locations are source lines (tsx source maps); `node:` and `node_modules` entries as V8 reports them.',
     ],
     summary,

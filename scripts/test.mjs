@@ -35,7 +35,11 @@ function reachable(host, port) {
 }
 
 const filter = process.argv.slice(2);
-let files = [...findTests(path.join(root, 'packages')), ...findTests(path.join(root, 'examples'))].sort();
+let files = [
+  ...findTests(path.join(root, 'packages')),
+  ...findTests(path.join(root, 'examples')),
+  ...findTests(path.join(root, 'bench')),
+].sort();
 if (filter.length > 0) files = files.filter((f) => filter.some((x) => f.includes(x)));
 
 const env = { ...process.env, NODE_ENV: 'test' };
