@@ -14,11 +14,10 @@ import {
 } from './oauth-helpers.js';
 
 const ADMIN = 'admin-token-for-tests-0123456789abcdef';
-process.env.TESSERA_ADMIN_TOKEN = ADMIN;
 
 let f: OAuthFixture;
 before(async () => {
-  f = await startOAuthServer();
+  f = await startOAuthServer({ adminToken: ADMIN });
 });
 after(async () => {
   await f.srv.close();

@@ -23,8 +23,6 @@ export interface OAuthProviderDeps {
   now?: () => number;
   /** Default: what the config names (connectOAuthStore: PostgreSQL or `oauth.sqlite`), closed with the app. */
   oauthStore?: OAuthStore;
-  /** Bearer token for the client admin API; default TESSERA_ADMIN_TOKEN; unset: no admin API. */
-  adminToken?: string;
 }
 
 export interface OAuthProvider {
@@ -40,11 +38,7 @@ export async function startOAuthProvider(
   app: FastifyInstance,
   deps: OAuthProviderDeps,
 ): Promise<OAuthProvider> {
-  const adminToken = deps.adminToken ?? process.env.TESSERA_ADMIN_TOKEN;
-  if (adminToken !== undefined && adminToken !== '' && adminToken.length < 32) {
-    throw new TypeError('TESSERA_ADMIN_TOKEN must be at least 32 characters');
-  }
-  // Opened after the checks that can throw, so a refused config leaves no pool behind.
+  const adminToken = deps.config.adminToken;
   const oauthStore = deps.oauthStore ?? (await connectOAuthStore(deps.config));
   const service = new OAuthService({
     config: deps.config,

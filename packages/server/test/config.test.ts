@@ -1,0 +1,187 @@
+// The settings table: every environment variable is read, bad values are refused the one way,
+// secrets never show, and the README's table is the one the table generates.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { README, withSettingsTable } from '../scripts/settings-table.js';
+import { type Config, loadConfig, redactedConfig } from '../src/config.js';
+import { SETTINGS } from '../src/settings.js';
+import { call, configProblems, startTestServer } from './helpers.js';
+
+const TOKEN = 'a-bearer-token-of-enough-length-0123456789';
+
+/** A value other than the default for every variable, and what the config then holds. */
+const SAMPLES: Record<string, [string, unknown]> = {
+  TESSERA_PORT: ['4100', 4100],
+  TESSERA_HOST: ['0.0.0.0', '0.0.0.0'],
+  TESSERA_DATA_DIR: ['/var/lib/tessera', '/var/lib/tessera'],
+  TESSERA_ISSUER: ['https://auth.example.test/', 'https://auth.example.test'],
+  TESSERA_AUDIENCE: ['api', 'api'],
+  TESSERA_CORS_ORIGINS: [
+    ' https://a.example , https://b.example/',
+    ['https://a.example', 'https://b.example'],
+  ],
+  TESSERA_DATABASE_URL: ['postgres://db.internal/tessera', 'postgres://db.internal/tessera'],
+  TESSERA_REDIS_URL: ['redis://cache.internal:6379', 'redis://cache.internal:6379'],
+  TESSERA_DATABASE_SCHEMA: ['auth', 'auth'],
+  TESSERA_REDIS_PREFIX: ['auth:', 'auth:'],
+  TESSERA_SECRET: ['s'.repeat(40), 's'.repeat(40)],
+  TESSERA_REFRESH_GRACE_SECONDS: ['30', 30],
+  TESSERA_ACCESS_TOKEN_TTL: ['600', 600],
+  TESSERA_DEFAULT_MODE: ['session', 'session'],
+  TESSERA_REFRESH_IDLE_TTL: ['86400', 86_400],
+  TESSERA_REFRESH_ABSOLUTE_TTL: ['172800', 172_800],
+  TESSERA_SESSION_IDLE_TTL: ['600', 600],
+  TESSERA_SESSION_ABSOLUTE_TTL: ['7200', 7200],
+  TESSERA_SESSION_TOUCH_INTERVAL: ['5', 5],
+  TESSERA_KEY_ROTATION_DAYS: ['7', 7],
+  TESSERA_SECURE_COOKIES: ['on', true],
+  TESSERA_SAME_SITE: ['strict', 'strict'],
+  TESSERA_TRUST_PROXY: ['10.0.0.0/8,loopback', ['10.0.0.0/8', 'loopback']],
+  TESSERA_REGISTER_PER_IP_PER_HOUR: ['3', 3],
+  TESSERA_LOGIN_MAX_FAILURES_PER_ACCOUNT: ['9', 9],
+  TESSERA_LOGIN_MAX_FAILURES_PER_IP: ['99', 99],
+  TESSERA_BODY_LIMIT_BYTES: ['2048', 2048],
+  TESSERA_OAUTH: ['off', false],
+  TESSERA_ADMIN_TOKEN: [TOKEN, TOKEN],
+  TESSERA_OAUTH_KEEP_GRANTS: ['true', true],
+  TESSERA_FEED_TOKEN: [`feed-${TOKEN}`, `feed-${TOKEN}`],
+  TESSERA_METRICS_TOKEN: [`metrics-${TOKEN}`, `metrics-${TOKEN}`],
+  TESSERA_INTERNAL_ALLOW: ['10.1.2.3, fd00::/8', ['10.1.2.3', 'fd00::/8']],
+  TESSERA_INTERNAL_AUTH: ['yes', true],
+  TESSERA_FEED_MAX_STREAMS_PER_CLIENT: ['4', 4],
+  TESSERA_LOG_LEVEL: ['warn', 'warn'],
+};
+
+/** A value each setting refuses, where the type has one. */
+const BAD: Record<string, string> = {
+  int: '12.5',
+  bool: 'maybe',
+  enum: 'sometimes',
+  url: 'ftp://example.test/x',
+  list: '*',
+};
+
+describe('config: the settings table', () => {
+  it('names every setting once, by key and by environment variable', () => {
+    assert.equal(new Set(SETTINGS.map((s) => s.key)).size, SETTINGS.length);
+    assert.equal(new Set(SETTINGS.map((s) => s.env)).size, SETTINGS.length);
+    assert.deepEqual(Object.keys(loadConfig({})).sort(), SETTINGS.map((s) => s.key).sort());
+    assert.deepEqual(Object.keys(SAMPLES).sort(), SETTINGS.map((s) => s.env).sort(), 'a sample per variable');
+  });
+
+  it('reads every environment variable in the table', () => {
+    const env = Object.fromEntries(Object.entries(SAMPLES).map(([name, [raw]]) => [name, raw]));
+    const config = loadConfig(env);
+    for (const s of SETTINGS) {
+      assert.deepEqual(config[s.key], SAMPLES[s.env]![1], s.env);
+      assert.notDeepEqual(loadConfig({})[s.key], config[s.key], `${s.env} is not its default`);
+    }
+  });
+
+  it('takes the config file by key, the environment over the file, overrides over both', () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'tessera-config-')), 'config.json');
+    writeFileSync(file, JSON.stringify({ port: 4100, audience: 'from-file' }));
+    const config = loadConfig({ TESSERA_PORT: '4200', TESSERA_CONFIG: file });
+    assert.equal(config.audience, 'from-file');
+    assert.equal(config.port, 4200);
+    assert.equal(loadConfig({ TESSERA_PORT: '4200' }, { port: 4300 }).port, 4300);
+    assert.equal(loadConfig({ TESSERA_PORT: '' }).port, 4000, 'an empty variable is unset');
+  });
+
+  it('refuses a bad value of each setting with "ENV (key) …", and never repeats a secret', () => {
+    for (const s of SETTINGS) {
+      const bad = s.secret
+        ? 'short secret'
+        : s.type === 'string'
+          ? s.pattern
+            ? 'Bad Value!'
+            : undefined
+          : BAD[s.type];
+      if (bad === undefined) continue;
+      const problems = configProblems({ [s.env]: bad });
+      const mine = problems.filter((p) => p.startsWith(`${s.env} (${s.key})`));
+      assert.equal(mine.length, 1, `${s.env}: ${JSON.stringify(problems)}`);
+      if (s.secret) assert.ok(!mine[0]!.includes(bad), `${s.env} does not echo the value: ${mine[0]}`);
+    }
+  });
+
+  it('keeps the messages the range, type and list checks give', () => {
+    const expected: [string, string, string][] = [
+      ['TESSERA_PORT', '70000', 'TESSERA_PORT (port) must be a whole number from 0 to 65535, got "70000"'],
+      ['TESSERA_OAUTH', 'maybe', 'TESSERA_OAUTH (oauth) must be true or false, got "maybe"'],
+      [
+        'TESSERA_SAME_SITE',
+        'loose',
+        'TESSERA_SAME_SITE (sameSite) must be one of lax, strict, none, got "loose"',
+      ],
+      [
+        'TESSERA_INTERNAL_ALLOW',
+        '10.0.0.1,nope',
+        'TESSERA_INTERNAL_ALLOW (internalAllow): "nope" is not an IP or CIDR',
+      ],
+      ['TESSERA_SECRET', 'x', 'TESSERA_SECRET (secret) must be at least 32 characters'],
+      [
+        'TESSERA_ADMIN_TOKEN',
+        'short',
+        'TESSERA_ADMIN_TOKEN (adminToken) must be 32 to 512 printable ASCII characters without spaces',
+      ],
+    ];
+    for (const [name, value, message] of expected)
+      assert.deepEqual(configProblems({ [name]: value }), [message]);
+  });
+
+  it('prints the configuration with every set secret redacted', () => {
+    const env = Object.fromEntries(Object.entries(SAMPLES).map(([name, [raw]]) => [name, raw]));
+    const shown = JSON.stringify(redactedConfig(loadConfig(env)));
+    for (const s of SETTINGS.filter((x) => x.secret)) {
+      assert.ok(!shown.includes(SAMPLES[s.env]![0]), `${s.env} is not shown`);
+    }
+    assert.match(shown, /"port":4100/);
+    assert.match(shown, /"secret":"\[redacted\]"/);
+    assert.equal(redactedConfig(loadConfig({})).secret, undefined, 'an unset secret stays unset');
+  });
+});
+
+describe('config: the admin token comes only from the configuration', () => {
+  const saved = process.env.TESSERA_ADMIN_TOKEN;
+  after(() => {
+    if (saved === undefined) delete process.env.TESSERA_ADMIN_TOKEN;
+    else process.env.TESSERA_ADMIN_TOKEN = saved;
+  });
+
+  it('a process variable the configuration did not read opens no admin API', async () => {
+    process.env.TESSERA_ADMIN_TOKEN = TOKEN;
+    const config: Partial<Config> = {};
+    const srv = await startTestServer(config);
+    try {
+      assert.equal(srv.config.adminToken, undefined);
+      const list = await call(srv.url, 'GET', '/oauth/clients', {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      assert.equal(list.status, 404);
+    } finally {
+      await srv.close();
+    }
+    const configured = await startTestServer({ adminToken: TOKEN });
+    try {
+      const list = await call(configured.url, 'GET', '/oauth/clients', {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      assert.equal(list.status, 200);
+    } finally {
+      await configured.close();
+    }
+  });
+});
+
+describe('README settings table', () => {
+  it('is the table SETTINGS generates (npm run docs:settings)', () => {
+    const readme = readFileSync(README, 'utf8');
+    assert.equal(readme, withSettingsTable(readme));
+    for (const s of SETTINGS) assert.ok(readme.includes(`\`${s.env}\``), s.env);
+    assert.equal(path.basename(README), 'README.md');
+  });
+});
