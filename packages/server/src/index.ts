@@ -4,3 +4,10 @@ export { type App, type AppOptions, buildApp } from './http/app.js';
 export { type RunningServer, startServer } from './server.js';
 export { SqliteStore } from './store/sqlite.js';
 export type * from './store/types.js';
+export {
+  createTessera,
+  type OAuthParts,
+  type Tessera,
+  type TesseraCore,
+  type TesseraOptions,
+} from './tessera.js';

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../src/config.js';
-import { buildApp } from '../src/http/app.js';
 import { SqliteStore } from '../src/store/sqlite.js';
+import { createTessera } from '../src/tessera.js';
 import { freePort, PASSWORD } from './helpers.js';
 
 const MAIN = path.resolve(import.meta.dirname, '../src/cli/main.ts');
@@ -113,17 +113,14 @@ describe('tessera CLI', () => {
 
     // issue a token with the same data folder (same store and secret)
     const config = loadConfig({}, { dataDir, issuer: 'http://localhost:4000' });
-    const store = new SqliteStore(path.join(dataDir, 'tessera.sqlite'));
-    const secret = readFileSync(path.join(dataDir, 'secret'), 'utf8').trim();
-    const app = await buildApp({ config, store, secret, logger: false });
+    const { app, close } = await createTessera(config, { logger: false });
     const login = await app.fastify.inject({
       method: 'POST',
       url: '/auth/login',
       payload: { username: 'carol', password: PASSWORD },
     });
     const token = login.json().access_token as string;
-    await app.fastify.close();
-    await store.close();
+    await close();
 
     const inspect = tessera(['token', 'inspect', token], env);
     assert.equal(inspect.code, 0, inspect.stdout + inspect.stderr);
@@ -152,9 +149,7 @@ describe('tessera CLI', () => {
 
   it('token inspect judges a token as /auth routes do, and names the refusal', async () => {
     const config = loadConfig({}, { dataDir, issuer: 'http://localhost:4000' });
-    const store = new SqliteStore(path.join(dataDir, 'tessera.sqlite'));
-    const secret = readFileSync(path.join(dataDir, 'secret'), 'utf8').trim();
-    const app = await buildApp({ config, store, secret, logger: false });
+    const instance = await createTessera(config, { http: false });
     const now = Date.now();
     const user = { id: 'user-inspect', roles: ['user'] };
     const ttl = config.accessTokenTtl * 1000;
@@ -167,18 +162,23 @@ describe('tessera CLI', () => {
       jkt: undefined,
     };
     const cases: [string, string, number, RegExp][] = [
-      ['fresh', app.tokens.firstPartyAccessToken(user, 'sid-1', now), 0, /verified/],
-      ['expired', app.tokens.firstPartyAccessToken(user, 'sid-1', now - ttl - 10_000), 1, /token_expired/],
+      ['fresh', instance.tokens.firstPartyAccessToken(user, 'sid-1', now), 0, /verified/],
+      [
+        'expired',
+        instance.tokens.firstPartyAccessToken(user, 'sid-1', now - ttl - 10_000),
+        1,
+        /token_expired/,
+      ],
       [
         'issued ahead',
-        app.tokens.firstPartyAccessToken(user, 'sid-1', now + 30_000),
+        instance.tokens.firstPartyAccessToken(user, 'sid-1', now + 30_000),
         1,
         /token_not_yet_valid/,
       ],
-      ['OAuth, for this server', app.tokens.oauthAccessToken(oauth, now), 1, /invalid_audience/],
+      ['OAuth, for this server', instance.tokens.oauthAccessToken(oauth, now), 1, /invalid_audience/],
       [
         'ID token',
-        app.tokens.idToken(
+        instance.tokens.idToken(
           {
             user: { id: user.id, username: 'u' },
             clientId: 'c',
@@ -193,8 +193,7 @@ describe('tessera CLI', () => {
         /invalid_type/,
       ],
     ];
-    await app.fastify.close();
-    await store.close();
+    await instance.close();
     for (const [name, token, code, verdict] of cases) {
       const res = tessera(['token', 'inspect', token], env);
       assert.equal(res.code, code, `${name}: ${res.stdout}${res.stderr}`);

@@ -3,9 +3,10 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Config, ConfigError, loadConfig } from '../src/config.js';
-import { type App, buildApp } from '../src/http/app.js';
+import type { App } from '../src/http/app.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { Store } from '../src/store/types.js';
+import { createTessera, type Tessera } from '../src/tessera.js';
 
 export const SECRET = 'test-secret-that-is-long-enough-0123456789';
 
@@ -22,6 +23,7 @@ export async function freePort(): Promise<number> {
 
 export interface TestServer {
   app: App;
+  tessera: Tessera;
   url: string;
   origin: string;
   config: Config;
@@ -42,32 +44,20 @@ export async function startTestServer(
       port,
       issuer: url,
       dataDir: mkdtempSync(path.join(tmpdir(), 'tessera-')),
+      secret: SECRET,
       registerPerIpPerHour: 100_000,
       ...overrides,
     },
   );
-  const store = options.store ?? new SqliteStore(':memory:');
   const clock = { now: Date.now() };
-  const app = await buildApp({
-    config,
-    store,
-    secret: SECRET,
+  const tessera = await createTessera(config, {
+    store: options.store ?? new SqliteStore(':memory:'),
     logger: false,
     now: options.realClock ? undefined : () => clock.now,
     heartbeatMs: 200,
   });
-  await app.fastify.listen({ port, host: '127.0.0.1' });
-  return {
-    app,
-    url,
-    origin: url,
-    config,
-    clock,
-    async close() {
-      await app.fastify.close();
-      await store.close();
-    },
-  };
+  await tessera.listen();
+  return { app: tessera.app, tessera, url, origin: url, config, clock, close: () => tessera.close() };
 }
 
 export interface Answer {

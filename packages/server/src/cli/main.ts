@@ -1,15 +1,10 @@
 import { parseArgs } from 'node:util';
 import { VerifyError } from '@tessera/verify';
 import { ConfigError, loadConfig } from '../config.js';
-import { AuthService } from '../domain/auth.js';
-import { KeyRing } from '../domain/keys.js';
-import { RevocationHub, Revocations } from '../domain/revocations.js';
-import { deriveSecrets, loadOrCreateSecret } from '../domain/secrets.js';
-import { TokenIssuer } from '../domain/tokens.js';
 import { TesseraError } from '../errors.js';
 import { startServer } from '../server.js';
-import { openStore } from '../store/open.js';
 import type { AuditType } from '../store/types.js';
+import { createTessera } from '../tessera.js';
 
 const HELP: Record<string, string> = {
   main: `tessera — session and token authentication server
@@ -108,22 +103,6 @@ async function readPassword(): Promise<string> {
   }
 }
 
-async function context(configFile: string | undefined) {
-  const config = loadConfig(process.env, {}, configFile ?? process.env.TESSERA_CONFIG);
-  const store = await openStore(config);
-  const { secret } = loadOrCreateSecret(config.secret, config.dataDir);
-  const secrets = deriveSecrets(secret);
-  const keys = new KeyRing(store, secrets.keyEncryption, {
-    rotationDays: config.keyRotationDays,
-    accessTokenTtl: config.accessTokenTtl,
-  });
-  await keys.init();
-  const revocations = new Revocations(store, new RevocationHub(), config.accessTokenTtl + 120);
-  const tokens = new TokenIssuer({ config, keys });
-  const auth = new AuthService({ config, store, tokens, secrets, revocations });
-  return { config, store, keys, tokens, auth, revocations, secrets };
-}
-
 function decodeSegment(segment: string | undefined): unknown {
   try {
     return JSON.parse(Buffer.from(segment ?? '', 'base64url').toString('utf8'));
@@ -154,8 +133,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'serve') {
-    const config = loadConfig(process.env, {}, values.config ?? process.env.TESSERA_CONFIG);
-    const server = await startServer({ config });
+    const server = await startServer({ config: loadConfig(process.env, {}, values.config) });
     const stop = async (signal: string) => {
       server.app.fastify.log.info({ signal }, 'shutting down: finishing in-flight requests');
       await server.close();
@@ -169,7 +147,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`unknown command: ${command}\n\n${HELP.main}\n`);
     return 2;
   }
-  const ctx = await context(values.config);
+  const ctx = await createTessera(loadConfig(process.env, {}, values.config), { http: false });
   try {
     if (command === 'users') {
       switch (sub) {
@@ -202,15 +180,7 @@ export async function main(argv: string[]): Promise<number> {
             return 1;
           }
           // Disabling ends the user's OAuth grants too, so enabling again revives none of them.
-          const { connectOAuthStore } = await import('../oauth/open.js');
-          const { OAuthService } = await import('../oauth/service.js');
-          const oauth = await connectOAuthStore(ctx.config);
-          try {
-            ctx.auth.grants = new OAuthService({ ...ctx, oauth });
-            await ctx.auth.setDisabled(user.id, sub === 'disable');
-          } finally {
-            await oauth.close();
-          }
+          await ctx.auth.setDisabled(user.id, sub === 'disable');
           out(`${sub}d ${user.username}`);
           return 0;
         }
@@ -307,7 +277,7 @@ export async function main(argv: string[]): Promise<number> {
     );
     return refusal === undefined ? 0 : 1;
   } finally {
-    await ctx.store.close();
+    await ctx.close();
   }
 }
 

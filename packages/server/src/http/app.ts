@@ -1,11 +1,10 @@
 import cookie from '@fastify/cookie';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Config } from '../config.js';
-import { AuthService } from '../domain/auth.js';
-import { KeyRing } from '../domain/keys.js';
-import { RevocationHub, Revocations } from '../domain/revocations.js';
-import { deriveSecrets } from '../domain/secrets.js';
-import { TokenIssuer } from '../domain/tokens.js';
+import type { AuthService } from '../domain/auth.js';
+import type { KeyRing } from '../domain/keys.js';
+import type { Revocations } from '../domain/revocations.js';
+import type { TokenIssuer } from '../domain/tokens.js';
 import { authorizeRoutes } from '../oauth/routes/authorize.js';
 import { clientRoutes } from '../oauth/routes/clients.js';
 import { discoveryRoutes } from '../oauth/routes/discovery.js';
@@ -16,6 +15,7 @@ import { tokenRoutes } from '../oauth/routes/token.js';
 import { userinfoRoutes } from '../oauth/routes/userinfo.js';
 import { registerPages } from '../pages/index.js';
 import type { Store } from '../store/types.js';
+import type { OAuthParts } from '../tessera.js';
 import { cookieNames } from './cookies.js';
 import { clientErrorHandler, registerErrorHandling } from './errors.js';
 import { authGuard } from './guard.js';
@@ -27,11 +27,15 @@ import { metaRoutes } from './routes/meta.js';
 import { sessionRoutes } from './routes/session.js';
 import { originPolicy, registerSecurityHeaders, securityHeaders } from './security.js';
 
+/** The parts createTessera built; buildApp puts HTTP in front of them. */
 export interface AppOptions {
   config: Config;
   store: Store;
-  /** The server secret (TESSERA_SECRET or the generated one). */
-  secret: string;
+  keys: KeyRing;
+  tokens: TokenIssuer;
+  revocations: Revocations;
+  auth: AuthService;
+  oauth: OAuthParts | undefined;
   /** pino options or false; tests pass false. */
   logger?: boolean | Record<string, unknown>;
   now?: () => number;
@@ -62,18 +66,10 @@ export const LOG_REDACT = [
   '*.session_token',
 ];
 
+/** The Fastify app: every route, hook and metric, on parts already built (see createTessera). */
 export async function buildApp(options: AppOptions): Promise<App> {
-  const { config, store } = options;
-  const secrets = deriveSecrets(options.secret);
-  const keys = new KeyRing(store, secrets.keyEncryption, {
-    rotationDays: config.keyRotationDays,
-    accessTokenTtl: config.accessTokenTtl,
-  });
-  await keys.init(options.now?.() ?? Date.now());
-  const hub = new RevocationHub();
-  const revocations = new Revocations(store, hub, config.accessTokenTtl + 120, options.now);
-  const tokens = new TokenIssuer({ config, keys, now: options.now });
-  const auth = new AuthService({ config, store, tokens, secrets, revocations, now: options.now });
+  const { config, store, keys, tokens, revocations, auth } = options;
+  const hub = revocations.hub;
   const metrics = new Metrics();
   metrics.describe('tessera_logins_total', 'Login attempts by result.');
   metrics.describe('tessera_refreshes_total', 'Refresh attempts by result.');
@@ -148,9 +144,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   });
 
   registerPages(fastify, { config });
-  const oauth = config.oauth
-    ? await startOAuthProvider(fastify, { config, store, auth, revocations, secrets, now: options.now })
-    : undefined;
+  const oauth = options.oauth ? startOAuthProvider(fastify, config, options.oauth.service) : undefined;
   if (oauth) {
     const routes = { config, guard, ...oauth, now: options.now ?? Date.now };
     for (const plugin of [

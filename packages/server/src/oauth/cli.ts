@@ -1,14 +1,8 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
-import { KeyRing } from '../domain/keys.js';
-import { RevocationHub, Revocations } from '../domain/revocations.js';
-import { deriveSecrets, loadOrCreateSecret } from '../domain/secrets.js';
-import { TokenIssuer } from '../domain/tokens.js';
-import { openStore } from '../store/open.js';
+import { createTessera } from '../tessera.js';
 import { ClientRegistrationError } from './clients.js';
 import { OAuthError } from './errors.js';
-import { connectOAuthStore } from './open.js';
-import { OAuthService } from './service.js';
 import type { ClientAuthMethod, GrantType } from './types.js';
 
 export const CLIENTS_HELP = `Usage:
@@ -53,12 +47,13 @@ export async function clientsCommand(argv: string[]): Promise<number> {
     (values.help ? process.stdout : process.stderr).write(`${CLIENTS_HELP}\n`);
     return values.help ? 0 : 2;
   }
-  const config = loadConfig(process.env, {}, values.config ?? process.env.TESSERA_CONFIG);
+  const config = loadConfig(process.env, {}, values.config);
   if (!config.oauth) {
     process.stderr.write('the OAuth provider is off (TESSERA_OAUTH=false): there are no clients to manage\n');
     return 2;
   }
-  const oauthStore = await connectOAuthStore(config);
+  const tessera = await createTessera(config, { http: false });
+  const { service, store: oauthStore } = tessera.oauth!;
   try {
     if (sub === 'list') {
       for (const c of await oauthStore.listClients()) {
@@ -76,58 +71,44 @@ export async function clientsCommand(argv: string[]): Promise<number> {
       }
       return 0;
     }
-    const store = await openStore(config);
-    try {
-      const { secret } = loadOrCreateSecret(config.secret, config.dataDir);
-      const secrets = deriveSecrets(secret);
-      const keys = new KeyRing(store, secrets.keyEncryption, {
-        rotationDays: config.keyRotationDays,
-        accessTokenTtl: config.accessTokenTtl,
-      });
-      const revocations = new Revocations(store, new RevocationHub(), config.accessTokenTtl + 120);
-      const tokens = new TokenIssuer({ config, keys });
-      const service = new OAuthService({ config, store, oauth: oauthStore, tokens, revocations, secrets });
-      if (sub === 'remove') {
-        if (!arg) {
-          process.stderr.write(`${CLIENTS_HELP}\n`);
-          return 2;
-        }
-        if (!(await service.removeClient(arg))) {
-          process.stderr.write(`no such client: ${arg}\n`);
-          return 1;
-        }
-        out(`removed client ${arg}; its grants and tokens are revoked`);
-        return 0;
-      }
-      if (!arg || (values.type !== 'public' && values.type !== 'confidential')) {
+    if (sub === 'remove') {
+      if (!arg) {
         process.stderr.write(`${CLIENTS_HELP}\n`);
         return 2;
       }
-      const { client, secret: clientSecret } = await service.addClient({
-        id: values.id,
-        name: arg,
-        type: values.type,
-        redirectUris: values['redirect-uri'] ?? [],
-        grantTypes: values.grant as GrantType[] | undefined,
-        scopes: (values.scope ?? '').split(' ').filter(Boolean),
-        authMethod: values['auth-method'] as ClientAuthMethod | undefined,
-        requireDpop: values['require-dpop'],
-        resources: values.resource,
-      });
-      out(`client_id: ${client.id}`);
-      if (clientSecret !== null) out(`client_secret: ${clientSecret}  (shown once; store it now)`);
-      out(`type: ${client.type}, auth: ${client.authMethod}, grants: ${client.grantTypes.join(', ')}`);
-      return 0;
-    } catch (err) {
-      if (err instanceof ClientRegistrationError || err instanceof OAuthError) {
-        process.stderr.write(`error: ${err.message}\n`);
+      if (!(await service.removeClient(arg))) {
+        process.stderr.write(`no such client: ${arg}\n`);
         return 1;
       }
-      throw err;
-    } finally {
-      await store.close();
+      out(`removed client ${arg}; its grants and tokens are revoked`);
+      return 0;
     }
+    if (!arg || (values.type !== 'public' && values.type !== 'confidential')) {
+      process.stderr.write(`${CLIENTS_HELP}\n`);
+      return 2;
+    }
+    const { client, secret: clientSecret } = await service.addClient({
+      id: values.id,
+      name: arg,
+      type: values.type,
+      redirectUris: values['redirect-uri'] ?? [],
+      grantTypes: values.grant as GrantType[] | undefined,
+      scopes: (values.scope ?? '').split(' ').filter(Boolean),
+      authMethod: values['auth-method'] as ClientAuthMethod | undefined,
+      requireDpop: values['require-dpop'],
+      resources: values.resource,
+    });
+    out(`client_id: ${client.id}`);
+    if (clientSecret !== null) out(`client_secret: ${clientSecret}  (shown once; store it now)`);
+    out(`type: ${client.type}, auth: ${client.authMethod}, grants: ${client.grantTypes.join(', ')}`);
+    return 0;
+  } catch (err) {
+    if (err instanceof ClientRegistrationError || err instanceof OAuthError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
   } finally {
-    await oauthStore.close();
+    await tessera.close();
   }
 }

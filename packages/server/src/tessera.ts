@@ -1,0 +1,175 @@
+import { RevocationBridge } from './cluster/revocation-bridge.js';
+import type { Config } from './config.js';
+import { AuthService } from './domain/auth.js';
+import { KeyRing } from './domain/keys.js';
+import { RevocationHub, Revocations } from './domain/revocations.js';
+import { deriveSecrets, loadOrCreateSecret, type Secrets } from './domain/secrets.js';
+import { TokenIssuer } from './domain/tokens.js';
+import { type App, buildApp } from './http/app.js';
+import { connectOAuthStore } from './oauth/open.js';
+import { OAuthService } from './oauth/service.js';
+import type { OAuthStore } from './oauth/types.js';
+import { openStore } from './store/open.js';
+import type { Store } from './store/types.js';
+
+export interface TesseraOptions {
+  /** The account store; default: the one the config names. Either way it is closed with the rest. */
+  store?: Store;
+  /** false: the parts without the HTTP app and its upkeep timer (the CLI's commands). */
+  http?: boolean;
+  /** pino options or false; tests pass false. */
+  logger?: boolean | Record<string, unknown>;
+  now?: () => number;
+  heartbeatMs?: number;
+  /** Between upkeep runs (key rotation when due, pruning); default one hour. */
+  upkeepMs?: number;
+}
+
+/** The OAuth provider and the store it keeps clients, codes and grants in. */
+export interface OAuthParts {
+  service: OAuthService;
+  store: OAuthStore;
+}
+
+/** Everything one Tessera instance runs on, opened together and closed together. */
+export interface TesseraCore {
+  config: Config;
+  store: Store;
+  secrets: Secrets;
+  /** The secret was generated into the data folder by this start. */
+  secretGenerated: boolean;
+  keys: KeyRing;
+  tokens: TokenIssuer;
+  revocations: Revocations;
+  auth: AuthService;
+  /** Undefined when the provider is off (`TESSERA_OAUTH=false`). */
+  oauth: OAuthParts | undefined;
+  /** Rotates keys when due and prunes expired revocations and OAuth state; rejects with the first failure. */
+  upkeep(): Promise<void>;
+  /** Releases everything, newest first: timer, HTTP server, bridge, OAuth store, store. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+export interface Tessera extends TesseraCore {
+  app: App;
+  /** Listens on the configured host and port; resolves to the address. */
+  listen(): Promise<string>;
+}
+
+/**
+ * Builds one Tessera instance from its configuration: the store, the secret, the key ring,
+ * revocations (with the Redis bridge between instances when Redis is configured), auth, the
+ * OAuth provider and, unless `http: false`, the Fastify app and its upkeep timer. If any part
+ * fails to open, the parts already open are closed before the error is thrown.
+ */
+export async function createTessera(
+  config: Config,
+  options: TesseraOptions & { http: false },
+): Promise<TesseraCore>;
+export async function createTessera(config: Config, options?: TesseraOptions): Promise<Tessera>;
+export async function createTessera(
+  config: Config,
+  options: TesseraOptions = {},
+): Promise<Tessera | TesseraCore> {
+  const now = options.now ?? Date.now;
+  const closers: (() => Promise<void> | void)[] = [];
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      for (const release of closers.reverse()) await release();
+    })();
+    return closing;
+  };
+  try {
+    const store = options.store ?? (await openStore(config));
+    closers.push(() => store.close());
+    const { secret, generated } = loadOrCreateSecret(config.secret, config.dataDir);
+    const secrets = deriveSecrets(secret);
+    const keys = new KeyRing(store, secrets.keyEncryption, {
+      rotationDays: config.keyRotationDays,
+      accessTokenTtl: config.accessTokenTtl,
+    });
+    await keys.init(now());
+    const hub = new RevocationHub();
+    const revocations = new Revocations(store, hub, config.accessTokenTtl + 120, options.now);
+    const tokens = new TokenIssuer({ config, keys, now: options.now });
+    const auth = new AuthService({ config, store, tokens, secrets, revocations, now: options.now });
+    let oauth: OAuthParts | undefined;
+    if (config.oauth) {
+      const oauthStore = await connectOAuthStore(config);
+      closers.push(() => oauthStore.close());
+      const service = new OAuthService({
+        config,
+        store,
+        oauth: oauthStore,
+        tokens,
+        revocations,
+        secrets,
+        now: options.now,
+      });
+      auth.grants = service;
+      oauth = { service, store: oauthStore };
+    }
+    if (config.redisUrl) {
+      const bridge = await RevocationBridge.start(config.redisUrl, hub, config.redisPrefix);
+      closers.push(() => bridge.close());
+    }
+    const upkeep = async (): Promise<void> => {
+      const failures: unknown[] = [];
+      const steps: (() => Promise<unknown> | undefined)[] = [
+        () => keys.init(now()),
+        () => store.pruneRevocations(Math.floor(now() / 1000)),
+        () => oauth?.store.prune(now()),
+      ];
+      for (const step of steps)
+        await Promise.resolve()
+          .then(step)
+          .catch((err) => failures.push(err));
+      if (failures.length > 0) throw failures[0];
+    };
+    const core: TesseraCore = {
+      config,
+      store,
+      secrets,
+      secretGenerated: generated,
+      keys,
+      tokens,
+      revocations,
+      auth,
+      oauth,
+      upkeep,
+      close,
+    };
+    if (options.http === false) return core;
+
+    const app = await buildApp({
+      config,
+      store,
+      keys,
+      tokens,
+      revocations,
+      auth,
+      oauth,
+      logger: options.logger,
+      now: options.now,
+      heartbeatMs: options.heartbeatMs,
+    });
+    closers.push(() => app.fastify.close());
+    const timer = setInterval(
+      () => {
+        upkeep().catch((err: unknown) => app.fastify.log.warn({ err: String(err) }, 'upkeep failed'));
+      },
+      options.upkeepMs ?? 60 * 60_000,
+    );
+    timer.unref();
+    closers.push(() => clearInterval(timer));
+    return {
+      ...core,
+      app,
+      listen: () => app.fastify.listen({ port: config.port, host: config.host }),
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
