@@ -13,7 +13,8 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { RevocationFeedClient, RevocationSet } from '@tessera/verify';
 import pg from 'pg';
-import { PostgresStore } from '../packages/server/src/store/postgres.js';
+import { closeStores } from '../packages/server/src/store/open.js';
+import { openPostgresStores } from '../packages/server/src/store/postgres.js';
 import { randomId, randomToken, sha256 } from '../packages/server/src/util/crypto.js';
 
 const LOGOUTS = Number(process.env.BENCH_LOGOUTS ?? 1000);
@@ -201,30 +202,33 @@ async function main(): Promise<void> {
   const me = await fetch(`${A}/auth/me`, {
     headers: { authorization: `Bearer ${login.body.session_token}` },
   });
-  const userId = ((await me.json()) as { user: { id: string } }).user.id;
-  const store = await PostgresStore.open(dbUrl.href);
+  const user = ((await me.json()) as { user: { id: string; username: string; roles: string[] } }).user;
+  const stores = await openPostgresStores(dbUrl.href);
   const tokens: { sid: string; token: string }[] = [];
   const now = Date.now();
   for (let i = 0; i < LOGOUTS * 2 + WARMUP; i++) {
     const sid = randomId();
     const secret = randomToken(32);
-    await store.createSession({
-      id: sid,
-      userId,
-      mode: 'session',
-      secretHash: sha256(secret),
-      createdAt: now,
-      lastSeenAt: now,
-      expiresAt: now + 3_600_000,
-      idleExpiresAt: now + 1_800_000,
-      userAgent: 'bench',
-      ip: '127.0.0.1',
-      revokedAt: null,
-      revokeReason: null,
-    });
+    await stores.sessions.createSession(
+      {
+        id: sid,
+        userId: user.id,
+        mode: 'session',
+        secretHash: sha256(secret),
+        createdAt: now,
+        lastSeenAt: now,
+        expiresAt: now + 3_600_000,
+        idleExpiresAt: now + 1_800_000,
+        userAgent: 'bench',
+        ip: '127.0.0.1',
+        revokedAt: null,
+        revokeReason: null,
+      },
+      { ...user, disabled: false },
+    );
     tokens.push({ sid, token: `${sid}.${secret}` });
   }
-  await store.close();
+  await closeStores(stores);
 
   // The API side: a revocation set fed by instance A's stream.
   const set = new TimedSet({ maxStalenessMs: 30_000 });

@@ -2,7 +2,9 @@ export { type Config, ConfigError, loadConfig } from './config.js';
 export { type ErrorCode, StoreUnavailableError, TesseraError } from './errors.js';
 export { type App, type AppOptions, buildApp } from './http/app.js';
 export { type RunningServer, startServer } from './server.js';
-export { SqliteStore } from './store/sqlite.js';
+export { closeStores, openStores } from './store/open.js';
+export type * from './store/ports.js';
+export { openSqliteStores } from './store/sqlite.js';
 export type * from './store/types.js';
 export {
   createTessera,

@@ -1,6 +1,6 @@
 import { type Config, loadConfig, redactedConfig } from './config.js';
 import type { App } from './http/app.js';
-import type { Store } from './store/types.js';
+import type { Stores } from './store/ports.js';
 import { createTessera, type Tessera } from './tessera.js';
 
 export interface RunningServer {
@@ -14,14 +14,15 @@ export interface RunningServer {
 export async function startServer(
   options: {
     config?: Config;
-    store?: Store;
+    /** Default: what the config names (openStores); closed with the server either way. */
+    stores?: Stores;
     logger?: boolean | Record<string, unknown>;
     heartbeatMs?: number;
   } = {},
 ): Promise<RunningServer> {
   const config = options.config ?? loadConfig();
   const tessera = await createTessera(config, {
-    store: options.store,
+    stores: options.stores,
     logger: options.logger,
     heartbeatMs: options.heartbeatMs,
   });
@@ -48,6 +49,9 @@ export async function startServer(
     await tessera.close();
     throw err;
   }
-  log.info({ address, issuer: config.issuer, store: tessera.store.kind }, 'tessera listening');
+  log.info(
+    { address, issuer: config.issuer, store: tessera.stores.backends.map((b) => b.kind).join('+') },
+    'tessera listening',
+  );
   return { app: tessera.app, tessera, url: address, close: () => tessera.close() };
 }

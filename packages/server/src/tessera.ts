@@ -6,15 +6,14 @@ import { RevocationHub, Revocations } from './domain/revocations.js';
 import { deriveSecrets, loadOrCreateSecret, type Secrets } from './domain/secrets.js';
 import { TokenIssuer } from './domain/tokens.js';
 import { type App, buildApp } from './http/app.js';
-import { connectOAuthStore } from './oauth/open.js';
 import { OAuthService } from './oauth/service.js';
 import type { OAuthStore } from './oauth/types.js';
-import { openStore } from './store/open.js';
-import type { Store } from './store/types.js';
+import { closeStores, openStores } from './store/open.js';
+import type { Stores } from './store/ports.js';
 
 export interface TesseraOptions {
-  /** The account store; default: the one the config names. Either way it is closed with the rest. */
-  store?: Store;
+  /** Every storage role; default: what the config names (openStores). Either way closed with the rest. */
+  stores?: Stores;
   /** false: the parts without the HTTP app and its upkeep timer (the CLI's commands). */
   http?: boolean;
   /** pino options or false; tests pass false. */
@@ -25,7 +24,7 @@ export interface TesseraOptions {
   upkeepMs?: number;
 }
 
-/** The OAuth provider and the store it keeps clients, codes and grants in. */
+/** The OAuth provider and the store it keeps clients, codes and grants in (one of `stores`). */
 export interface OAuthParts {
   service: OAuthService;
   store: OAuthStore;
@@ -34,7 +33,7 @@ export interface OAuthParts {
 /** Everything one Tessera instance runs on, opened together and closed together. */
 export interface TesseraCore {
   config: Config;
-  store: Store;
+  stores: Stores;
   secrets: Secrets;
   /** The secret was generated into the data folder by this start. */
   secretGenerated: boolean;
@@ -46,7 +45,7 @@ export interface TesseraCore {
   oauth: OAuthParts | undefined;
   /** Rotates keys when due and prunes expired revocations and OAuth state; rejects with the first failure. */
   upkeep(): Promise<void>;
-  /** Releases everything, newest first: timer, HTTP server, bridge, OAuth store, store. Safe to call twice. */
+  /** Releases everything, newest first: timer, HTTP server, bridge, stores. Safe to call twice. */
   close(): Promise<void>;
 }
 
@@ -81,34 +80,31 @@ export async function createTessera(
     return closing;
   };
   try {
-    const store = options.store ?? (await openStore(config));
-    closers.push(() => store.close());
+    const stores = options.stores ?? (await openStores(config));
+    closers.push(() => closeStores(stores));
     const { secret, generated } = loadOrCreateSecret(config.secret, config.dataDir);
     const secrets = deriveSecrets(secret);
-    const keys = new KeyRing(store, secrets.keyEncryption, {
+    const keys = new KeyRing(stores, secrets.keyEncryption, {
       rotationDays: config.keyRotationDays,
       accessTokenTtl: config.accessTokenTtl,
     });
     await keys.init(now());
     const hub = new RevocationHub();
-    const revocations = new Revocations(store, hub, config.accessTokenTtl + 120, options.now);
+    const revocations = new Revocations(stores.revocations, hub, config.accessTokenTtl + 120, options.now);
     const tokens = new TokenIssuer({ config, keys, now: options.now });
-    const auth = new AuthService({ config, store, tokens, secrets, revocations, now: options.now });
+    const auth = new AuthService({ config, stores, tokens, secrets, revocations, now: options.now });
     let oauth: OAuthParts | undefined;
     if (config.oauth) {
-      const oauthStore = await connectOAuthStore(config);
-      closers.push(() => oauthStore.close());
       const service = new OAuthService({
         config,
-        store,
-        oauth: oauthStore,
+        stores,
         tokens,
         revocations,
         secrets,
         now: options.now,
       });
       auth.grants = service;
-      oauth = { service, store: oauthStore };
+      oauth = { service, store: stores.oauth };
     }
     if (config.redisUrl) {
       const bridge = await RevocationBridge.start(config.redisUrl, hub, config.redisPrefix);
@@ -118,7 +114,7 @@ export async function createTessera(
       const failures: unknown[] = [];
       const steps: (() => Promise<unknown> | undefined)[] = [
         () => keys.init(now()),
-        () => store.pruneRevocations(Math.floor(now() / 1000)),
+        () => stores.revocations.pruneRevocations(Math.floor(now() / 1000)),
         () => oauth?.store.prune(now()),
       ];
       for (const step of steps)
@@ -129,7 +125,7 @@ export async function createTessera(
     };
     const core: TesseraCore = {
       config,
-      store,
+      stores,
       secrets,
       secretGenerated: generated,
       keys,
@@ -144,7 +140,7 @@ export async function createTessera(
 
     const app = await buildApp({
       config,
-      store,
+      stores,
       keys,
       tokens,
       revocations,

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../src/config.js';
-import { SqliteStore } from '../src/store/sqlite.js';
+import { closeStores, openStores } from '../src/store/open.js';
 import { createTessera } from '../src/tessera.js';
 import { freePort, PASSWORD } from './helpers.js';
 
@@ -72,9 +72,9 @@ describe('tessera CLI', () => {
   });
 
   it('audit escapes controls and bidi overrides in what it prints', async () => {
-    const store = new SqliteStore(path.join(dataDir, 'tessera.sqlite'));
+    const stores = await openStores(loadConfig({}, { dataDir }));
     const userAgent = 'Mozilla\tforged-column\n2099-01-01 fake\u001b[2J\u009b31m\u007f\u202eevil\u2066';
-    await store.appendAuditEvent({
+    await stores.audit.appendAuditEvent({
       at: Date.now(),
       type: 'login_failed',
       userId: null,
@@ -83,7 +83,7 @@ describe('tessera CLI', () => {
       userAgent,
       detail: 'bad\rdetail',
     });
-    await store.close();
+    await closeStores(stores);
     const res = tessera(['audit', '--type', 'login_failed', '--limit', '1'], env);
     assert.equal(res.code, 0, res.stderr);
     const line = res.stdout.replace(/\n$/, '');

@@ -3,7 +3,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { ClusterStore } from '../src/store/cluster.js';
 import {
   type Answer,
   call,
@@ -31,12 +30,15 @@ describe('cluster: lockouts hold across instances under concurrency', { skip, ti
   let b: TestServer;
 
   const instance = async () =>
-    startTestServer(
-      { trustProxy: ['127.0.0.1'], loginMaxFailuresPerAccount: 5, loginMaxFailuresPerIp: 50 },
-      {
-        store: await ClusterStore.open(databaseUrl!, redisUrl!, { postgres: { schema }, redis: { prefix } }),
-      },
-    );
+    startTestServer({
+      trustProxy: ['127.0.0.1'],
+      loginMaxFailuresPerAccount: 5,
+      loginMaxFailuresPerIp: 50,
+      databaseUrl,
+      databaseSchema: schema,
+      redisUrl,
+      redisPrefix: prefix,
+    });
 
   before(async () => {
     a = await instance();

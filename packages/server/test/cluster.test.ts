@@ -12,7 +12,6 @@ import pg from 'pg';
 import { type ApiServer, startApiServer } from '../../../examples/api/server.js';
 import { loadConfig } from '../src/config.js';
 import { type RunningServer, startServer } from '../src/server.js';
-import { ClusterStore } from '../src/store/cluster.js';
 import { call, freePort, PASSWORD, registerAndLogin, SECRET, uniqueName } from './helpers.js';
 import { databaseUrl, deleteRedisKeys, dropSchemas, redisUrl, skipWithoutPgAndRedis } from './services.js';
 
@@ -84,12 +83,8 @@ describe('cluster: two instances, one store, an API server on the feed', { skip,
         logLevel: 'silent',
       },
     );
-    // Separate store objects (own pools and connections), same schema and prefix.
-    const store = await ClusterStore.open(databaseUrl!, redisUrl!, {
-      postgres: { schema },
-      redis: { prefix },
-    });
-    return startServer({ config, store, logger: false, heartbeatMs: 200 });
+    // Each instance opens its own stores (own pools and connections), same schema and prefix.
+    return startServer({ config, logger: false, heartbeatMs: 200 });
   }
 
   before(async () => {

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadOrCreateSecret } from '../src/domain/secrets.js';
-import { SqliteOAuthStore } from '../src/oauth/sqlite.js';
-import { SqliteStore } from '../src/store/sqlite.js';
+import { closeStores } from '../src/store/open.js';
+import { openSqliteStores } from '../src/store/sqlite.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'tessera-perms-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -16,13 +16,12 @@ after(() => rmSync(root, { recursive: true, force: true }));
 const mode = (p: string) => statSync(p).mode & 0o777;
 const octal = (m: number) => `0${m.toString(8)}`;
 
-/** Opens both SQLite stores and the generated secret in `dataDir`, writes a row, and returns them open. */
+/** Opens the SQLite file and the generated secret in `dataDir`, writes a row, and returns them open. */
 async function open(dataDir: string) {
-  const store = new SqliteStore(path.join(dataDir, 'tessera.sqlite'));
-  const oauth = new SqliteOAuthStore(path.join(dataDir, 'oauth.sqlite'));
+  const stores = openSqliteStores(path.join(dataDir, 'tessera.sqlite'));
   loadOrCreateSecret(undefined, dataDir);
   const now = Date.now();
-  await store.createUser({
+  await stores.users.createUser({
     id: randomUUID(),
     username: `u${randomUUID()}`,
     passwordHash: 'x',
@@ -32,13 +31,8 @@ async function open(dataDir: string) {
     passwordChangedAt: now,
   });
   return {
-    files: ['tessera.sqlite', 'oauth.sqlite', 'secret'].flatMap((f) =>
-      f === 'secret' ? [f] : [f, `${f}-wal`, `${f}-shm`],
-    ),
-    async close() {
-      await store.close();
-      await oauth.close();
-    },
+    files: ['tessera.sqlite', 'tessera.sqlite-wal', 'tessera.sqlite-shm', 'secret'],
+    close: () => closeStores(stores),
   };
 }
 

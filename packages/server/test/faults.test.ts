@@ -8,12 +8,13 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { StoreUnavailableError } from '../src/errors.js';
-import { PostgresStore } from '../src/store/postgres.js';
+import type { RotateRequest, SessionStore, Stores } from '../src/store/ports.js';
+import { openPostgresStores } from '../src/store/postgres.js';
 import { RedisStore } from '../src/store/redis.js';
-import { SqliteStore } from '../src/store/sqlite.js';
-import type { RotateRequest, Store } from '../src/store/types.js';
+import { openSqliteStores } from '../src/store/sqlite.js';
 import {
   type Answer,
   call,
@@ -163,19 +164,28 @@ async function signIn(server: TestServer): Promise<Credentials> {
   };
 }
 
-/** Every route a down store must refuse: 503 `unavailable`, never 200 and never a 401 that hides the outage. */
-async function assertUnavailable(server: TestServer, creds: Credentials): Promise<void> {
-  const requests: [string, string, { body?: unknown; headers?: Record<string, string> }][] = [
-    ['POST', '/auth/login', { body: { username: creds.username, password: 'correct horse battery staple' } }],
-    ['POST', '/auth/refresh', { body: { refresh_token: creds.refresh } }],
-    ['GET', '/auth/me', { headers: bearer(creds.access) }],
-    ['GET', '/auth/me', { headers: bearer(creds.session) }],
-    ['GET', '/auth/sessions', { headers: bearer(creds.access) }],
-    ['GET', '/auth/sessions', { headers: bearer(creds.session) }],
-    ['POST', '/auth/logout', { headers: bearer(creds.access) }],
-    ['POST', '/auth/logout-all', { headers: bearer(creds.session) }],
-    ['GET', '/readyz', {}],
-  ];
+type Route = [string, string, { body?: unknown; headers?: Record<string, string> }];
+
+/** Every route: what a down durable store must refuse. */
+const allRoutes = (creds: Credentials): Route[] => [
+  ...counterRoutes(creds),
+  ['GET', '/auth/me', { headers: bearer(creds.access) }],
+  ['GET', '/auth/me', { headers: bearer(creds.session) }],
+  ['GET', '/auth/sessions', { headers: bearer(creds.access) }],
+  ['GET', '/auth/sessions', { headers: bearer(creds.session) }],
+  ['POST', '/auth/logout', { headers: bearer(creds.access) }],
+  ['POST', '/auth/logout-all', { headers: bearer(creds.session) }],
+];
+
+/** The routes that count attempts (and readiness): what down counters must refuse. */
+const counterRoutes = (creds: Credentials): Route[] => [
+  ['POST', '/auth/login', { body: { username: creds.username, password: 'correct horse battery staple' } }],
+  ['POST', '/auth/refresh', { body: { refresh_token: creds.refresh } }],
+  ['GET', '/readyz', {}],
+];
+
+/** Routes a down store must refuse: 503 `unavailable`, never 200 and never a 401 that hides the outage. */
+async function assertUnavailable(server: TestServer, requests: Route[]): Promise<void> {
   const answers: Answer[] = await Promise.all(
     requests.map(([method, url, options]) => call(server.url, method, url, options)),
   );
@@ -217,25 +227,34 @@ async function assertRecovered(server: TestServer, creds: Credentials): Promise<
   assert.equal(login.status, 200);
 }
 
+/** The embedded stores in memory with their counters in the Redis on `port`. */
+async function withRedisCounters(port: number, commandTimeoutMillis?: number): Promise<Stores> {
+  const durable = openSqliteStores(':memory:');
+  const hot = await RedisStore.open(`redis://127.0.0.1:${port}/0`, {
+    prefix: 'tessera:fault:',
+    commandTimeoutMillis,
+  });
+  return { ...durable, counters: hot, backends: [...durable.backends, hot] };
+}
+
 describe('faults: a store that is down', { timeout: 45_000 }, () => {
   const redisSkip = redisServerAvailable() ? undefined : 'no redis-server binary on PATH';
 
-  it('Redis killed (kill -9): 503 everywhere, back by itself when Redis restarts', {
+  it('Redis (the counters) killed (kill -9): logins and refreshes 503, back by itself when Redis restarts', {
     skip: redisSkip,
   }, async (t) => {
     const port = await freePort();
     const dir = mkdtempSync(path.join(tmpdir(), 'tessera-fault-redis-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     let redis = await startRedisServer(port, dir);
-    const store = await RedisStore.open(`redis://127.0.0.1:${port}/0`, { prefix: 'tessera:fault:' });
-    const server = await startTestServer({}, { store, realClock: true });
+    const server = await startTestServer({}, { stores: await withRedisCounters(port), realClock: true });
     cleanups.push(() => server.close());
     const creds = await signIn(server);
     assert.equal((await call(server.url, 'GET', '/readyz')).status, 200);
 
     redis.kill('SIGKILL');
     await exited(redis);
-    await assertUnavailable(server, creds);
+    await assertUnavailable(server, counterRoutes(creds));
 
     redis = await startRedisServer(port, dir);
     const ms = await waitReady(server, 10_000);
@@ -243,29 +262,27 @@ describe('faults: a store that is down', { timeout: 45_000 }, () => {
     await assertRecovered(server, creds);
   });
 
-  it('Redis hung (SIGSTOP): requests time out into 503, and flow again on SIGCONT', {
+  it('Redis (the counters) hung (SIGSTOP): requests time out into 503, and flow again on SIGCONT', {
     skip: redisSkip,
   }, async () => {
     const port = await freePort();
     const dir = mkdtempSync(path.join(tmpdir(), 'tessera-fault-redis-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const redis = await startRedisServer(port, dir);
-    const store = await RedisStore.open(`redis://127.0.0.1:${port}/0`, {
-      prefix: 'tessera:fault:',
-      commandTimeoutMillis: 500,
-    });
-    const server = await startTestServer({}, { store, realClock: true });
+    const server = await startTestServer({}, { stores: await withRedisCounters(port, 500), realClock: true });
     cleanups.push(() => server.close());
     const creds = await signIn(server);
 
     redis.kill('SIGSTOP');
     try {
-      const [me, ready] = await Promise.all([
-        call(server.url, 'GET', '/auth/me', { headers: bearer(creds.access) }),
+      const [login, ready] = await Promise.all([
+        call(server.url, 'POST', '/auth/login', {
+          body: { username: creds.username, password: 'correct horse battery staple' },
+        }),
         call(server.url, 'GET', '/readyz'),
       ]);
-      assert.equal(me.status, 503);
-      assert.equal(me.body.error, 'unavailable');
+      assert.equal(login.status, 503);
+      assert.equal(login.body.error, 'unavailable');
       assert.equal(ready.status, 503);
     } finally {
       redis.kill('SIGCONT');
@@ -297,17 +314,17 @@ describe('faults: a store that is down', { timeout: 45_000 }, () => {
         await admin.end();
       }
     });
-    const store = await PostgresStore.open(viaProxy.href, {
+    const stores = await openPostgresStores(viaProxy.href, {
       schema,
       connectionTimeoutMillis: 1000,
       statementTimeoutMillis: 1000,
     });
-    const server = await startTestServer({}, { store, realClock: true });
+    const server = await startTestServer({}, { stores, realClock: true });
     cleanups.push(() => server.close());
     const creds = await signIn(server);
 
     await proxy.down();
-    await assertUnavailable(server, creds);
+    await assertUnavailable(server, allRoutes(creds));
     // Still down a moment later (no lucky reconnect, no cached answer).
     await sleep(300);
     assert.equal((await call(server.url, 'GET', '/auth/me', { headers: bearer(creds.access) })).status, 503);
@@ -324,10 +341,17 @@ describe('faults: a store that is down', { timeout: 45_000 }, () => {
 
 type Fault = 'none' | 'before-commit' | 'after-commit';
 
-/** Wraps a store so the next rotateRefreshToken fails: before it commits, or after (the answer is lost). */
-function faultyRotation(store: Store): { store: Store; next: { fault: Fault } } {
+/** The embedded stores in a file, their sessions wrapped so the next rotateRefreshToken fails: before it commits, or after (the answer is lost). */
+function faultyRotation(): {
+  stores: Stores;
+  next: { fault: Fault };
+  usedAt(id: string): number | null;
+  parentOf(id: string): string | null;
+} {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'tessera-fault-rotate-')), 'tessera.sqlite');
+  const stores = openSqliteStores(file);
   const next = { fault: 'none' as Fault };
-  const wrapped = new Proxy(store, {
+  const sessions = new Proxy(stores.sessions, {
     get(target, prop) {
       if (prop === 'rotateRefreshToken') {
         return async (request: RotateRequest) => {
@@ -344,15 +368,30 @@ function faultyRotation(store: Store): { store: Store; next: { fault: Fault } } 
       const value = Reflect.get(target, prop, target);
       return typeof value === 'function' ? value.bind(target) : value;
     },
-  });
-  return { store: wrapped, next };
+  }) as SessionStore;
+  // What the file holds, read on a connection of its own.
+  const row = (id: string) => {
+    const db = new Database(file, { readonly: true });
+    try {
+      return db.prepare('SELECT used_at, parent_id FROM refresh_tokens WHERE id = ?').get(id) as
+        | { used_at: number | null; parent_id: string | null }
+        | undefined;
+    } finally {
+      db.close();
+    }
+  };
+  return {
+    stores: { ...stores, sessions },
+    next,
+    usedAt: (id) => row(id)?.used_at ?? null,
+    parentOf: (id) => row(id)?.parent_id ?? null,
+  };
 }
 
 describe('faults: a crash mid-rotation loses nothing (SQLite)', () => {
   it('committed but the answer was lost: the retry within grace gets the successor', async () => {
-    const sqlite = new SqliteStore(':memory:');
-    const { store, next } = faultyRotation(sqlite);
-    const server = await startTestServer({}, { store });
+    const { stores, next, usedAt, parentOf } = faultyRotation();
+    const server = await startTestServer({}, { stores });
     try {
       const { login } = await registerAndLogin(server.url, { mode: 'token', delivery: 'header' });
       const old = login.body.refresh_token as string;
@@ -362,14 +401,17 @@ describe('faults: a crash mid-rotation loses nothing (SQLite)', () => {
       const lost = await call(server.url, 'POST', '/auth/refresh', { body: { refresh_token: old } });
       assert.equal(lost.status, 503);
       assert.equal(lost.body.error, 'unavailable');
-      assert.notEqual((await sqlite.getRefreshToken(oldId))?.usedAt, null, 'the rotation did commit');
+      assert.notEqual(usedAt(oldId), null, 'the rotation did commit');
 
       server.clock.now += 5_000; // within the 10 s grace window
       const retry = await call(server.url, 'POST', '/auth/refresh', { body: { refresh_token: old } });
       assert.equal(retry.status, 200, JSON.stringify(retry.body));
       const successor = retry.body.refresh_token as string;
-      const child = await sqlite.getRefreshToken(successor.split('.')[0]!);
-      assert.equal(child?.parentId, oldId, 'the retry got the successor the lost answer carried');
+      assert.equal(
+        parentOf(successor.split('.')[0]!),
+        oldId,
+        'the retry got the successor the lost answer carried',
+      );
       assert.equal(retry.body.session_id, login.body.session_id);
 
       // The chain goes on, and it is one chain.
@@ -387,9 +429,8 @@ describe('faults: a crash mid-rotation loses nothing (SQLite)', () => {
   });
 
   it('failed before commit: the old token still works, once', async () => {
-    const sqlite = new SqliteStore(':memory:');
-    const { store, next } = faultyRotation(sqlite);
-    const server = await startTestServer({}, { store });
+    const { stores, next, usedAt, parentOf } = faultyRotation();
+    const server = await startTestServer({}, { stores });
     try {
       const { login } = await registerAndLogin(server.url, { mode: 'token', delivery: 'header' });
       const old = login.body.refresh_token as string;
@@ -398,13 +439,12 @@ describe('faults: a crash mid-rotation loses nothing (SQLite)', () => {
       next.fault = 'before-commit';
       const failed = await call(server.url, 'POST', '/auth/refresh', { body: { refresh_token: old } });
       assert.equal(failed.status, 503);
-      assert.equal((await sqlite.getRefreshToken(oldId))?.usedAt, null, 'nothing was consumed');
+      assert.equal(usedAt(oldId), null, 'nothing was consumed');
 
       server.clock.now += 60_000; // long after any grace window: it is not a reuse, it was never used
       const retry = await call(server.url, 'POST', '/auth/refresh', { body: { refresh_token: old } });
       assert.equal(retry.status, 200, JSON.stringify(retry.body));
-      const child = await sqlite.getRefreshToken((retry.body.refresh_token as string).split('.')[0]!);
-      assert.equal(child?.parentId, oldId);
+      assert.equal(parentOf((retry.body.refresh_token as string).split('.')[0]!), oldId);
       assert.equal(
         (await call(server.url, 'GET', '/auth/me', { headers: bearer(retry.body.access_token) })).status,
         200,

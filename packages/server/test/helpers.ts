@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Config, ConfigError, loadConfig } from '../src/config.js';
 import type { App } from '../src/http/app.js';
-import { SqliteStore } from '../src/store/sqlite.js';
-import type { Store } from '../src/store/types.js';
+import { openStores } from '../src/store/open.js';
+import type { Stores } from '../src/store/ports.js';
+import { openSqliteStores } from '../src/store/sqlite.js';
 import { createTessera, type Tessera } from '../src/tessera.js';
 
 export const SECRET = 'test-secret-that-is-long-enough-0123456789';
@@ -31,10 +32,13 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** An account server on a free loopback port, with SQLite in memory and a clock tests can move. */
+/**
+ * An account server on a free loopback port, with a clock tests can move. Its stores: `stores`,
+ * else what a databaseUrl in `overrides` names, else SQLite in memory; closed with the server.
+ */
 export async function startTestServer(
   overrides: Partial<Config> = {},
-  options: { store?: Store; realClock?: boolean } = {},
+  options: { stores?: Stores; realClock?: boolean } = {},
 ): Promise<TestServer> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -51,7 +55,7 @@ export async function startTestServer(
   );
   const clock = { now: Date.now() };
   const tessera = await createTessera(config, {
-    store: options.store ?? new SqliteStore(':memory:'),
+    stores: options.stores ?? (config.databaseUrl ? await openStores(config) : openSqliteStores(':memory:')),
     logger: false,
     now: options.realClock ? undefined : () => clock.now,
     heartbeatMs: 200,

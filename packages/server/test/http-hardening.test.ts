@@ -145,7 +145,7 @@ describe('no user enumeration', () => {
   it('unknown user, wrong password and disabled account answer alike', async () => {
     const { username } = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
     const disabled = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
-    const user = await srv.app.store.getUserByUsername(disabled.username);
+    const user = await srv.app.stores.users.getUserByUsername(disabled.username);
     await srv.app.auth.setDisabled(user!.id, true);
     const answers = [
       await login(uniqueName('ghost'), 'not it at all', '192.0.2.101'),
@@ -222,7 +222,7 @@ describe('passwords', () => {
       timeCost: 1,
       parallelism: 1,
     });
-    await srv.app.store.createUser({
+    await srv.app.stores.users.createUser({
       id: `legacy${Date.now()}x`.padEnd(22, 'x'),
       username,
       passwordHash: weak,
@@ -232,7 +232,7 @@ describe('passwords', () => {
       passwordChangedAt: 1,
     });
     assert.equal((await login(username, PASSWORD, '192.0.2.200')).status, 200);
-    const after = await srv.app.store.getUserByUsername(username);
+    const after = await srv.app.stores.users.getUserByUsername(username);
     assert.notEqual(after?.passwordHash, weak);
     assert.match(
       after!.passwordHash,
@@ -248,7 +248,7 @@ describe('audit trail', () => {
   it('records security events with time, user, session, IP and user agent, and no secret', async () => {
     const username = uniqueName('audited');
     await call(srv.url, 'POST', '/auth/register', { body: { username, password: PASSWORD } });
-    const user = await srv.app.store.getUserByUsername(username);
+    const user = await srv.app.stores.users.getUserByUsername(username);
     await login(username, 'a wrong password');
     const ok = await call(srv.url, 'POST', '/auth/login', {
       body: { username, password: PASSWORD, mode: 'token', delivery: 'header' },
@@ -272,7 +272,7 @@ describe('audit trail', () => {
     });
     await srv.app.keys.rotate(srv.clock.now);
 
-    const events = await srv.app.store.listAuditEvents({ userId: user!.id, limit: 50 });
+    const events = await srv.app.stores.audit.listAuditEvents({ userId: user!.id, limit: 50 });
     const types = events.map((e) => e.type).reverse();
     assert.deepEqual(types, [
       'register',
@@ -288,9 +288,9 @@ describe('audit trail', () => {
     assert.equal(loginOk.userAgent, 'audit-test/1');
     assert.equal(loginOk.sessionId, ok.body.session_id);
     assert.equal(events.find((e) => e.type === 'login_failed')?.detail, 'wrong password');
-    const rotation = await srv.app.store.listAuditEvents({ type: 'key_rotation', limit: 1 });
+    const rotation = await srv.app.stores.audit.listAuditEvents({ type: 'key_rotation', limit: 1 });
     assert.match(rotation[0]?.detail ?? '', /^current kid /);
-    const everything = JSON.stringify(await srv.app.store.listAuditEvents({ limit: 10_000 }));
+    const everything = JSON.stringify(await srv.app.stores.audit.listAuditEvents({ limit: 10_000 }));
     for (const secret of [
       PASSWORD,
       'a brand new passphrase',

@@ -24,8 +24,8 @@ async function auditedIp(overrides: Partial<Config>, forwardedFor: string): Prom
     headers: { 'x-forwarded-for': forwardedFor },
   });
   assert.equal(login.status, 200);
-  const user = await srv.app.store.getUserByUsername(username);
-  const events = await srv.app.store.listAuditEvents({ userId: user!.id, type: 'login_ok', limit: 1 });
+  const user = await srv.app.stores.users.getUserByUsername(username);
+  const events = await srv.app.stores.audit.listAuditEvents({ userId: user!.id, type: 'login_ok', limit: 1 });
   assert.equal(events.length, 1);
   return events[0]!.ip;
 }

@@ -4,7 +4,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { openOAuthStore } from '../src/oauth/open.js';
+import { loadConfig } from '../src/config.js';
+import { closeStores, openStores } from '../src/store/open.js';
 
 const MAIN = path.resolve(import.meta.dirname, '../src/cli/main.ts');
 
@@ -92,9 +93,9 @@ describe('tessera clients', () => {
     assert.match(list.stdout, /^phone\tPhone\tpublic\tnone\t/m);
     assert.ok(!list.stdout.includes(secret!), 'the secret is never shown again');
 
-    const store = openOAuthStore({ dataDir });
-    const stored = await store.getClient('web-app');
-    await store.close();
+    const stores = await openStores(loadConfig({}, { dataDir }));
+    const stored = await stores.oauth.getClient('web-app');
+    await closeStores(stores);
     assert.ok(stored?.secretHash && stored.secretHash !== secret);
 
     assert.equal(tessera(['clients', 'remove', 'phone'], env).code, 0);

@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SqliteStore } from '../src/store/sqlite.js';
+import { openSqliteStores } from '../src/store/sqlite.js';
 import { startTestServer, type TestServer } from './helpers.js';
 import { addClient, form } from './oauth-helpers.js';
 
@@ -14,13 +14,13 @@ const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
 
 let a: TestServer;
 let b: TestServer;
-let store: SqliteStore;
 let client: { id: string; secret: string };
 before(async () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'tessera-dpop-'));
-  store = new SqliteStore(path.join(dataDir, 'tessera.sqlite'));
-  a = await startTestServer({ dataDir }, { store });
-  b = await startTestServer({ dataDir, issuer: a.config.issuer }, { store });
+  // Each instance opens the one file on a connection of its own, as two processes would.
+  const file = path.join(dataDir, 'tessera.sqlite');
+  a = await startTestServer({ dataDir }, { stores: openSqliteStores(file) });
+  b = await startTestServer({ dataDir, issuer: a.config.issuer }, { stores: openSqliteStores(file) });
   b.clock.now = a.clock.now;
   const added = await addClient(a, {
     name: 'Batch job',
@@ -33,9 +33,8 @@ before(async () => {
   client = { id: added.client.id, secret: added.secret! };
 });
 after(async () => {
-  await a.app.fastify.close();
-  await b.app.fastify.close();
-  await store.close();
+  await a.close();
+  await b.close();
 });
 
 function proof(): string {

@@ -185,7 +185,7 @@ describe('introspection and userinfo honour the revocation feed', () => {
 
 describe('OAuth security events are in the audit trail', () => {
   const types = async (userId?: string) =>
-    (await f.srv.app.store.listAuditEvents({ userId, limit: 100 })).map((e) => e.type);
+    (await f.srv.app.stores.audit.listAuditEvents({ userId, limit: 100 })).map((e) => e.type);
 
   it('consent, code replay, refresh reuse and grant revocation', async () => {
     const who = await user(f);
@@ -232,7 +232,7 @@ describe('OAuth security events are in the audit trail', () => {
       scopes: ['api'],
     });
     assert.equal(await f.srv.app.fastify.oauth.removeClient(client.id), true);
-    const events = await f.srv.app.store.listAuditEvents({ limit: 100 });
+    const events = await f.srv.app.stores.audit.listAuditEvents({ limit: 100 });
     for (const type of ['oauth_client_added', 'oauth_client_removed'] as const) {
       assert.ok(
         events.some((e) => e.type === type && e.detail === `client ${client.id}`),

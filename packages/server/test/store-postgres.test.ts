@@ -3,10 +3,15 @@ import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { StoreUnavailableError } from '../src/errors.js';
-import { PostgresStore } from '../src/store/postgres.js';
+import { closeStores } from '../src/store/open.js';
+import { openPostgresStores } from '../src/store/postgres.js';
+import { auditLogContract } from './contracts/audit.js';
+import { keyStoreContract } from './contracts/keys.js';
+import { oauthStoreContract } from './contracts/oauth.js';
+import { revocationLogContract } from './contracts/revocations.js';
+import { userStoreContract } from './contracts/users.js';
 import { freePort } from './helpers.js';
 import { dropSchemas } from './services.js';
-import { runStoreContract } from './store-contract.js';
 
 const url = process.env.TESSERA_TEST_DATABASE_URL;
 const skip = url ? undefined : 'PostgreSQL not reachable: TESSERA_TEST_DATABASE_URL unset';
@@ -25,37 +30,64 @@ after(async () => {
   await dropSchemas(url, schemas);
 });
 
-runStoreContract('postgres', () => PostgresStore.open(url!, { schema: schema('contract') }), { skip });
+// A schema per opened set of stores, as the SQLite contracts get a fresh database each time.
+let n = 0;
+const open = () => openPostgresStores(url!, { schema: schema(`contract_${n++}`) });
+userStoreContract('postgres', open, { skip });
+keyStoreContract('postgres', open, { skip });
+revocationLogContract('postgres', open, { skip });
+auditLogContract('postgres', open, { skip });
+oauthStoreContract('postgres', open, { skip });
 
-describe('postgres store', { skip }, () => {
-  it('runs migrations once, even when two instances start together', async () => {
+describe('postgres stores', { skip }, () => {
+  it('run one migration list for every role, once, even when two instances start together', async () => {
     const name = schema('migrate');
     const [a, b] = await Promise.all([
-      PostgresStore.open(url!, { schema: name }),
-      PostgresStore.open(url!, { schema: name }),
+      openPostgresStores(url!, { schema: name }),
+      openPostgresStores(url!, { schema: name }),
     ]);
-    await Promise.all([a.close(), b.close()]);
-    const c = await PostgresStore.open(url!, { schema: name });
-    await c.ping();
-    await c.close();
+    await Promise.all([closeStores(a), closeStores(b)]);
+    const c = await openPostgresStores(url!, { schema: name });
+    await c.backends[0]!.ping();
+    await closeStores(c);
     const admin = new pg.Client({ connectionString: url });
     await admin.connect();
     try {
       const { rows } = await admin.query(`SELECT version FROM ${name}.tessera_migrations ORDER BY version`);
       // each migration recorded exactly once, in order, with none skipped
       const versions = rows.map((r: { version: number }) => r.version);
-      assert.ok(versions.length >= 2);
+      assert.ok(versions.length >= 3);
       assert.deepEqual(
         versions,
         versions.map((_: number, i: number) => i + 1),
       );
+      const tables = await admin.query(
+        `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`,
+        [name],
+      );
+      const names = tables.rows.map((r: { table_name: string }) => r.table_name);
+      for (const t of ['users', 'sessions', 'oauth_clients', 'oauth_grants', 'oauth_codes', 'oauth_jti'])
+        assert.ok(names.includes(t), `${t} is in the schema`);
+      assert.ok(!names.includes('tessera_oauth_migrations'), 'no second migration list');
     } finally {
       await admin.end();
     }
   });
 
+  it('share one pool: one backend behind every role', async () => {
+    const stores = await openPostgresStores(url!, { schema: schema('one_pool') });
+    try {
+      assert.deepEqual(
+        stores.backends.map((b) => b.kind),
+        ['postgres'],
+      );
+    } finally {
+      await closeStores(stores);
+    }
+  });
+
   it('refuses a schema name it would have to quote', async () => {
-    await assert.rejects(PostgresStore.open(url!, { schema: 'bad"; drop' }), TypeError);
+    await assert.rejects(openPostgresStores(url!, { schema: 'bad"; drop' }), TypeError);
   });
 
   it('rejects with StoreUnavailableError when nothing listens (bounded connect timeout)', async () => {
@@ -63,14 +95,15 @@ describe('postgres store', { skip }, () => {
     target.hostname = '127.0.0.1';
     target.port = String(await freePort());
     await assert.rejects(
-      PostgresStore.open(target.toString(), { schema: schema('down'), connectionTimeoutMillis: 1000 }),
+      openPostgresStores(target.toString(), { schema: schema('down'), connectionTimeoutMillis: 1000 }),
       (err: unknown) => err instanceof StoreUnavailableError && err.code === 'unavailable',
     );
   });
 
   it('fails closed while its connections are killed, then recovers by itself', async () => {
     const app = `tessera-test-${randomBytes(4).toString('hex')}`;
-    const store = await PostgresStore.open(url!, { schema: schema('kill'), applicationName: app, max: 2 });
+    const stores = await openPostgresStores(url!, { schema: schema('kill'), applicationName: app, max: 2 });
+    const store = stores.backends[0]!;
     try {
       await store.ping();
       const admin = new pg.Client({ connectionString: url });
@@ -97,7 +130,7 @@ describe('postgres store', { skip }, () => {
       }
       assert.ok(ok, 'the store reconnects');
     } finally {
-      await store.close();
+      await closeStores(stores);
     }
   });
 });

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../src/config.js';
-import { SqliteStore } from '../src/store/sqlite.js';
-import type { Store } from '../src/store/types.js';
+import { pingStores } from '../src/store/open.js';
+import { openSqliteStores } from '../src/store/sqlite.js';
 import { createTessera } from '../src/tessera.js';
 import { freePort, SECRET } from './helpers.js';
 import { databaseUrl, deleteRedisKeys, dropSchemas, redisUrl, skipWithoutPgAndRedis } from './services.js';
@@ -27,7 +27,7 @@ async function configFor(overrides: Parameters<typeof loadConfig>[1] = {}) {
 }
 
 /** `store` with its calls to `method` counted. */
-function counting(store: Store, method: keyof Store): { store: Store; calls: { n: number } } {
+function counting<T extends object>(store: T, method: keyof T): { store: T; calls: { n: number } } {
   const calls = { n: 0 };
   const wrapped = new Proxy(store, {
     get(target, prop, receiver) {
@@ -54,8 +54,8 @@ describe('createTessera', () => {
 
     await tessera.close();
     assert.equal(tessera.app.fastify.server.listening, false);
-    await assert.rejects(tessera.store.ping(), 'the account store is closed');
-    await assert.rejects(tessera.oauth!.store.ping(), 'the OAuth store is closed');
+    await assert.rejects(pingStores(tessera.stores), 'the stores are closed');
+    await assert.rejects(tessera.oauth!.store.getClient('any'), 'the OAuth store is closed');
     await tessera.close();
   });
 
@@ -66,14 +66,15 @@ describe('createTessera', () => {
     assert.equal(core.secretGenerated, false);
     await core.upkeep();
     await core.close();
-    await assert.rejects(core.store.ping());
-    await assert.rejects(core.oauth!.store.ping());
+    await assert.rejects(pingStores(core.stores));
+    await assert.rejects(core.oauth!.store.getClient('any'));
   });
 
   it('runs upkeep on its timer until close() stops it', async () => {
-    const { store, calls } = counting(new SqliteStore(':memory:'), 'pruneRevocations');
+    const stores = openSqliteStores(':memory:');
+    const { store, calls } = counting(stores.revocations, 'pruneRevocations');
     const tessera = await createTessera(await configFor({ secret: SECRET }), {
-      store,
+      stores: { ...stores, revocations: store },
       logger: false,
       upkeepMs: 5,
     });
@@ -85,12 +86,12 @@ describe('createTessera', () => {
   });
 
   it('closes what it opened when a later part fails to open', async () => {
-    const store = new SqliteStore(':memory:');
+    const stores = openSqliteStores(':memory:');
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'tessera-')), 'not-a-folder');
     writeFileSync(file, '');
-    // The data folder is a file: the OAuth store (oauth.sqlite in it) cannot open.
-    await assert.rejects(createTessera(await configFor({ secret: SECRET, dataDir: file }), { store }));
-    await assert.rejects(store.ping(), 'the store given was closed');
+    // The data folder is a file: the secret cannot be generated into it.
+    await assert.rejects(createTessera(await configFor({ dataDir: file }), { stores }));
+    await assert.rejects(pingStores(stores), 'the stores given were closed');
   });
 });
 

@@ -174,7 +174,9 @@ export async function main(argv: string[]): Promise<number> {
         }
         case 'disable':
         case 'enable': {
-          const user = arg ? await ctx.store.getUserByUsername(arg.normalize('NFKC').toLowerCase()) : null;
+          const user = arg
+            ? await ctx.stores.users.getUserByUsername(arg.normalize('NFKC').toLowerCase())
+            : null;
           if (!user) {
             process.stderr.write(`no such user: ${arg ?? '(none given)'}\n`);
             return 1;
@@ -185,7 +187,10 @@ export async function main(argv: string[]): Promise<number> {
           return 0;
         }
         case 'list': {
-          const users = await ctx.store.listUsers(Number(values.limit ?? 100), Number(values.offset ?? 0));
+          const users = await ctx.stores.users.listUsers(
+            Number(values.limit ?? 100),
+            Number(values.offset ?? 0),
+          );
           for (const u of users) {
             out(
               `${u.id}\t${u.username}\t${u.disabled ? 'disabled' : 'active'}\t${new Date(u.createdAt).toISOString()}`,
@@ -200,7 +205,7 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'audit') {
       let userId: string | undefined;
       if (values.user) {
-        const user = await ctx.store.getUserByUsername(values.user.normalize('NFKC').toLowerCase());
+        const user = await ctx.stores.users.getUserByUsername(values.user.normalize('NFKC').toLowerCase());
         if (!user) {
           process.stderr.write(`no such user: ${values.user}\n`);
           return 1;
@@ -212,7 +217,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stderr.write('--limit must be a whole number from 1 to 100000\n');
         return 2;
       }
-      const events = await ctx.store.listAuditEvents({
+      const events = await ctx.stores.audit.listAuditEvents({
         userId,
         type: values.type as AuditType | undefined,
         limit,

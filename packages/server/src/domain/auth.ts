@@ -1,7 +1,14 @@
 import { VerifyError } from '@tessera/verify';
 import type { Config } from '../config.js';
 import { TesseraError } from '../errors.js';
-import type { AuditType, SessionMode, SessionRecord, Store, UserRecord } from '../store/types.js';
+import type { SessionUser, Stores } from '../store/ports.js';
+import type {
+  AuditType,
+  RefreshTokenRecord,
+  SessionMode,
+  SessionRecord,
+  UserRecord,
+} from '../store/types.js';
 import { hmac, randomId, randomToken, safeEqual, sha256, splitIdSecret } from '../util/crypto.js';
 import { checkPasswordPolicy, dummyHash, hashPassword, needsRehash, verifyPassword } from './passwords.js';
 import type { Revocations } from './revocations.js';
@@ -18,7 +25,7 @@ export interface ClientInfo {
 export interface IssuedTokens {
   mode: SessionMode;
   session: SessionRecord;
-  user: UserRecord;
+  user: SessionUser;
   /** token mode */
   accessToken?: string;
   accessExpiresIn?: number;
@@ -31,7 +38,7 @@ export interface IssuedTokens {
 }
 
 export interface Authenticated {
-  user: UserRecord;
+  user: SessionUser;
   session: SessionRecord;
   /** How the request proved itself; cookie-authenticated writes need CSRF checks. */
   via: 'access_token' | 'session_token' | 'session_cookie';
@@ -40,7 +47,7 @@ export interface Authenticated {
 
 export interface AuthDeps {
   config: Config;
-  store: Store;
+  stores: Pick<Stores, 'users' | 'sessions' | 'counters' | 'audit'>;
   tokens: TokenIssuer;
   secrets: Secrets;
   revocations: Revocations;
@@ -62,7 +69,7 @@ export class AuthService {
 
   constructor(private readonly deps: AuthDeps) {
     this.now = deps.now ?? Date.now;
-    this.throttle = new Throttle(deps.store, deps.config, this.now);
+    this.throttle = new Throttle(deps.stores.counters, deps.config, this.now);
   }
 
   private get config(): Config {
@@ -84,7 +91,7 @@ export class AuthService {
       detail?: string | null;
     },
   ): Promise<void> {
-    return this.deps.store.appendAuditEvent({
+    return this.deps.stores.audit.appendAuditEvent({
       at: this.now(),
       type,
       userId: fields.userId ?? null,
@@ -110,7 +117,7 @@ export class AuthService {
       createdAt: now,
       passwordChangedAt: now,
     };
-    const created = await this.deps.store.createUser(user);
+    const created = await this.deps.stores.users.createUser(user);
     if (!created) throw new TesseraError('username_taken', 'That username is taken.');
     await this.audit('register', { userId: created.id, client });
     return created;
@@ -144,7 +151,7 @@ export class AuthService {
       throw err;
     }
 
-    const user = username ? await this.deps.store.getUserByUsername(username) : null;
+    const user = username ? await this.deps.stores.users.getUserByUsername(username) : null;
     const password = input.password.length > 1024 ? '' : input.password;
     const ok = await verifyPassword(user?.passwordHash ?? (await dummyHash()), password);
     if (!user || !ok || user.disabled || password === '') {
@@ -157,7 +164,7 @@ export class AuthService {
     await this.throttle.loginSucceeded(reservation);
     if (needsRehash(user.passwordHash)) {
       const rehashed = await hashPassword(password);
-      await this.deps.store.setPasswordHash(user.id, rehashed, user.passwordChangedAt);
+      await this.deps.stores.users.setPasswordHash(user.id, rehashed, user.passwordChangedAt);
     }
     const issued = await this.startSession(user, input.mode, client);
     await this.audit('login_ok', {
@@ -174,63 +181,49 @@ export class AuthService {
     const c = this.config;
     const id = randomId();
     const userAgent = client.userAgent ? client.userAgent.slice(0, USER_AGENT_MAX) : null;
-    if (mode === 'session') {
-      const secret = randomToken(32);
-      const session: SessionRecord = {
-        id,
-        userId: user.id,
-        mode,
-        secretHash: sha256(secret),
-        createdAt: now,
-        lastSeenAt: now,
-        expiresAt: now + c.sessionAbsoluteTtl * 1000,
-        idleExpiresAt: now + c.sessionIdleTtl * 1000,
-        userAgent,
-        ip: client.ip,
-        revokedAt: null,
-        revokeReason: null,
-      };
-      await this.deps.store.createSession(session);
-      return {
-        mode,
-        session,
-        user,
-        sessionToken: `${id}.${secret}`,
-        sessionExpiresIn: c.sessionIdleTtl,
-        csrfToken: this.csrfToken(id),
-      };
-    }
+    const secret = mode === 'session' ? randomToken(32) : undefined;
     const session: SessionRecord = {
       id,
       userId: user.id,
       mode,
-      secretHash: null,
+      secretHash: secret === undefined ? null : sha256(secret),
       createdAt: now,
       lastSeenAt: now,
-      expiresAt: now + c.refreshAbsoluteTtl * 1000,
-      idleExpiresAt: now + c.refreshIdleTtl * 1000,
+      expiresAt: now + (mode === 'session' ? c.sessionAbsoluteTtl : c.refreshAbsoluteTtl) * 1000,
+      idleExpiresAt: now + (mode === 'session' ? c.sessionIdleTtl : c.refreshIdleTtl) * 1000,
       userAgent,
       ip: client.ip,
       revokedAt: null,
       revokeReason: null,
     };
-    await this.deps.store.createSession(session);
-    const refreshId = randomId();
+    const sessionUser = toSessionUser(user);
+    if (secret !== undefined) {
+      await this.deps.stores.sessions.createSession(session, sessionUser);
+      return {
+        mode,
+        session,
+        user: sessionUser,
+        sessionToken: `${id}.${secret}`,
+        sessionExpiresIn: c.sessionIdleTtl,
+        csrfToken: this.csrfToken(id),
+      };
+    }
     const refreshSecret = randomToken(32);
-    await this.deps.store.insertRefreshToken({
-      id: refreshId,
+    const first: RefreshTokenRecord = {
+      id: randomId(),
       sessionId: id,
       secretHash: sha256(refreshSecret),
       parentId: null,
       createdAt: now,
       expiresAt: session.idleExpiresAt,
       usedAt: null,
-    });
-    return this.tokenPair(user, session, `${refreshId}.${refreshSecret}`, session.idleExpiresAt, now);
+    };
+    await this.deps.stores.sessions.createSession(session, sessionUser, first);
+    return this.tokenPair(sessionUser, session, `${first.id}.${refreshSecret}`, first.expiresAt, now);
   }
 
   private async tokenPair(
-    user: UserRecord,
+    user: SessionUser,
     session: SessionRecord,
     refreshToken: string,
     refreshExpiresAt: number,
@@ -269,64 +262,50 @@ export class AuthService {
     return issued;
   }
 
+  /** One store step: the store checks the secret, spends the token and stores the derived successor. */
   private async rotate(token: unknown, client?: ClientInfo): Promise<IssuedTokens> {
     const parts = splitIdSecret(token);
     if (!parts) throw new TesseraError('invalid_refresh_token', 'The refresh token is not valid.');
-    const store = this.deps.store;
-    const record = await store.getRefreshToken(parts.id);
-    if (!record || !safeEqual(record.secretHash, sha256(parts.secret))) {
-      throw new TesseraError('invalid_refresh_token', 'The refresh token is not valid.');
-    }
     const now = this.now();
-    const session = await store.getSession(record.sessionId);
-    const user = session ? await store.getUserById(session.userId) : null;
-    if (!session || !user || user.disabled) {
-      throw new TesseraError('invalid_refresh_token', 'The refresh token is not valid.');
-    }
     const next = this.successorOf(parts.id, parts.secret);
-    const idleEnd = Math.min(session.expiresAt, now + this.config.refreshIdleTtl * 1000);
-    const result = await store.rotateRefreshToken({
+    const result = await this.deps.stores.sessions.rotateRefreshToken({
       id: parts.id,
+      secretHash: sha256(parts.secret),
+      successorId: next.id,
+      successorSecretHash: sha256(next.secret),
       now,
       graceMs: this.config.refreshGraceSeconds * 1000,
-      sessionIdleExpiresAt: idleEnd,
-      successor: {
-        id: next.id,
-        sessionId: session.id,
-        secretHash: sha256(next.secret),
-        parentId: parts.id,
-        createdAt: now,
-        expiresAt: idleEnd,
-        usedAt: null,
-      },
+      idleTtlMs: this.config.refreshIdleTtl * 1000,
     });
     switch (result.outcome) {
       case 'rotated':
-      case 'grace': {
-        const successor = await store.getRefreshToken(next.id);
-        const expiresAt = successor?.expiresAt ?? idleEnd;
-        return this.tokenPair(user, session, `${next.id}.${next.secret}`, expiresAt, now);
-      }
+      case 'grace':
+        if (result.user.disabled) break;
+        return this.tokenPair(
+          result.user,
+          result.session,
+          `${next.id}.${next.secret}`,
+          result.successorExpiresAt,
+          now,
+        );
       case 'reused':
         await this.deps.revocations.revokeSessions([result.sessionId], 'refresh_reuse', now);
-        await this.audit('refresh_reuse', { userId: user.id, sessionId: result.sessionId, client });
+        await this.audit('refresh_reuse', { userId: result.userId, sessionId: result.sessionId, client });
         throw new TesseraError(
           'refresh_token_reused',
           'This refresh token was used before; the session has been ended.',
         );
       case 'invalid':
-        throw new TesseraError('invalid_refresh_token', 'The refresh token is not valid.');
+        break;
     }
+    throw new TesseraError('invalid_refresh_token', 'The refresh token is not valid.');
   }
 
   /** The session behind a refresh token, without rotating it (for CSRF tokens and logout). */
-  async sessionOfRefreshToken(token: unknown): Promise<SessionRecord | null> {
+  sessionOfRefreshToken(token: unknown): Promise<SessionRecord | null> {
     const parts = splitIdSecret(token);
-    if (!parts) return null;
-    const record = await this.deps.store.getRefreshToken(parts.id);
-    if (!record || !safeEqual(record.secretHash, sha256(parts.secret))) return null;
-    const session = await this.deps.store.getSession(record.sessionId);
-    return session && this.isLive(session, this.now()) ? session : null;
+    if (!parts) return Promise.resolve(null);
+    return this.deps.stores.sessions.sessionOfRefreshToken(parts.id, sha256(parts.secret), this.now());
   }
 
   csrfToken(sessionId: string): string {
@@ -348,7 +327,7 @@ export class AuthService {
    */
   async authenticate(credential: string, via: 'bearer' | 'cookie'): Promise<Authenticated | null> {
     const now = this.now();
-    const store = this.deps.store;
+    const sessions = this.deps.stores.sessions;
     if (via === 'bearer' && credential.split('.').length === 3) {
       let claims: AccessClaims;
       try {
@@ -357,42 +336,40 @@ export class AuthService {
         if (err instanceof VerifyError) return null;
         throw err;
       }
-      const session = await store.getSession(claims.sid);
-      if (!session || session.userId !== claims.sub || !this.isLive(session, now)) return null;
-      const user = await store.getUserById(session.userId);
-      if (!user || user.disabled) return null;
-      return { user, session, via: 'access_token', claims };
+      const live = await sessions.getLiveSession(claims.sid, now);
+      if (!live || live.session.userId !== claims.sub || live.user.disabled) return null;
+      return { user: live.user, session: live.session, via: 'access_token', claims };
     }
     const parts = splitIdSecret(credential);
     if (!parts) return null;
-    const session = await store.getSession(parts.id);
-    if (session?.mode !== 'session' || session.secretHash === null) return null;
-    if (!safeEqual(session.secretHash, sha256(parts.secret)) || !this.isLive(session, now)) return null;
-    const user = await store.getUserById(session.userId);
-    if (!user || user.disabled) return null;
+    const live = await sessions.getLiveSession(parts.id, now);
+    if (!live || live.user.disabled) return null;
+    const { session } = live;
+    if (session.mode !== 'session' || session.secretHash === null) return null;
+    if (!safeEqual(session.secretHash, sha256(parts.secret))) return null;
     if (now - session.lastSeenAt >= this.config.sessionTouchInterval * 1000) {
       const idleEnd = Math.min(session.expiresAt, now + this.config.sessionIdleTtl * 1000);
-      await store.touchSession(session.id, now, idleEnd);
+      await sessions.touchSession(session.id, now, idleEnd);
       session.lastSeenAt = now;
       session.idleExpiresAt = idleEnd;
     }
-    return { user, session, via: via === 'cookie' ? 'session_cookie' : 'session_token' };
+    return { user: live.user, session, via: via === 'cookie' ? 'session_cookie' : 'session_token' };
   }
 
   async logout(session: SessionRecord, client?: ClientInfo): Promise<void> {
     const now = this.now();
-    await this.deps.store.revokeSession(session.id, now, 'logout');
+    await this.deps.stores.sessions.revokeSession(session.id, now, 'logout');
     await this.deps.revocations.revokeSessions([session.id], 'logout', now);
     await this.audit('logout', { userId: session.userId, sessionId: session.id, client });
   }
 
   async logoutAll(
-    user: UserRecord,
+    user: Pick<UserRecord, 'id'>,
     client?: ClientInfo,
     reason: 'logout_all' | 'account_disabled' = 'logout_all',
   ): Promise<string[]> {
     const now = this.now();
-    const ids = await this.deps.store.revokeUserSessions(user.id, now, reason);
+    const ids = await this.deps.stores.sessions.revokeUserSessions(user.id, now, reason);
     await this.deps.revocations.revokeSessions(ids, reason, now);
     await this.deps.revocations.revokeUser(user.id, reason, now);
     await this.endGrants(user.id, reason);
@@ -400,18 +377,18 @@ export class AuthService {
     return ids;
   }
 
-  listSessions(user: UserRecord): Promise<SessionRecord[]> {
-    return this.deps.store.listSessions(user.id, this.now());
+  listSessions(user: Pick<UserRecord, 'id'>): Promise<SessionRecord[]> {
+    return this.deps.stores.sessions.listSessions(user.id, this.now());
   }
 
   /** Ends one of the caller's own sessions; someone else's id answers not_found, like an unknown one. */
-  async endSession(user: UserRecord, sessionId: string, client?: ClientInfo): Promise<void> {
-    const session = await this.deps.store.getSession(sessionId);
+  async endSession(user: Pick<UserRecord, 'id'>, sessionId: string, client?: ClientInfo): Promise<void> {
+    const session = await this.deps.stores.sessions.getSession(sessionId);
     const now = this.now();
     if (!session || session.userId !== user.id || !this.isLive(session, now)) {
       throw new TesseraError('not_found', 'No such session.');
     }
-    await this.deps.store.revokeSession(session.id, now, 'ended_by_user');
+    await this.deps.stores.sessions.revokeSession(session.id, now, 'ended_by_user');
     await this.deps.revocations.revokeSessions([session.id], 'ended_by_user', now);
     await this.audit('session_ended', { userId: user.id, sessionId: session.id, client });
   }
@@ -425,7 +402,9 @@ export class AuthService {
     if (typeof current !== 'string' || typeof next !== 'string') {
       throw new TesseraError('invalid_request', 'current_password and new_password must be strings.');
     }
-    const user = auth.user;
+    const user = await this.deps.stores.users.getUserById(auth.user.id);
+    if (!user || user.disabled)
+      throw new TesseraError('invalid_credentials', 'The current password is wrong.');
     const reservation = await this.throttle.reserveLogin(user.username, null);
     if (!(await verifyPassword(user.passwordHash, current))) {
       await this.throttle.loginFailed(reservation);
@@ -434,8 +413,13 @@ export class AuthService {
     await this.throttle.loginSucceeded(reservation);
     checkPasswordPolicy(next, user.username);
     const now = this.now();
-    await this.deps.store.setPasswordHash(user.id, await hashPassword(next), now);
-    const ids = await this.deps.store.revokeUserSessions(user.id, now, 'password_change', auth.session.id);
+    await this.deps.stores.users.setPasswordHash(user.id, await hashPassword(next), now);
+    const ids = await this.deps.stores.sessions.revokeUserSessions(
+      user.id,
+      now,
+      'password_change',
+      auth.session.id,
+    );
     await this.deps.revocations.revokeSessions(ids, 'password_change', now);
     await this.endGrants(user.id, 'password_change');
     await this.audit('password_change', {
@@ -454,13 +438,16 @@ export class AuthService {
 
   /** Admin: disable (revoking every session and OAuth grant) or enable an account. */
   async setDisabled(userId: string, disabled: boolean): Promise<boolean> {
-    const ok = await this.deps.store.setUserDisabled(userId, disabled);
+    const ok = await this.deps.stores.users.setUserDisabled(userId, disabled);
     if (ok && disabled) {
-      const user = await this.deps.store.getUserById(userId);
-      if (user) await this.logoutAll(user, undefined, 'account_disabled');
+      await this.logoutAll({ id: userId }, undefined, 'account_disabled');
     } else if (ok) {
       await this.audit('account_enabled', { userId });
     }
     return ok;
   }
+}
+
+function toSessionUser(user: UserRecord): SessionUser {
+  return { id: user.id, username: user.username, roles: user.roles, disabled: user.disabled };
 }

@@ -9,7 +9,8 @@ import {
   randomBytes,
 } from 'node:crypto';
 import { jwkThumbprint } from '@tessera/verify';
-import type { SigningKeyRecord, Store } from '../store/types.js';
+import type { Stores } from '../store/ports.js';
+import type { SigningKeyRecord } from '../store/types.js';
 
 export interface PublicJwk {
   kty: 'EC';
@@ -81,20 +82,20 @@ export class KeyRing {
   private loading: Promise<void> | undefined;
 
   constructor(
-    private readonly store: Store,
+    private readonly stores: Pick<Stores, 'keys' | 'audit'>,
     private readonly encryptionKey: Buffer,
     private readonly options: { rotationDays: number; accessTokenTtl: number; refreshMs?: number },
   ) {}
 
   /** Loads the ring, creating it on first start and rotating it when `current` is too old. */
   async init(now = Date.now()): Promise<void> {
-    let records = await this.store.listSigningKeys();
+    let records = await this.stores.keys.listSigningKeys();
     if (records.length === 0) {
-      await this.store.initSigningKeys([
+      await this.stores.keys.initSigningKeys([
         generateSigningKey(this.encryptionKey, 'current', now),
         generateSigningKey(this.encryptionKey, 'next', now + 1),
       ]);
-      records = await this.store.listSigningKeys();
+      records = await this.stores.keys.listSigningKeys();
     }
     this.install(records, now);
     const current = this.current();
@@ -126,7 +127,7 @@ export class KeyRing {
   /** Re-reads the ring when the cached copy is older than refreshMs (single-flight). */
   async refresh(now = Date.now(), force = false): Promise<void> {
     if (!force && now - this.loadedAt < (this.options.refreshMs ?? 30_000)) return;
-    this.loading ??= this.store
+    this.loading ??= this.stores.keys
       .listSigningKeys()
       .then((records) => this.install(records, Date.now()))
       .finally(() => {
@@ -172,17 +173,17 @@ export class KeyRing {
     await this.refresh(now, true);
     const current = this.keys.find((k) => k.record.state === 'current')?.record.kid ?? null;
     const retireUntil = now + (this.options.accessTokenTtl + 300) * 1000;
-    const rotated = await this.store.rotateSigningKeys(
+    const rotated = await this.stores.keys.rotateSigningKeys(
       generateSigningKey(this.encryptionKey, 'next', now),
       current,
       now,
       retireUntil,
     );
-    await this.store.deleteRetiredKeys(now);
+    await this.stores.keys.deleteRetiredKeys(now);
     await this.refresh(now, true);
     if (rotated) {
       const current = this.keys.find((k) => k.record.state === 'current')?.record.kid ?? null;
-      await this.store.appendAuditEvent({
+      await this.stores.audit.appendAuditEvent({
         at: now,
         type: 'key_rotation',
         userId: null,

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { type RevocableClaims, RevocationSet } from '@tessera/verify';
-import type { NewRevocation, RevocationEntry, Store } from '../store/types.js';
+import type { RevocationLog } from '../store/ports.js';
+import type { NewRevocation, RevocationEntry } from '../store/types.js';
 
 /** What the feed serves: API.md's `{sid or sub, not_before?, expires_at}` plus the cursor. */
 export interface FeedEntry {
@@ -56,7 +57,7 @@ export class Revocations {
   private reading: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly store: Store,
+    private readonly log: RevocationLog,
     readonly hub: RevocationHub,
     /** How long an entry must live: the longest access token it could affect, plus skew. */
     private readonly entryTtlSeconds: number,
@@ -80,7 +81,7 @@ export class Revocations {
 
   private async catchUp(now: number): Promise<void> {
     for (;;) {
-      const batch = await this.store.listRevocations(this.cursor, Math.floor(now / 1000), 10_000);
+      const batch = await this.log.listRevocations(this.cursor, Math.floor(now / 1000), 10_000);
       for (const e of batch) this.applied.add(toFeedEntry(e));
       if (batch.length > 0) this.cursor = batch[batch.length - 1]!.seq;
       if (batch.length < 10_000) return;
@@ -102,7 +103,7 @@ export class Revocations {
 
   private async record(entries: NewRevocation[]): Promise<RevocationEntry[]> {
     if (entries.length === 0) return [];
-    const stored = await this.store.appendRevocations(entries);
+    const stored = await this.log.appendRevocations(entries);
     this.hub.onRecorded?.(stored);
     this.hub.deliver(stored);
     await this.hub.broadcast?.(stored).catch(() => undefined);
@@ -110,7 +111,7 @@ export class Revocations {
   }
 
   async snapshot(afterCursor: number, now = Date.now()): Promise<{ cursor: number; entries: FeedEntry[] }> {
-    const entries = await this.store.listRevocations(afterCursor, Math.floor(now / 1000), 100_000);
+    const entries = await this.log.listRevocations(afterCursor, Math.floor(now / 1000), 100_000);
     const cursor = entries.length > 0 ? entries[entries.length - 1]!.seq : afterCursor;
     return { cursor, entries: entries.map(toFeedEntry) };
   }

@@ -1,6 +1,6 @@
 import type { Config } from '../config.js';
 import { TesseraError } from '../errors.js';
-import type { Store } from '../store/types.js';
+import type { Counters } from '../store/ports.js';
 
 const WINDOW_MS = 15 * 60_000;
 /** Invalid refresh tokens one IP may send in a window before it is locked out. */
@@ -20,8 +20,8 @@ interface Limit {
 }
 
 /**
- * Throttling for password checks and refresh tokens, per account and per IP, with counters in
- * the store so every instance of a cluster counts together.
+ * Throttling for password checks and refresh tokens, per account and per IP, with the counters
+ * port shared by every instance of a cluster, so they count together.
  *
  * An attempt reserves its place in every counter atomically before any password work, so
  * however many requests arrive at once, at most `max` of them are ever checked per window;
@@ -31,7 +31,7 @@ interface Limit {
  */
 export class Throttle {
   constructor(
-    private readonly store: Store,
+    private readonly counters: Counters,
     private readonly config: Pick<Config, 'loginMaxFailuresPerAccount' | 'loginMaxFailuresPerIp'>,
     private readonly now: () => number,
   ) {}
@@ -48,7 +48,7 @@ export class Throttle {
     const until = this.now() + WINDOW_MS;
     const notes: string[] = [];
     for (const { key, count } of reservation.atLimit) {
-      await this.store.setLock(key, until);
+      await this.counters.setLock(key, until);
       notes.push(`${key.startsWith('login:ip:') ? 'ip' : 'account'} locked after ${count} failures`);
     }
     return notes.length > 0 ? notes.join('; ') : undefined;
@@ -57,7 +57,7 @@ export class Throttle {
   /** The password was right: the account starts over and the IP gets its place back. */
   async loginSucceeded(reservation: Reservation): Promise<void> {
     const [account, ...others] = reservation.keys;
-    if (account) await this.store.resetCounter(account);
+    if (account) await this.counters.resetCounter(account);
     await this.release(others);
   }
 
@@ -77,13 +77,13 @@ export class Throttle {
 
   async refreshFailed(reservation: Reservation): Promise<void> {
     const until = this.now() + WINDOW_MS;
-    for (const { key } of reservation.atLimit) await this.store.setLock(key, until);
+    for (const { key } of reservation.atLimit) await this.counters.setLock(key, until);
   }
 
   /** A plain fixed-window limit (registration): throws too_many_attempts past `max`. */
   async limit(key: string, max: number, windowMs: number): Promise<void> {
     const now = this.now();
-    const count = await this.store.hitCounter(key, windowMs, now);
+    const count = await this.counters.hitCounter(key, windowMs, now);
     if (count > max) {
       throw new TesseraError('too_many_attempts', 'Too many requests; try again later.', {
         retryAfterSeconds: Math.ceil(windowMs / 1000),
@@ -93,10 +93,10 @@ export class Throttle {
 
   private async reserve(limits: Limit[], message: string): Promise<Reservation> {
     const now = this.now();
-    const locks = await Promise.all(limits.map((l) => this.store.getLock(l.key, now)));
+    const locks = await Promise.all(limits.map((l) => this.counters.getLock(l.key, now)));
     const lockedUntil = Math.max(0, ...locks);
     if (lockedUntil > now) throw tooMany(message, lockedUntil - now);
-    const counts = await Promise.all(limits.map((l) => this.store.hitCounter(l.key, WINDOW_MS, now)));
+    const counts = await Promise.all(limits.map((l) => this.counters.hitCounter(l.key, WINDOW_MS, now)));
     const keys = limits.map((l) => l.key);
     if (counts.some((count, i) => count > limits[i]!.max)) {
       // Over the limit only because others are in flight: give the places back, refuse this one.
@@ -109,7 +109,7 @@ export class Throttle {
 
   private async release(keys: readonly string[]): Promise<void> {
     const now = this.now();
-    await Promise.all(keys.map((key) => this.store.hitCounter(key, WINDOW_MS, now, -1)));
+    await Promise.all(keys.map((key) => this.counters.hitCounter(key, WINDOW_MS, now, -1)));
   }
 }
 

@@ -14,7 +14,7 @@ import { startOAuthProvider } from '../oauth/routes/provider.js';
 import { tokenRoutes } from '../oauth/routes/token.js';
 import { userinfoRoutes } from '../oauth/routes/userinfo.js';
 import { registerPages } from '../pages/index.js';
-import type { Store } from '../store/types.js';
+import type { Stores } from '../store/ports.js';
 import type { OAuthParts } from '../tessera.js';
 import { cookieNames } from './cookies.js';
 import { clientErrorHandler, registerErrorHandling } from './errors.js';
@@ -30,7 +30,7 @@ import { originPolicy, registerSecurityHeaders, securityHeaders } from './securi
 /** The parts createTessera built; buildApp puts HTTP in front of them. */
 export interface AppOptions {
   config: Config;
-  store: Store;
+  stores: Stores;
   keys: KeyRing;
   tokens: TokenIssuer;
   revocations: Revocations;
@@ -49,7 +49,7 @@ export interface App {
   tokens: TokenIssuer;
   revocations: Revocations;
   metrics: Metrics;
-  store: Store;
+  stores: Stores;
   config: Config;
 }
 
@@ -68,7 +68,7 @@ export const LOG_REDACT = [
 
 /** The Fastify app: every route, hook and metric, on parts already built (see createTessera). */
 export async function buildApp(options: AppOptions): Promise<App> {
-  const { config, store, keys, tokens, revocations, auth } = options;
+  const { config, stores, keys, tokens, revocations, auth } = options;
   const hub = revocations.hub;
   const metrics = new Metrics();
   metrics.describe('tessera_logins_total', 'Login attempts by result.');
@@ -161,11 +161,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
 
   await fastify.register(metaRoutes, {
     keys,
-    store,
+    stores,
     metrics,
-    oauth: oauth?.service,
     authorizeMetrics: internalAccess(config, config.metricsToken, 'TESSERA_METRICS_TOKEN'),
   });
 
-  return { fastify, auth, keys, tokens, revocations, metrics, store, config };
+  return { fastify, auth, keys, tokens, revocations, metrics, stores, config };
 }

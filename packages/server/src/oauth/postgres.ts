@@ -1,154 +1,14 @@
-import { PgDatabase, type PgOptions, type Queryable } from '../store/pg.js';
-import type { Row } from '../store/rows.js';
-import type {
-  AuthorizationCodeRecord,
-  ClientRecord,
-  GrantRecord,
-  OAuthRefreshTokenRecord,
-  OAuthRotateOutcome,
-  OAuthStore,
+import type { PgDatabase, Queryable } from '../store/pg.js';
+import { type Row, toClient, toCode, toGrant, toOAuthRefresh } from '../store/rows.js';
+import {
+  type AuthorizationCodeRecord,
+  type ClientRecord,
+  type GrantRecord,
+  type OAuthRefreshTokenRecord,
+  type OAuthRotateOutcome,
+  type OAuthStore,
+  userOfSubject,
 } from './types.js';
-
-/**
- * The OAuth tables, migrated in order, each once, recorded in `tessera_oauth_migrations` (the
- * account store keeps `tessera_migrations`, so both live in one schema). Times are BIGINT
- * milliseconds; ids compare in "C" collation so ordering matches SQLite byte for byte.
- */
-const MIGRATIONS: string[] = [
-  `CREATE TABLE oauth_clients (
-     id TEXT COLLATE "C" PRIMARY KEY,
-     name TEXT NOT NULL,
-     type TEXT NOT NULL,
-     secret_hash TEXT,
-     auth_method TEXT NOT NULL,
-     redirect_uris TEXT[] NOT NULL,
-     grant_types TEXT[] NOT NULL,
-     scopes TEXT[] NOT NULL,
-     require_dpop BOOLEAN NOT NULL DEFAULT false,
-     created_at BIGINT NOT NULL
-   );
-   CREATE TABLE oauth_grants (
-     id TEXT COLLATE "C" PRIMARY KEY,
-     user_id TEXT COLLATE "C" NOT NULL,
-     client_id TEXT COLLATE "C" NOT NULL,
-     scope TEXT NOT NULL,
-     created_at BIGINT NOT NULL,
-     updated_at BIGINT NOT NULL,
-     revoked_at BIGINT,
-     revoke_reason TEXT
-   );
-   -- one live grant per (user, client), whatever the application does
-   CREATE UNIQUE INDEX oauth_grants_live ON oauth_grants (user_id, client_id) WHERE revoked_at IS NULL;
-   CREATE INDEX oauth_grants_user ON oauth_grants (user_id, created_at);
-   CREATE INDEX oauth_grants_client ON oauth_grants (client_id);
-   CREATE TABLE oauth_codes (
-     code_hash TEXT COLLATE "C" PRIMARY KEY,
-     client_id TEXT NOT NULL,
-     user_id TEXT NOT NULL,
-     grant_id TEXT NOT NULL,
-     redirect_uri TEXT NOT NULL,
-     redirect_uri_given BOOLEAN NOT NULL,
-     scope TEXT NOT NULL,
-     code_challenge TEXT NOT NULL,
-     nonce TEXT,
-     auth_time BIGINT NOT NULL,
-     dpop_jkt TEXT,
-     created_at BIGINT NOT NULL,
-     expires_at BIGINT NOT NULL,
-     consumed_at BIGINT
-   );
-   CREATE INDEX oauth_codes_expires ON oauth_codes (expires_at);
-   CREATE TABLE oauth_refresh_tokens (
-     id TEXT COLLATE "C" PRIMARY KEY,
-     grant_id TEXT COLLATE "C" NOT NULL,
-     client_id TEXT NOT NULL,
-     user_id TEXT NOT NULL,
-     secret_hash TEXT NOT NULL,
-     scope TEXT NOT NULL,
-     dpop_jkt TEXT,
-     parent_id TEXT,
-     created_at BIGINT NOT NULL,
-     expires_at BIGINT NOT NULL,
-     used_at BIGINT
-   );
-   CREATE INDEX oauth_refresh_grant ON oauth_refresh_tokens (grant_id);
-   CREATE INDEX oauth_refresh_expires ON oauth_refresh_tokens (expires_at);
-   CREATE TABLE oauth_jti (
-     key TEXT COLLATE "C" PRIMARY KEY,
-     expires_at BIGINT NOT NULL
-   );
-   CREATE INDEX oauth_jti_expires ON oauth_jti (expires_at);`,
-  `ALTER TABLE oauth_clients ADD COLUMN resources TEXT[] NOT NULL DEFAULT '{}';`,
-];
-
-export type PostgresOAuthStoreOptions = PgOptions;
-
-const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
-
-function toClient(r: Row): ClientRecord {
-  return {
-    id: r.id as string,
-    name: r.name as string,
-    type: r.type as ClientRecord['type'],
-    secretHash: str(r.secret_hash),
-    authMethod: r.auth_method as ClientRecord['authMethod'],
-    redirectUris: r.redirect_uris as string[],
-    grantTypes: r.grant_types as ClientRecord['grantTypes'],
-    scopes: r.scopes as string[],
-    requireDpop: r.require_dpop === true,
-    resources: r.resources as string[],
-    createdAt: r.created_at as number,
-  };
-}
-
-function toGrant(r: Row): GrantRecord {
-  return {
-    id: r.id as string,
-    userId: r.user_id as string,
-    clientId: r.client_id as string,
-    scope: r.scope as string,
-    createdAt: r.created_at as number,
-    updatedAt: r.updated_at as number,
-    revokedAt: num(r.revoked_at),
-    revokeReason: str(r.revoke_reason),
-  };
-}
-
-function toCode(r: Row): AuthorizationCodeRecord {
-  return {
-    codeHash: r.code_hash as string,
-    clientId: r.client_id as string,
-    userId: r.user_id as string,
-    grantId: r.grant_id as string,
-    redirectUri: r.redirect_uri as string,
-    redirectUriGiven: r.redirect_uri_given === true,
-    scope: r.scope as string,
-    codeChallenge: r.code_challenge as string,
-    nonce: str(r.nonce),
-    authTime: r.auth_time as number,
-    dpopJkt: str(r.dpop_jkt),
-    createdAt: r.created_at as number,
-    expiresAt: r.expires_at as number,
-    consumedAt: num(r.consumed_at),
-  };
-}
-
-function toRefresh(r: Row): OAuthRefreshTokenRecord {
-  return {
-    id: r.id as string,
-    grantId: r.grant_id as string,
-    clientId: r.client_id as string,
-    userId: r.user_id as string,
-    secretHash: r.secret_hash as string,
-    scope: r.scope as string,
-    dpopJkt: str(r.dpop_jkt),
-    parentId: str(r.parent_id),
-    createdAt: r.created_at as number,
-    expiresAt: r.expires_at as number,
-    usedAt: num(r.used_at),
-  };
-}
 
 /** Space-separated, duplicates and empties dropped, first appearance first (as in SQLite). */
 function normalizeScope(scope: string): string {
@@ -185,32 +45,13 @@ function refreshParams(t: OAuthRefreshTokenRecord): unknown[] {
 }
 
 /**
- * The OAuth tables in PostgreSQL, shared by every instance of a cluster: clients, grants, codes,
- * refresh tokens and the DPoP replay cache. Each atomic step is one statement or one transaction
- * whose write is a compare-and-set under row locks; nothing reads and then writes unguarded.
+ * The OAuth tables in PostgreSQL, in the account schema and its migration list (store/postgres.ts),
+ * shared by every instance of a cluster: clients, grants, codes, refresh tokens and the DPoP replay
+ * cache. Each atomic step is one statement or one transaction whose write is a compare-and-set
+ * under row locks; nothing reads and then writes unguarded.
  */
 export class PostgresOAuthStore implements OAuthStore {
-  readonly kind = 'postgres';
-  private readonly db: PgDatabase;
-
-  private constructor(db: PgDatabase) {
-    this.db = db;
-  }
-
-  /** Connects, creates the schema if needed and runs pending migrations; rejects with StoreUnavailableError when the database cannot be reached. */
-  static async open(url: string, options: PostgresOAuthStoreOptions = {}): Promise<PostgresOAuthStore> {
-    const db = await PgDatabase.open(url, options, {
-      owner: 'PostgresOAuthStore',
-      applicationName: 'tessera-oauth',
-      migrationTable: 'tessera_oauth_migrations',
-      migrations: MIGRATIONS,
-    });
-    return new PostgresOAuthStore(db);
-  }
-
-  private get schema(): string {
-    return this.db.schema;
-  }
+  constructor(private readonly db: PgDatabase) {}
 
   private q(sql: string, params: unknown[] = []): Promise<Row[]> {
     return this.db.q(sql, params);
@@ -265,7 +106,7 @@ export class PostgresOAuthStore implements OAuthStore {
 
   async getLiveGrant(userId: string, clientId: string): Promise<GrantRecord | null> {
     const [r] = await this.q(
-      'SELECT * FROM oauth_grants WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL',
+      'SELECT * FROM oauth_grants WHERE subject = $1 AND client_id = $2 AND revoked_at IS NULL',
       [userId, clientId],
     );
     return r ? toGrant(r) : null;
@@ -288,19 +129,26 @@ export class PostgresOAuthStore implements OAuthStore {
     now: number;
   }): Promise<GrantRecord> {
     const [r] = await this.q(
-      `INSERT INTO oauth_grants AS g (id, user_id, client_id, scope, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $5)
-       ON CONFLICT (user_id, client_id) WHERE revoked_at IS NULL
+      `INSERT INTO oauth_grants AS g (id, subject, user_id, client_id, scope, created_at, updated_at)
+       VALUES ($1, $2, $6, $3, $4, $5, $5)
+       ON CONFLICT (subject, client_id) WHERE revoked_at IS NULL
        DO UPDATE SET scope = ${MERGE_SCOPE_SQL}, updated_at = excluded.updated_at
        RETURNING *`,
-      [input.id, input.userId, input.clientId, normalizeScope(input.scope), input.now],
+      [
+        input.id,
+        input.userId,
+        input.clientId,
+        normalizeScope(input.scope),
+        input.now,
+        userOfSubject(input.userId),
+      ],
     );
     return toGrant(r!);
   }
 
   async listGrants(userId: string): Promise<GrantRecord[]> {
     const rows = await this.q(
-      'SELECT * FROM oauth_grants WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id',
+      'SELECT * FROM oauth_grants WHERE subject = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id',
       [userId],
     );
     return rows.map(toGrant);
@@ -382,7 +230,7 @@ export class PostgresOAuthStore implements OAuthStore {
 
   async getRefreshToken(id: string): Promise<OAuthRefreshTokenRecord | null> {
     const [r] = await this.q('SELECT * FROM oauth_refresh_tokens WHERE id = $1', [id]);
-    return r ? toRefresh(r) : null;
+    return r ? toOAuthRefresh(r) : null;
   }
 
   /**
@@ -440,13 +288,5 @@ export class PostgresOAuthStore implements OAuthStore {
       await c.query('DELETE FROM oauth_refresh_tokens WHERE expires_at <= $1', [now - 86_400_000]);
       await c.query('DELETE FROM oauth_jti WHERE expires_at <= $1', [now]);
     });
-  }
-
-  async ping(): Promise<void> {
-    await this.q('SELECT 1');
-  }
-
-  async close(): Promise<void> {
-    await this.db.close();
   }
 }

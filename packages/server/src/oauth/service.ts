@@ -13,7 +13,8 @@ import type { Config } from '../config.js';
 import type { Revocations } from '../domain/revocations.js';
 import { refreshSuccessor, type Secrets } from '../domain/secrets.js';
 import type { AccessClaims, TokenIssuer } from '../domain/tokens.js';
-import type { AuditType, SessionRecord, Store, UserRecord } from '../store/types.js';
+import type { SessionUser, Stores } from '../store/ports.js';
+import type { AuditType, SessionRecord, UserRecord } from '../store/types.js';
 import { hmac, randomId, randomToken, safeEqual, sha256, splitIdSecret } from '../util/crypto.js';
 import { type AuthorizationRequest, type Params, resolveScope, single } from './authorize.js';
 import {
@@ -24,7 +25,14 @@ import {
   type NewClient,
 } from './clients.js';
 import { OAuthError } from './errors.js';
-import type { ClientRecord, GrantRecord, OAuthRefreshTokenRecord, OAuthStore } from './types.js';
+import {
+  type ClientRecord,
+  clientSubject,
+  type GrantRecord,
+  type OAuthRefreshTokenRecord,
+  type OAuthStore,
+  userOfSubject,
+} from './types.js';
 
 export const CODE_TTL_MS = 60_000;
 /** Scopes that concern the user's identity; they make no sense without a user. */
@@ -32,8 +40,7 @@ const USER_SCOPES = new Set(['openid', 'profile', 'offline_access']);
 
 export interface OAuthDeps {
   config: Config;
-  store: Store;
-  oauth: OAuthStore;
+  stores: Pick<Stores, 'users' | 'audit' | 'oauth'>;
   tokens: TokenIssuer;
   revocations: Revocations;
   secrets: Secrets;
@@ -103,11 +110,6 @@ async function dpopChecked<T>(check: () => T | Promise<T>): Promise<T> {
 const invalidGrant = (why = 'The grant is invalid, expired or revoked.') =>
   new OAuthError('invalid_grant', why);
 
-function clientCredentialsSubject(clientId: string): string {
-  // Never a user id (those have no colon), so a machine's token never passes for a user's.
-  return `client:${clientId}`;
-}
-
 /** The OAuth 2 authorization server's domain: no HTTP in here. */
 export class OAuthService {
   private readonly now: () => number;
@@ -115,19 +117,16 @@ export class OAuthService {
   /** Proof ids, kept in the OAuth store so a proof is accepted once across every instance. */
   private readonly dpopReplay: DpopReplayStore;
 
-  /** Readiness of the OAuth store. */
-  ping(): Promise<void> {
-    return this.deps.oauth.ping();
-  }
-
   constructor(private readonly deps: OAuthDeps) {
     this.now = deps.now ?? Date.now;
     this.tokenEndpoint = `${deps.config.issuer}/oauth/token`;
-    this.dpopReplay = { remember: (id, expiresAt, now) => deps.oauth.rememberJti(id, expiresAt, now) };
+    this.dpopReplay = {
+      remember: (id, expiresAt, now) => deps.stores.oauth.rememberJti(id, expiresAt, now),
+    };
   }
 
   get store(): OAuthStore {
-    return this.deps.oauth;
+    return this.deps.stores.oauth;
   }
 
   /** The account server's audit trail; the grant id goes where a session id would. */
@@ -137,11 +136,11 @@ export class OAuthService {
     grantId: string | null,
     detail: string,
   ): Promise<void> {
-    return this.deps.store.appendAuditEvent({
+    return this.deps.stores.audit.appendAuditEvent({
       at: this.now(),
       type,
       // Machines' grants belong to no user.
-      userId: userId?.startsWith('client:') ? null : userId,
+      userId: userId === null ? null : userOfSubject(userId),
       sessionId: grantId,
       ip: null,
       userAgent: null,
@@ -156,7 +155,7 @@ export class OAuthService {
     // First-party APIs trust the configured audience: no OAuth client may be issued tokens for it.
     if (built.client.resources.includes(this.deps.config.audience))
       throw new ClientRegistrationError('resource: the first-party audience cannot be an OAuth resource');
-    if (!(await this.deps.oauth.createClient(built.client))) {
+    if (!(await this.deps.stores.oauth.createClient(built.client))) {
       throw new OAuthError('invalid_request', 'A client with this id exists.');
     }
     await this.audit('oauth_client_added', null, null, `client ${built.client.id}`);
@@ -165,22 +164,22 @@ export class OAuthService {
 
   /** Removes a client and kills everything issued to it. */
   async removeClient(id: string): Promise<boolean> {
-    for (const grant of await this.deps.oauth.listClientGrants(id))
+    for (const grant of await this.deps.stores.oauth.listClientGrants(id))
       await this.revokeGrant(grant.id, 'client_removed');
-    const removed = await this.deps.oauth.deleteClient(id);
+    const removed = await this.deps.stores.oauth.deleteClient(id);
     if (removed) await this.audit('oauth_client_removed', null, null, `client ${id}`);
     return removed;
   }
 
   authenticateClient(credentials: ClientCredentials): Promise<ClientRecord> {
-    return authenticateClient(this.deps.oauth, credentials);
+    return authenticateClient(this.deps.stores.oauth, credentials);
   }
 
   // consent and codes
 
   /** The scopes still to be consented to; empty when the live grant already covers the request. */
   async missingConsent(userId: string, request: AuthorizationRequest): Promise<string[]> {
-    const grant = await this.deps.oauth.getLiveGrant(userId, request.client.id);
+    const grant = await this.deps.stores.oauth.getLiveGrant(userId, request.client.id);
     const have = new Set(grant ? grant.scope.split(' ') : []);
     return request.scope.filter((s) => !have.has(s));
   }
@@ -206,10 +205,10 @@ export class OAuthService {
   }
 
   /** Records consent (widening the live grant) and issues a single-use, 60-second code. */
-  async issueCode(user: UserRecord, session: SessionRecord, request: AuthorizationRequest): Promise<string> {
+  async issueCode(user: SessionUser, session: SessionRecord, request: AuthorizationRequest): Promise<string> {
     const now = this.now();
-    const before = await this.deps.oauth.getLiveGrant(user.id, request.client.id);
-    const grant = await this.deps.oauth.upsertGrant({
+    const before = await this.deps.stores.oauth.getLiveGrant(user.id, request.client.id);
+    const grant = await this.deps.stores.oauth.upsertGrant({
       id: randomId(),
       userId: user.id,
       clientId: request.client.id,
@@ -219,7 +218,7 @@ export class OAuthService {
     if (before?.scope !== grant.scope)
       await this.audit('oauth_consent', user.id, grant.id, `client ${request.client.id}: ${grant.scope}`);
     const code = randomToken(32);
-    await this.deps.oauth.insertCode({
+    await this.deps.stores.oauth.insertCode({
       codeHash: sha256(code),
       clientId: request.client.id,
       userId: user.id,
@@ -302,7 +301,7 @@ export class OAuthService {
     if (verifier === undefined)
       throw new OAuthError('invalid_request', 'PKCE is required: send code_verifier.');
     const codeHash = sha256(code);
-    const record = code.length <= 128 ? await this.deps.oauth.getCode(codeHash) : null;
+    const record = code.length <= 128 ? await this.deps.stores.oauth.getCode(codeHash) : null;
     if (!record) throw invalidGrant();
     // RFC 6749 §4.1.2: a code used twice revokes what its first use issued.
     if (record.consumedAt !== null) {
@@ -324,7 +323,7 @@ export class OAuthService {
     if (!safeEqual(challenge, record.codeChallenge)) throw invalidGrant('PKCE verification failed.');
     if (record.dpopJkt !== null && record.dpopJkt !== jkt)
       throw new OAuthError('invalid_dpop_proof', 'The DPoP key differs from the one the code is bound to.');
-    if (!(await this.deps.oauth.consumeCode(codeHash, now))) {
+    if (!(await this.deps.stores.oauth.consumeCode(codeHash, now))) {
       await this.audit('oauth_code_replay', record.userId, record.grantId, `client ${client.id}`);
       await this.revokeGrant(record.grantId, 'code_replay');
       throw invalidGrant();
@@ -358,7 +357,7 @@ export class OAuthService {
     const token = single(params, 'refresh_token');
     if (token === undefined) throw new OAuthError('invalid_request', 'The refresh_token is missing.');
     const parts = splitIdSecret(token);
-    const record = parts ? await this.deps.oauth.getRefreshToken(parts.id) : null;
+    const record = parts ? await this.deps.stores.oauth.getRefreshToken(parts.id) : null;
     if (!parts || !record || !safeEqual(record.secretHash, sha256(parts.secret))) throw invalidGrant();
     if (record.clientId !== client.id) throw invalidGrant();
     if (record.dpopJkt !== null && record.dpopJkt !== jkt)
@@ -377,7 +376,7 @@ export class OAuthService {
       // Derived like first-party successors: a retry within the grace window gets the same one.
       refreshSuccessor(this.deps.secrets.refreshDerivation, parts.id, parts.secret),
     );
-    const result = await this.deps.oauth.rotateRefreshToken(
+    const result = await this.deps.stores.oauth.rotateRefreshToken(
       record.id,
       now,
       successor.record,
@@ -414,8 +413,8 @@ export class OAuthService {
       throw new OAuthError('unauthorized_client', 'Only confidential clients may use client_credentials.');
     const allowed = client.scopes.filter((s) => !USER_SCOPES.has(s));
     const scope = resolveScope(single(params, 'scope'), allowed).join(' ');
-    const subject = clientCredentialsSubject(client.id);
-    const grant = await this.deps.oauth.upsertGrant({
+    const subject = clientSubject(client.id);
+    const grant = await this.deps.stores.oauth.upsertGrant({
       id: randomId(),
       userId: subject,
       clientId: client.id,
@@ -436,13 +435,13 @@ export class OAuthService {
   }
 
   private async liveGrant(id: string, clientId: string): Promise<GrantRecord> {
-    const grant = await this.deps.oauth.getGrant(id);
+    const grant = await this.deps.stores.oauth.getGrant(id);
     if (!grant || grant.revokedAt !== null || grant.clientId !== clientId) throw invalidGrant();
     return grant;
   }
 
   private async liveUser(id: string): Promise<UserRecord> {
-    const user = await this.deps.store.getUserById(id);
+    const user = await this.deps.stores.users.getUserById(id);
     if (!user || user.disabled) throw invalidGrant();
     return user;
   }
@@ -488,7 +487,7 @@ export class OAuthService {
     // RFC 9449 §5: only public clients' refresh tokens are bound to their DPoP key.
     const bind = client.type === 'public' ? (jkt ?? null) : null;
     const { token, record } = this.refreshRecord(grant.id, client, grant.userId, scope, bind, parentId, now);
-    await this.deps.oauth.insertRefreshToken(record);
+    await this.deps.stores.oauth.insertRefreshToken(record);
     return token;
   }
 
@@ -543,8 +542,8 @@ export class OAuthService {
   /** Revokes a grant and every token issued under it, and tells every API server (the feed). */
   async revokeGrant(id: string, reason: string): Promise<boolean> {
     const now = this.now();
-    const grant = await this.deps.oauth.getGrant(id);
-    const wasLive = await this.deps.oauth.revokeGrant(id, now, reason);
+    const grant = await this.deps.stores.oauth.getGrant(id);
+    const wasLive = await this.deps.stores.oauth.revokeGrant(id, now, reason);
     if (wasLive) {
       await this.deps.revocations.revokeSessions([id], reason, now);
       await this.audit(
@@ -579,7 +578,7 @@ export class OAuthService {
     single(params, 'token_type_hint');
     const parts = splitIdSecret(token);
     if (parts) {
-      const record = await this.deps.oauth.getRefreshToken(parts.id);
+      const record = await this.deps.stores.oauth.getRefreshToken(parts.id);
       if (record && record.clientId === client.id && safeEqual(record.secretHash, sha256(parts.secret))) {
         await this.revokeGrant(record.grantId, 'revoked_by_client');
       }
@@ -600,12 +599,12 @@ export class OAuthService {
     const inactive = { active: false };
     const parts = splitIdSecret(token);
     if (parts) {
-      const record = await this.deps.oauth.getRefreshToken(parts.id);
+      const record = await this.deps.stores.oauth.getRefreshToken(parts.id);
       if (!record || record.clientId !== client.id || !safeEqual(record.secretHash, sha256(parts.secret)))
         return inactive;
       if (record.usedAt !== null || record.expiresAt <= this.now()) return inactive;
-      const grant = await this.deps.oauth.getGrant(record.grantId);
-      const user = await this.deps.store.getUserById(record.userId);
+      const grant = await this.deps.stores.oauth.getGrant(record.grantId);
+      const user = await this.deps.stores.users.getUserById(record.userId);
       if (!grant || grant.revokedAt !== null || !user || user.disabled) return inactive;
       if (await this.deps.revocations.isRevoked({ sid: grant.id }, this.now())) return inactive;
       return {
@@ -622,12 +621,12 @@ export class OAuthService {
     }
     const claims = this.verifyAccessToken(token, this.audiencesOf(client));
     if (!claims || claims.client_id !== client.id) return inactive;
-    const grant = await this.deps.oauth.getGrant(claims.sid);
+    const grant = await this.deps.stores.oauth.getGrant(claims.sid);
     if (!grant || grant.revokedAt !== null || grant.clientId !== client.id) return inactive;
     if (await this.deps.revocations.isRevoked(claims, this.now())) return inactive;
     let username: string | undefined;
-    if (!grant.userId.startsWith('client:')) {
-      const user = await this.deps.store.getUserById(grant.userId);
+    if (userOfSubject(grant.userId) !== null) {
+      const user = await this.deps.stores.users.getUserById(grant.userId);
       if (!user || user.disabled) return inactive;
       username = user.username;
     }
@@ -671,10 +670,10 @@ export class OAuthService {
     } else if (input.scheme !== 'Bearer') {
       throw bad('This token is not DPoP-bound.');
     }
-    const grant = await this.deps.oauth.getGrant(claims.sid);
+    const grant = await this.deps.stores.oauth.getGrant(claims.sid);
     if (!grant || grant.revokedAt !== null || grant.userId !== claims.sub)
       throw bad('The access token is revoked.');
-    const user = await this.deps.store.getUserById(claims.sub);
+    const user = await this.deps.stores.users.getUserById(claims.sub);
     if (!user || user.disabled || (await this.deps.revocations.isRevoked(claims, this.now())))
       throw bad('The access token is revoked.');
     const scopes = scopesOf(claims);
@@ -697,10 +696,10 @@ export class OAuthService {
       updated_at: string;
     }[]
   > {
-    const grants = await this.deps.oauth.listGrants(userId);
+    const grants = await this.deps.stores.oauth.listGrants(userId);
     const out = [];
     for (const g of grants) {
-      const client = await this.deps.oauth.getClient(g.clientId);
+      const client = await this.deps.stores.oauth.getClient(g.clientId);
       out.push({
         id: g.id,
         client_id: g.clientId,
@@ -716,7 +715,7 @@ export class OAuthService {
   /** Ends every live grant of a user (sign out everywhere, password change, account disabled). */
   async revokeUserGrants(userId: string, reason: string): Promise<number> {
     let n = 0;
-    for (const grant of await this.deps.oauth.listGrants(userId)) {
+    for (const grant of await this.deps.stores.oauth.listGrants(userId)) {
       if (await this.revokeGrant(grant.id, reason)) n++;
     }
     return n;
@@ -724,7 +723,7 @@ export class OAuthService {
 
   /** Revokes one of the user's own live grants; false for anything else (unknown, someone else's). */
   async revokeUserGrant(userId: string, grantId: string): Promise<boolean> {
-    const grant = await this.deps.oauth.getGrant(grantId);
+    const grant = await this.deps.stores.oauth.getGrant(grantId);
     if (!grant || grant.userId !== userId || grant.revokedAt !== null) return false;
     return this.revokeGrant(grant.id, 'revoked_by_user');
   }

@@ -1,194 +1,32 @@
-import type Database from 'better-sqlite3';
-import { openSqlite, StatementCache, settle } from '../store/sqlite-common.js';
-import type {
-  AuthorizationCodeRecord,
-  ClientRecord,
-  GrantRecord,
-  OAuthRefreshTokenRecord,
-  OAuthRotateOutcome,
-  OAuthStore,
+import { type Row, toClient, toCode, toGrant, toOAuthRefresh } from '../store/rows.js';
+import type { SqliteDatabase } from '../store/sqlite-common.js';
+import {
+  type AuthorizationCodeRecord,
+  type ClientRecord,
+  type GrantRecord,
+  type OAuthRefreshTokenRecord,
+  type OAuthRotateOutcome,
+  type OAuthStore,
+  userOfSubject,
 } from './types.js';
-
-/** Its own tables and its own version counter (the account store owns `user_version`). */
-const MIGRATIONS: string[] = [
-  `CREATE TABLE oauth_clients (
-     id TEXT PRIMARY KEY,
-     name TEXT NOT NULL,
-     type TEXT NOT NULL,
-     secret_hash TEXT,
-     auth_method TEXT NOT NULL,
-     redirect_uris TEXT NOT NULL,
-     grant_types TEXT NOT NULL,
-     scopes TEXT NOT NULL,
-     require_dpop INTEGER NOT NULL DEFAULT 0,
-     created_at INTEGER NOT NULL
-   );
-   CREATE TABLE oauth_grants (
-     id TEXT PRIMARY KEY,
-     user_id TEXT NOT NULL,
-     client_id TEXT NOT NULL,
-     scope TEXT NOT NULL,
-     created_at INTEGER NOT NULL,
-     updated_at INTEGER NOT NULL,
-     revoked_at INTEGER,
-     revoke_reason TEXT
-   );
-   CREATE UNIQUE INDEX oauth_grants_live ON oauth_grants(user_id, client_id) WHERE revoked_at IS NULL;
-   CREATE INDEX oauth_grants_client ON oauth_grants(client_id);
-   CREATE TABLE oauth_codes (
-     code_hash TEXT PRIMARY KEY,
-     client_id TEXT NOT NULL,
-     user_id TEXT NOT NULL,
-     grant_id TEXT NOT NULL,
-     redirect_uri TEXT NOT NULL,
-     redirect_uri_given INTEGER NOT NULL,
-     scope TEXT NOT NULL,
-     code_challenge TEXT NOT NULL,
-     nonce TEXT,
-     auth_time INTEGER NOT NULL,
-     dpop_jkt TEXT,
-     created_at INTEGER NOT NULL,
-     expires_at INTEGER NOT NULL,
-     consumed_at INTEGER
-   );
-   CREATE TABLE oauth_refresh_tokens (
-     id TEXT PRIMARY KEY,
-     grant_id TEXT NOT NULL,
-     client_id TEXT NOT NULL,
-     user_id TEXT NOT NULL,
-     secret_hash TEXT NOT NULL,
-     scope TEXT NOT NULL,
-     dpop_jkt TEXT,
-     parent_id TEXT,
-     created_at INTEGER NOT NULL,
-     expires_at INTEGER NOT NULL,
-     used_at INTEGER
-   );
-   CREATE INDEX oauth_refresh_grant ON oauth_refresh_tokens(grant_id);
-   CREATE TABLE oauth_jti (
-     key TEXT PRIMARY KEY,
-     expires_at INTEGER NOT NULL
-   );`,
-  `ALTER TABLE oauth_clients ADD COLUMN resources TEXT NOT NULL DEFAULT '[]';`,
-];
-
-type Row = Record<string, unknown>;
-
-const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-
-function toClient(r: Row): ClientRecord {
-  return {
-    id: r.id as string,
-    name: r.name as string,
-    type: r.type as ClientRecord['type'],
-    secretHash: str(r.secret_hash),
-    authMethod: r.auth_method as ClientRecord['authMethod'],
-    redirectUris: JSON.parse(r.redirect_uris as string) as string[],
-    grantTypes: JSON.parse(r.grant_types as string) as ClientRecord['grantTypes'],
-    scopes: JSON.parse(r.scopes as string) as string[],
-    requireDpop: r.require_dpop === 1,
-    resources: JSON.parse(r.resources as string) as string[],
-    createdAt: r.created_at as number,
-  };
-}
-
-function toGrant(r: Row): GrantRecord {
-  return {
-    id: r.id as string,
-    userId: r.user_id as string,
-    clientId: r.client_id as string,
-    scope: r.scope as string,
-    createdAt: r.created_at as number,
-    updatedAt: r.updated_at as number,
-    revokedAt: (r.revoked_at as number | null) ?? null,
-    revokeReason: str(r.revoke_reason),
-  };
-}
-
-function toCode(r: Row): AuthorizationCodeRecord {
-  return {
-    codeHash: r.code_hash as string,
-    clientId: r.client_id as string,
-    userId: r.user_id as string,
-    grantId: r.grant_id as string,
-    redirectUri: r.redirect_uri as string,
-    redirectUriGiven: r.redirect_uri_given === 1,
-    scope: r.scope as string,
-    codeChallenge: r.code_challenge as string,
-    nonce: str(r.nonce),
-    authTime: r.auth_time as number,
-    dpopJkt: str(r.dpop_jkt),
-    createdAt: r.created_at as number,
-    expiresAt: r.expires_at as number,
-    consumedAt: (r.consumed_at as number | null) ?? null,
-  };
-}
-
-function toRefresh(r: Row): OAuthRefreshTokenRecord {
-  return {
-    id: r.id as string,
-    grantId: r.grant_id as string,
-    clientId: r.client_id as string,
-    userId: r.user_id as string,
-    secretHash: r.secret_hash as string,
-    scope: r.scope as string,
-    dpopJkt: str(r.dpop_jkt),
-    parentId: str(r.parent_id),
-    createdAt: r.created_at as number,
-    expiresAt: r.expires_at as number,
-    usedAt: (r.used_at as number | null) ?? null,
-  };
-}
 
 function mergeScopes(a: string, b: string): string {
   return [...new Set([...a.split(' '), ...b.split(' ')].filter(Boolean))].join(' ');
 }
 
 /**
- * The OAuth tables in SQLite: a file of their own (or ':memory:'), or a better-sqlite3 handle
- * shared with something else. Every change that must be atomic is one transaction.
+ * The OAuth tables of the embedded database, over its shared connection (see SqliteDatabase).
+ * Every change that must be atomic is one transaction.
  */
 export class SqliteOAuthStore implements OAuthStore {
-  readonly kind = 'sqlite';
-  private readonly db: Database.Database;
-  private readonly owned: boolean;
-  private readonly statements: StatementCache;
+  constructor(private readonly sql: SqliteDatabase) {}
 
-  constructor(fileOrDb: string | Database.Database) {
-    if (typeof fileOrDb === 'string') {
-      this.db = openSqlite(fileOrDb);
-      this.owned = true;
-    } else {
-      this.db = fileOrDb;
-      this.owned = false;
-    }
-    this.statements = new StatementCache(this.db);
-    this.migrate();
-  }
-
-  private migrate(): void {
-    this.db.exec('CREATE TABLE IF NOT EXISTS oauth_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)');
-    this.db
-      .transaction(() => {
-        const row = this.db.prepare("SELECT value FROM oauth_meta WHERE key = 'version'").get() as
-          | { value: number }
-          | undefined;
-        for (let v = row?.value ?? 0; v < MIGRATIONS.length; v++) this.db.exec(MIGRATIONS[v]!);
-        this.db
-          .prepare(
-            "INSERT INTO oauth_meta (key, value) VALUES ('version', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-          )
-          .run(MIGRATIONS.length);
-      })
-      .immediate();
-  }
-
-  private q(sql: string): Database.Statement {
-    return this.statements.get(sql);
+  private q(sql: string) {
+    return this.sql.q(sql);
   }
 
   private run<T>(fn: () => T): Promise<T> {
-    return settle(fn);
+    return this.sql.run(fn);
   }
 
   createClient(c: ClientRecord): Promise<boolean> {
@@ -233,7 +71,7 @@ export class SqliteOAuthStore implements OAuthStore {
   getLiveGrant(userId: string, clientId: string): Promise<GrantRecord | null> {
     return this.run(() => {
       const r = this.q(
-        'SELECT * FROM oauth_grants WHERE user_id = ? AND client_id = ? AND revoked_at IS NULL',
+        'SELECT * FROM oauth_grants WHERE subject = ? AND client_id = ? AND revoked_at IS NULL',
       ).get(userId, clientId) as Row | undefined;
       return r ? toGrant(r) : null;
     });
@@ -254,7 +92,7 @@ export class SqliteOAuthStore implements OAuthStore {
     now: number;
   }): GrantRecord => {
     const live = this.q(
-      'SELECT * FROM oauth_grants WHERE user_id = ? AND client_id = ? AND revoked_at IS NULL',
+      'SELECT * FROM oauth_grants WHERE subject = ? AND client_id = ? AND revoked_at IS NULL',
     ).get(input.userId, input.clientId) as Row | undefined;
     if (live) {
       const grant = toGrant(live);
@@ -269,8 +107,9 @@ export class SqliteOAuthStore implements OAuthStore {
     }
     const scope = mergeScopes('', input.scope);
     this.q(
-      `INSERT INTO oauth_grants (id, user_id, client_id, scope, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
-    ).run(input.id, input.userId, input.clientId, scope, input.now, input.now);
+      `INSERT INTO oauth_grants (id, subject, user_id, client_id, scope, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ).run(input.id, input.userId, userOfSubject(input.userId), input.clientId, scope, input.now, input.now);
     return {
       id: input.id,
       userId: input.userId,
@@ -290,14 +129,14 @@ export class SqliteOAuthStore implements OAuthStore {
     scope: string;
     now: number;
   }): Promise<GrantRecord> {
-    return this.run(() => this.db.transaction(this.upsertTx).immediate(input));
+    return this.sql.tx(() => this.upsertTx(input));
   }
 
   listGrants(userId: string): Promise<GrantRecord[]> {
     return this.run(() =>
       (
         this.q(
-          'SELECT * FROM oauth_grants WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at DESC, id',
+          'SELECT * FROM oauth_grants WHERE subject = ? AND revoked_at IS NULL ORDER BY created_at DESC, id',
         ).all(userId) as Row[]
       ).map(toGrant),
     );
@@ -322,7 +161,7 @@ export class SqliteOAuthStore implements OAuthStore {
   };
 
   revokeGrant(id: string, now: number, reason: string): Promise<boolean> {
-    return this.run(() => this.db.transaction(this.revokeTx).immediate(id, now, reason));
+    return this.sql.tx(() => this.revokeTx(id, now, reason));
   }
 
   insertCode(c: AuthorizationCodeRecord): Promise<void> {
@@ -374,7 +213,7 @@ export class SqliteOAuthStore implements OAuthStore {
   getRefreshToken(id: string): Promise<OAuthRefreshTokenRecord | null> {
     return this.run(() => {
       const r = this.q('SELECT * FROM oauth_refresh_tokens WHERE id = ?').get(id) as Row | undefined;
-      return r ? toRefresh(r) : null;
+      return r ? toOAuthRefresh(r) : null;
     });
   }
 
@@ -386,7 +225,7 @@ export class SqliteOAuthStore implements OAuthStore {
   ): OAuthRotateOutcome => {
     const r = this.q('SELECT * FROM oauth_refresh_tokens WHERE id = ?').get(id) as Row | undefined;
     if (!r) return { outcome: 'invalid' };
-    const token = toRefresh(r);
+    const token = toOAuthRefresh(r);
     const grant = this.q('SELECT revoked_at FROM oauth_grants WHERE id = ?').get(token.grantId) as
       | { revoked_at: number | null }
       | undefined;
@@ -426,40 +265,26 @@ export class SqliteOAuthStore implements OAuthStore {
     successor: OAuthRefreshTokenRecord,
     graceMs = 0,
   ): Promise<OAuthRotateOutcome> {
-    return this.run(() => this.db.transaction(this.rotateTx).immediate(id, now, successor, graceMs));
+    return this.sql.tx(() => this.rotateTx(id, now, successor, graceMs));
   }
 
   rememberJti(key: string, expiresAt: number, now: number): Promise<boolean> {
-    return this.run(() =>
-      this.db
-        .transaction(() => {
-          this.q('DELETE FROM oauth_jti WHERE key = ? AND expires_at <= ?').run(key, now);
-          return (
-            this.q('INSERT INTO oauth_jti (key, expires_at) VALUES (?, ?) ON CONFLICT(key) DO NOTHING').run(
-              key,
-              expiresAt,
-            ).changes === 1
-          );
-        })
-        .immediate(),
-    );
-  }
-
-  prune(now: number): Promise<void> {
-    return this.run(() => {
-      this.db.transaction(() => {
-        this.q('DELETE FROM oauth_codes WHERE expires_at <= ?').run(now - 3_600_000);
-        this.q('DELETE FROM oauth_refresh_tokens WHERE expires_at <= ?').run(now - 86_400_000);
-        this.q('DELETE FROM oauth_jti WHERE expires_at <= ?').run(now);
-      })();
+    return this.sql.tx(() => {
+      this.q('DELETE FROM oauth_jti WHERE key = ? AND expires_at <= ?').run(key, now);
+      return (
+        this.q('INSERT INTO oauth_jti (key, expires_at) VALUES (?, ?) ON CONFLICT(key) DO NOTHING').run(
+          key,
+          expiresAt,
+        ).changes === 1
+      );
     });
   }
 
-  async ping(): Promise<void> {
-    this.db.prepare('SELECT 1').get();
-  }
-
-  async close(): Promise<void> {
-    if (this.owned && this.db.open) this.db.close();
+  prune(now: number): Promise<void> {
+    return this.sql.tx(() => {
+      this.q('DELETE FROM oauth_codes WHERE expires_at <= ?').run(now - 3_600_000);
+      this.q('DELETE FROM oauth_refresh_tokens WHERE expires_at <= ?').run(now - 86_400_000);
+      this.q('DELETE FROM oauth_jti WHERE expires_at <= ?').run(now);
+    });
   }
 }

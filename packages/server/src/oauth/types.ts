@@ -1,6 +1,6 @@
 /**
- * What the OAuth 2 authorization server keeps, behind its own narrow interface (the account
- * server's Store is untouched). Every implementation passes test/oauth-store-contract.ts.
+ * What the OAuth 2 authorization server keeps: its role port, served by the same backend as the
+ * accounts (store/ports.ts). Every implementation passes test/contracts/oauth.ts.
  * Times are milliseconds since the epoch; secrets are stored only as hashes.
  */
 
@@ -30,8 +30,18 @@ export interface ClientRecord {
   createdAt: number;
 }
 
+/** The subject of a client's own grant (client credentials): never a user id, which has no colon. */
+export function clientSubject(clientId: string): string {
+  return `client:${clientId}`;
+}
+
+/** The user a grant's subject names, or null for a client's own grant. */
+export function userOfSubject(subject: string): string | null {
+  return subject.startsWith('client:') ? null : subject;
+}
+
 /**
- * A grant: one user's standing consent to one client, and the `sid` of every token issued under
+ * A grant: one user's standing consent to one client (or a client's own, see clientSubject), and the `sid` of every token issued under
  * it. At most one live grant per (user, client); revoking it kills all its tokens.
  */
 export interface GrantRecord {
@@ -91,8 +101,6 @@ export type OAuthRotateOutcome =
   | { outcome: 'invalid' };
 
 export interface OAuthStore {
-  readonly kind: string;
-
   // clients
   /** False when the id is taken. */
   createClient(client: ClientRecord): Promise<boolean>;
@@ -150,7 +158,4 @@ export interface OAuthStore {
 
   /** Deletes expired codes, tokens and jti entries. */
   prune(now: number): Promise<void>;
-  /** Rejects when the store cannot be reached (readiness). */
-  ping(): Promise<void>;
-  close(): Promise<void>;
 }

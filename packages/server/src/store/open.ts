@@ -1,27 +1,69 @@
 import path from 'node:path';
 import type { Config } from '../config.js';
-import { SqliteStore } from './sqlite.js';
-import type { Store } from './types.js';
+import type { OAuthStore } from '../oauth/types.js';
+import type {
+  AuditLog,
+  Backend,
+  Counters,
+  KeyStore,
+  RevocationLog,
+  SessionStore,
+  Stores,
+  UserStore,
+} from './ports.js';
+
+export type StoresConfig = Pick<
+  Config,
+  'dataDir' | 'databaseUrl' | 'databaseSchema' | 'redisUrl' | 'redisPrefix'
+>;
 
 /**
- * The store the configuration names: PostgreSQL (with Redis for hot state when both are set),
- * Redis alone, or the embedded SQLite file in the data folder.
+ * Every role from the backends the configuration names. The durable roles (users, sessions,
+ * keys, revocations, audit, OAuth) come from PostgreSQL when TESSERA_DATABASE_URL is set, else
+ * from the embedded SQLite file in the data folder; with TESSERA_REDIS_URL the counters come
+ * from Redis. Rejects with StoreUnavailableError, leaving nothing open, when a backend is down.
  */
-export async function openStore(config: Config): Promise<Store> {
-  if (config.databaseUrl && config.redisUrl) {
-    const { ClusterStore } = await import('./cluster.js');
-    return ClusterStore.open(config.databaseUrl, config.redisUrl, {
-      postgres: { schema: config.databaseSchema },
-      redis: { prefix: config.redisPrefix },
-    });
-  }
-  if (config.databaseUrl) {
-    const { PostgresStore } = await import('./postgres.js');
-    return PostgresStore.open(config.databaseUrl, { schema: config.databaseSchema });
-  }
-  if (config.redisUrl) {
+export async function openStores(config: StoresConfig): Promise<Stores> {
+  const durable = config.databaseUrl
+    ? await (await import('./postgres.js')).openPostgresStores(config.databaseUrl, {
+        schema: config.databaseSchema,
+      })
+    : (await import('./sqlite.js')).openSqliteStores(path.join(config.dataDir, 'tessera.sqlite'));
+  if (!config.redisUrl) return durable;
+  try {
     const { RedisStore } = await import('./redis.js');
-    return RedisStore.open(config.redisUrl, { prefix: config.redisPrefix });
+    const hot = await RedisStore.open(config.redisUrl, { prefix: config.redisPrefix });
+    return { ...durable, counters: hot, backends: [...durable.backends, hot] };
+  } catch (err) {
+    await closeStores(durable);
+    throw err;
   }
-  return new SqliteStore(path.join(config.dataDir, 'tessera.sqlite'));
+}
+
+/** Every role from one backend: its account roles, its OAuth store, and itself to ping and close. */
+export function storesOn(
+  backend: Backend,
+  accounts: UserStore & SessionStore & KeyStore & RevocationLog & Counters & AuditLog,
+  oauth: OAuthStore,
+): Stores {
+  return {
+    users: accounts,
+    sessions: accounts,
+    keys: accounts,
+    revocations: accounts,
+    counters: accounts,
+    audit: accounts,
+    oauth,
+    backends: [backend],
+  };
+}
+
+/** Closes every backend behind the roles, each once, whichever fail. */
+export async function closeStores(stores: Pick<Stores, 'backends'>): Promise<void> {
+  await Promise.allSettled(stores.backends.map((b) => b.close()));
+}
+
+/** Readiness: every backend answers. */
+export async function pingStores(stores: Pick<Stores, 'backends'>): Promise<void> {
+  await Promise.all(stores.backends.map((b) => b.ping()));
 }

@@ -1,11 +1,12 @@
 import pg from 'pg';
 import { StoreUnavailableError } from '../errors.js';
+import type { Backend } from './ports.js';
 import type { Row } from './rows.js';
 
 /**
- * The PostgreSQL plumbing both SQL stores on it share (accounts, OAuth): one pool, fault mapping
- * to StoreUnavailableError, transactions that drop broken connections, and migrations that run
- * each once, in order, under one advisory lock per schema.
+ * The PostgreSQL backend every role on it shares (accounts, OAuth): one pool, fault mapping to
+ * StoreUnavailableError, transactions that drop broken connections, and migrations that run each
+ * once, in order, under one advisory lock per schema.
  */
 
 export interface PgOptions {
@@ -52,7 +53,9 @@ export function wrap(err: unknown): unknown {
 
 export type Queryable = Pick<pg.PoolClient, 'query'>;
 
-export class PgDatabase {
+export class PgDatabase implements Backend {
+  readonly kind = 'postgres';
+
   private constructor(
     readonly pool: pg.Pool,
     readonly schema: string,
@@ -150,6 +153,10 @@ export class PgDatabase {
       client.release(broken ? (err as Error) : undefined);
       throw wrap(err);
     }
+  }
+
+  async ping(): Promise<void> {
+    await this.q('SELECT 1');
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,21 @@
+import { PostgresOAuthStore } from '../oauth/postgres.js';
+import { safeEqual } from '../util/crypto.js';
+import { storesOn } from './open.js';
 import { PgDatabase, type PgOptions, type Queryable } from './pg.js';
-import { type Row, toAudit, toKey, toRefresh, toRevocation, toSession, toUser } from './rows.js';
+import type {
+  AuditLog,
+  Counters,
+  KeyStore,
+  LiveSession,
+  RevocationLog,
+  RotateRequest,
+  RotateResult,
+  SessionStore,
+  SessionUser,
+  Stores,
+  UserStore,
+} from './ports.js';
+import { type Row, toAudit, toKey, toRevocation, toSession, toSessionUser, toUser } from './rows.js';
 import type {
   AuditEvent,
   AuditQuery,
@@ -7,16 +23,14 @@ import type {
   NewRevocation,
   RefreshTokenRecord,
   RevocationEntry,
-  RotateOutcome,
-  RotateRequest,
   SessionRecord,
   SigningKeyRecord,
-  Store,
   UserRecord,
 } from './types.js';
 
 /**
- * Migrations run in order, each once, recorded in `tessera_migrations`. Times are BIGINT
+ * Every role's tables, accounts and OAuth, in one list: migrations run in order, each once,
+ * recorded in `tessera_migrations`. Times are BIGINT
  * milliseconds (revocation times are unix seconds, as in the interface). Ids compare in "C"
  * collation so ordering matches the other stores byte for byte.
  */
@@ -96,12 +110,94 @@ const MIGRATIONS: string[] = [
      detail TEXT
    );
    CREATE INDEX audit_events_user ON audit_events (user_id, seq);`,
+  // The OAuth tables join the account schema's one migration list. A schema that already has them
+  // (from their former list, tessera_oauth_migrations) is adopted: its grants gain the subject
+  // column and the user foreign key.
+  `DO $$
+   BEGIN
+     IF to_regclass('oauth_grants') IS NOT NULL AND NOT EXISTS (
+       SELECT 1 FROM information_schema.columns
+       WHERE table_schema = current_schema() AND table_name = 'oauth_grants' AND column_name = 'subject'
+     ) THEN
+       ALTER TABLE oauth_grants RENAME COLUMN user_id TO subject;
+       ALTER TABLE oauth_grants ADD COLUMN user_id TEXT COLLATE "C";
+       UPDATE oauth_grants SET user_id = subject WHERE subject IN (SELECT id FROM users);
+       DROP INDEX IF EXISTS oauth_grants_live;
+       DROP INDEX IF EXISTS oauth_grants_user;
+     END IF;
+   END $$;
+   CREATE TABLE IF NOT EXISTS oauth_clients (
+     id TEXT COLLATE "C" PRIMARY KEY,
+     name TEXT NOT NULL,
+     type TEXT NOT NULL,
+     secret_hash TEXT,
+     auth_method TEXT NOT NULL,
+     redirect_uris TEXT[] NOT NULL,
+     grant_types TEXT[] NOT NULL,
+     scopes TEXT[] NOT NULL,
+     require_dpop BOOLEAN NOT NULL DEFAULT false,
+     created_at BIGINT NOT NULL
+   );
+   ALTER TABLE oauth_clients ADD COLUMN IF NOT EXISTS resources TEXT[] NOT NULL DEFAULT '{}';
+   -- subject: a user id, or a client's own subject (client credentials); user_id is the user's, by key
+   CREATE TABLE IF NOT EXISTS oauth_grants (
+     id TEXT COLLATE "C" PRIMARY KEY,
+     subject TEXT COLLATE "C" NOT NULL,
+     user_id TEXT COLLATE "C",
+     client_id TEXT COLLATE "C" NOT NULL,
+     scope TEXT NOT NULL,
+     created_at BIGINT NOT NULL,
+     updated_at BIGINT NOT NULL,
+     revoked_at BIGINT,
+     revoke_reason TEXT
+   );
+   ALTER TABLE oauth_grants ADD CONSTRAINT oauth_grants_user FOREIGN KEY (user_id) REFERENCES users (id);
+   ALTER TABLE oauth_grants ADD CONSTRAINT oauth_grants_subject CHECK (user_id IS NULL OR user_id = subject);
+   -- one live grant per (subject, client), whatever the application does
+   CREATE UNIQUE INDEX oauth_grants_live ON oauth_grants (subject, client_id) WHERE revoked_at IS NULL;
+   CREATE INDEX oauth_grants_subject_created ON oauth_grants (subject, created_at);
+   CREATE INDEX IF NOT EXISTS oauth_grants_client ON oauth_grants (client_id);
+   CREATE TABLE IF NOT EXISTS oauth_codes (
+     code_hash TEXT COLLATE "C" PRIMARY KEY,
+     client_id TEXT NOT NULL,
+     user_id TEXT NOT NULL,
+     grant_id TEXT NOT NULL,
+     redirect_uri TEXT NOT NULL,
+     redirect_uri_given BOOLEAN NOT NULL,
+     scope TEXT NOT NULL,
+     code_challenge TEXT NOT NULL,
+     nonce TEXT,
+     auth_time BIGINT NOT NULL,
+     dpop_jkt TEXT,
+     created_at BIGINT NOT NULL,
+     expires_at BIGINT NOT NULL,
+     consumed_at BIGINT
+   );
+   CREATE INDEX IF NOT EXISTS oauth_codes_expires ON oauth_codes (expires_at);
+   CREATE TABLE IF NOT EXISTS oauth_refresh_tokens (
+     id TEXT COLLATE "C" PRIMARY KEY,
+     grant_id TEXT COLLATE "C" NOT NULL,
+     client_id TEXT NOT NULL,
+     user_id TEXT NOT NULL,
+     secret_hash TEXT NOT NULL,
+     scope TEXT NOT NULL,
+     dpop_jkt TEXT,
+     parent_id TEXT,
+     created_at BIGINT NOT NULL,
+     expires_at BIGINT NOT NULL,
+     used_at BIGINT
+   );
+   CREATE INDEX IF NOT EXISTS oauth_refresh_grant ON oauth_refresh_tokens (grant_id);
+   CREATE INDEX IF NOT EXISTS oauth_refresh_expires ON oauth_refresh_tokens (expires_at);
+   CREATE TABLE IF NOT EXISTS oauth_jti (
+     key TEXT COLLATE "C" PRIMARY KEY,
+     expires_at BIGINT NOT NULL
+   );
+   CREATE INDEX IF NOT EXISTS oauth_jti_expires ON oauth_jti (expires_at);
+   DROP TABLE IF EXISTS tessera_oauth_migrations;`,
 ];
 
 export type PostgresStoreOptions = PgOptions;
-
-const INSERT_REFRESH = `INSERT INTO refresh_tokens (id, session_id, secret_hash, parent_id, created_at, expires_at, used_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7)`;
 
 const INSERT_KEY = `INSERT INTO signing_keys (kid, alg, state, public_jwk, private_key_enc, created_at, retire_until)
   VALUES ($1, $2, $3, $4, $5, $6, $7)`;
@@ -110,29 +206,29 @@ function keyParams(k: SigningKeyRecord): unknown[] {
   return [k.kid, k.alg, k.state, JSON.stringify(k.publicJwk), k.privateKeyEnc, k.createdAt, k.retireUntil];
 }
 
+/** A session row joined with its user's fields (`u_` columns). */
+const SESSION_WITH_USER = `SELECT s.*, u.username AS u_username, u.roles AS u_roles, u.disabled AS u_disabled
+  FROM sessions s JOIN users u ON u.id = s.user_id`;
+
+/** Connects, creates the schema if needed and runs pending migrations (the one list, every role's tables). */
+export function openPgDatabase(url: string, options: PostgresStoreOptions = {}): Promise<PgDatabase> {
+  return PgDatabase.open(url, options, {
+    owner: 'PostgreSQL store',
+    applicationName: 'tessera',
+    migrationTable: 'tessera_migrations',
+    migrations: MIGRATIONS,
+  });
+}
+
 /**
- * The clustered durable store. Each call is one statement, or one transaction whose writes are
- * guarded by row locks, advisory locks or a compare-and-set, so instances sharing the database
- * never read-then-write without a lock.
+ * The account roles in PostgreSQL, shared by every instance of a cluster. Each call is one
+ * statement, or one transaction whose writes are guarded by row locks, advisory locks or a
+ * compare-and-set, so instances sharing the database never read-then-write without a lock.
  */
-export class PostgresStore implements Store {
-  readonly kind = 'postgres';
-  private readonly db: PgDatabase;
-
-  private constructor(db: PgDatabase) {
-    this.db = db;
-  }
-
-  /** Connects, creates the schema if needed and runs pending migrations; rejects with StoreUnavailableError when the database cannot be reached. */
-  static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
-    const db = await PgDatabase.open(url, options, {
-      owner: 'PostgresStore',
-      applicationName: 'tessera',
-      migrationTable: 'tessera_migrations',
-      migrations: MIGRATIONS,
-    });
-    return new PostgresStore(db);
-  }
+export class PostgresAccounts
+  implements UserStore, SessionStore, KeyStore, RevocationLog, Counters, AuditLog
+{
+  constructor(private readonly db: PgDatabase) {}
 
   private get schema(): string {
     return this.db.schema;
@@ -187,25 +283,42 @@ export class PostgresStore implements Store {
     return (await this.count('UPDATE users SET disabled = $1 WHERE id = $2', [disabled, userId])) === 1;
   }
 
-  async createSession(s: SessionRecord): Promise<void> {
-    await this.q(
-      `INSERT INTO sessions (id, user_id, mode, secret_hash, created_at, last_seen_at, expires_at, idle_expires_at,
-         user_agent, ip, revoked_at, revoke_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-      [
-        s.id,
-        s.userId,
-        s.mode,
-        s.secretHash,
-        s.createdAt,
-        s.lastSeenAt,
-        s.expiresAt,
-        s.idleExpiresAt,
-        s.userAgent,
-        s.ip,
-        s.revokedAt,
-        s.revokeReason,
-      ],
+  /** The user is the users row the session references; `_user` is for stores that keep sessions apart. */
+  createSession(s: SessionRecord, _user: SessionUser, firstRefresh?: RefreshTokenRecord): Promise<void> {
+    const insertSession = `INSERT INTO sessions (id, user_id, mode, secret_hash, created_at, last_seen_at, expires_at,
+         idle_expires_at, user_agent, ip, revoked_at, revoke_reason)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`;
+    const params = [
+      s.id,
+      s.userId,
+      s.mode,
+      s.secretHash,
+      s.createdAt,
+      s.lastSeenAt,
+      s.expiresAt,
+      s.idleExpiresAt,
+      s.userAgent,
+      s.ip,
+      s.revokedAt,
+      s.revokeReason,
+    ];
+    if (!firstRefresh) return this.q(insertSession, params).then(() => undefined);
+    const t = firstRefresh;
+    // One statement: the session and its first refresh token are stored together or not at all.
+    return this.q(
+      `WITH s AS (${insertSession} RETURNING id)
+       INSERT INTO refresh_tokens (id, session_id, secret_hash, parent_id, created_at, expires_at, used_at)
+       SELECT $13::text, s.id, $14::text, $15::text, $16::bigint, $17::bigint, $18::bigint FROM s`,
+      [...params, t.id, t.secretHash, t.parentId, t.createdAt, t.expiresAt, t.usedAt],
+    ).then(() => undefined);
+  }
+
+  async getLiveSession(id: string, now: number): Promise<LiveSession | null> {
+    const [r] = await this.q(
+      `${SESSION_WITH_USER} WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND s.idle_expires_at > $2`,
+      [id, now],
     );
+    return r ? { session: toSession(r), user: toSessionUser(r) } : null;
   }
 
   async getSession(id: string): Promise<SessionRecord | null> {
@@ -255,73 +368,65 @@ export class PostgresStore implements Store {
     return rows.map((r) => r.id as string);
   }
 
-  async insertRefreshToken(t: RefreshTokenRecord): Promise<void> {
-    await this.q(INSERT_REFRESH, [
-      t.id,
-      t.sessionId,
-      t.secretHash,
-      t.parentId,
-      t.createdAt,
-      t.expiresAt,
-      t.usedAt,
-    ]);
+  async sessionOfRefreshToken(id: string, secretHash: string, now: number): Promise<SessionRecord | null> {
+    const [r] = await this.q(
+      `SELECT s.*, t.secret_hash AS t_secret_hash FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+       WHERE t.id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND s.idle_expires_at > $2`,
+      [id, now],
+    );
+    return r && safeEqual(r.t_secret_hash as string, secretHash) ? toSession(r) : null;
   }
 
-  async getRefreshToken(id: string): Promise<RefreshTokenRecord | null> {
-    const [r] = await this.q('SELECT * FROM refresh_tokens WHERE id = $1', [id]);
-    return r ? toRefresh(r) : null;
-  }
-
-  rotateRefreshToken(req: RotateRequest): Promise<RotateOutcome> {
+  rotateRefreshToken(req: RotateRequest): Promise<RotateResult> {
     return this.tx(async (c) => {
       // Locks the token and its session: concurrent rotations of one token queue here, and the
       // decision below is taken on rows nobody else can change until commit.
       const { rows } = await c.query(
-        `SELECT t.session_id, t.expires_at, t.used_at,
-                s.revoked_at AS s_revoked_at, s.expires_at AS s_expires_at, s.idle_expires_at AS s_idle_expires_at
-         FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+        `SELECT t.secret_hash AS t_secret_hash, t.expires_at AS t_expires_at, t.used_at AS t_used_at,
+           s.*, u.username AS u_username, u.roles AS u_roles, u.disabled AS u_disabled
+         FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id
          WHERE t.id = $1 FOR UPDATE OF t, s`,
         [req.id],
       );
       const r = rows[0] as Row | undefined;
-      if (!r) return { outcome: 'invalid' };
-      const sessionId = r.session_id as string;
+      if (!r || !safeEqual(r.t_secret_hash as string, req.secretHash)) return { outcome: 'invalid' };
+      const session = toSession(r);
+      const user = toSessionUser(r);
       const live =
-        r.s_revoked_at === null &&
-        (r.s_expires_at as number) > req.now &&
-        (r.s_idle_expires_at as number) > req.now &&
-        (r.expires_at as number) > req.now;
+        session.revokedAt === null &&
+        session.expiresAt > req.now &&
+        session.idleExpiresAt > req.now &&
+        (r.t_expires_at as number) > req.now &&
+        !user.disabled;
       if (!live) return { outcome: 'invalid' };
-      const usedAt = r.used_at as number | null;
+      const usedAt = r.t_used_at as number | null;
+      const idleEnd = Math.min(session.expiresAt, req.now + req.idleTtlMs);
       if (usedAt === null) {
-        const won = await c.query(
-          'UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL',
-          [req.now, req.id],
-        );
-        if (won.rowCount !== 1) return { outcome: 'invalid' };
-        const s = req.successor;
-        await c.query(`${INSERT_REFRESH} ON CONFLICT DO NOTHING`, [
-          s.id,
-          s.sessionId,
-          s.secretHash,
-          s.parentId,
-          s.createdAt,
-          s.expiresAt,
-          null,
-        ]);
+        // The token spent, its successor stored and the session slid, in one statement.
         await c.query(
-          `UPDATE sessions SET last_seen_at = $1, idle_expires_at = LEAST(expires_at, $2)
-           WHERE id = $3 AND revoked_at IS NULL`,
-          [req.now, req.sessionIdleExpiresAt, sessionId],
+          `WITH spent AS (UPDATE refresh_tokens SET used_at = $1 WHERE id = $2),
+             successor AS (
+               INSERT INTO refresh_tokens (id, session_id, secret_hash, parent_id, created_at, expires_at, used_at)
+               VALUES ($3, $4, $5, $2, $1, $6, NULL) ON CONFLICT DO NOTHING)
+           UPDATE sessions SET last_seen_at = $1, idle_expires_at = $6 WHERE id = $4`,
+          [req.now, req.id, req.successorId, session.id, req.successorSecretHash, idleEnd],
         );
-        return { outcome: 'rotated' };
+        session.lastSeenAt = req.now;
+        session.idleExpiresAt = idleEnd;
+        return { outcome: 'rotated', session, user, successorExpiresAt: idleEnd };
       }
-      if (req.now - usedAt <= req.graceMs) return { outcome: 'grace' };
-      await c.query(
-        `UPDATE sessions SET revoked_at = $1, revoke_reason = 'refresh_reuse' WHERE id = $2 AND revoked_at IS NULL`,
-        [req.now, sessionId],
-      );
-      return { outcome: 'reused', sessionId };
+      if (req.now - usedAt <= req.graceMs) {
+        const successor = await c.query('SELECT expires_at FROM refresh_tokens WHERE id = $1', [
+          req.successorId,
+        ]);
+        const successorExpiresAt = (successor.rows[0]?.expires_at as number | undefined) ?? idleEnd;
+        return { outcome: 'grace', session, user, successorExpiresAt };
+      }
+      await c.query(`UPDATE sessions SET revoked_at = $1, revoke_reason = 'refresh_reuse' WHERE id = $2`, [
+        req.now,
+        session.id,
+      ]);
+      return { outcome: 'reused', sessionId: session.id, userId: session.userId };
     });
   }
 
@@ -455,12 +560,10 @@ export class PostgresStore implements Store {
     );
     return rows.map(toAudit);
   }
+}
 
-  async ping(): Promise<void> {
-    await this.q('SELECT 1');
-  }
-
-  async close(): Promise<void> {
-    await this.db.close();
-  }
+/** Every role from one PostgreSQL schema, over one pool. */
+export async function openPostgresStores(url: string, options: PostgresStoreOptions = {}): Promise<Stores> {
+  const db = await openPgDatabase(url, options);
+  return storesOn(db, new PostgresAccounts(db), new PostgresOAuthStore(db));
 }

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { StoreUnavailableError } from '../errors.js';
+import type { Backend, Counters } from './ports.js';
 import type {
   AuditEvent,
   AuditQuery,
@@ -7,13 +8,29 @@ import type {
   NewRevocation,
   RefreshTokenRecord,
   RevocationEntry,
-  RotateOutcome,
-  RotateRequest,
   SessionRecord,
   SigningKeyRecord,
-  Store,
   UserRecord,
 } from './types.js';
+
+type RotateOutcome =
+  /** The caller won: the token is now used and the successor stored. */
+  | { outcome: 'rotated' }
+  /** Used before, within the grace window: the caller answers with the same successor. */
+  | { outcome: 'grace' }
+  /** Used before, outside the grace window: the whole family has been revoked. */
+  | { outcome: 'reused'; sessionId: string }
+  /** No such live token (unknown, expired, or its session is gone). */
+  | { outcome: 'invalid' };
+
+interface RotateRequest {
+  id: string;
+  successor: RefreshTokenRecord;
+  now: number;
+  graceMs: number;
+  /** New idle end for the family session. */
+  sessionIdleExpiresAt: number;
+}
 
 /*
  * Key layout, under `prefix`:
@@ -389,7 +406,7 @@ function toRevocation(member: string): RevocationEntry {
  * into a prompt StoreUnavailableError (no offline queue, one retry, command timeout), and the
  * client reconnects on its own when Redis is back.
  */
-export class RedisStore implements Store {
+export class RedisStore implements Counters, Backend {
   readonly kind = 'redis';
   private readonly redis: Redis;
   private readonly prefix: string;

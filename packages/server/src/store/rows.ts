@@ -1,14 +1,14 @@
 import type {
-  AuditEvent,
-  RefreshTokenRecord,
-  RevocationEntry,
-  SessionRecord,
-  SigningKeyRecord,
-  UserRecord,
-} from './types.js';
+  AuthorizationCodeRecord,
+  ClientRecord,
+  GrantRecord,
+  OAuthRefreshTokenRecord,
+} from '../oauth/types.js';
+import type { SessionUser } from './ports.js';
+import type { AuditEvent, RevocationEntry, SessionRecord, SigningKeyRecord, UserRecord } from './types.js';
 
 /**
- * Row → record mappers shared by the SQL stores. Both use the same snake_case columns; they differ
+ * Row → record mappers shared by the SQL backends. Both use the same snake_case columns; they differ
  * only in how JSON and booleans come back (text and 0/1 in SQLite, JSONB and boolean in PostgreSQL).
  */
 export type Row = Record<string, unknown>;
@@ -46,15 +46,13 @@ export function toSession(r: Row): SessionRecord {
   };
 }
 
-export function toRefresh(r: Row): RefreshTokenRecord {
+/** The user fields joined onto a session row as `u_username`, `u_roles`, `u_disabled`. */
+export function toSessionUser(r: Row): SessionUser {
   return {
-    id: r.id as string,
-    sessionId: r.session_id as string,
-    secretHash: r.secret_hash as string,
-    parentId: orNull(r.parent_id),
-    createdAt: r.created_at as number,
-    expiresAt: r.expires_at as number,
-    usedAt: orNull(r.used_at),
+    id: r.user_id as string,
+    username: r.u_username as string,
+    roles: json<string[]>(r.u_roles),
+    disabled: bool(r.u_disabled),
   };
 }
 
@@ -91,5 +89,69 @@ export function toAudit(r: Row): AuditEvent {
     ip: orNull(r.ip),
     userAgent: orNull(r.user_agent),
     detail: orNull(r.detail),
+  };
+}
+
+export function toClient(r: Row): ClientRecord {
+  return {
+    id: r.id as string,
+    name: r.name as string,
+    type: r.type as ClientRecord['type'],
+    secretHash: orNull(r.secret_hash),
+    authMethod: r.auth_method as ClientRecord['authMethod'],
+    redirectUris: json<string[]>(r.redirect_uris),
+    grantTypes: json<ClientRecord['grantTypes']>(r.grant_types),
+    scopes: json<string[]>(r.scopes),
+    requireDpop: bool(r.require_dpop),
+    resources: json<string[]>(r.resources),
+    createdAt: r.created_at as number,
+  };
+}
+
+export function toGrant(r: Row): GrantRecord {
+  return {
+    id: r.id as string,
+    userId: r.subject as string,
+    clientId: r.client_id as string,
+    scope: r.scope as string,
+    createdAt: r.created_at as number,
+    updatedAt: r.updated_at as number,
+    revokedAt: orNull(r.revoked_at),
+    revokeReason: orNull(r.revoke_reason),
+  };
+}
+
+export function toCode(r: Row): AuthorizationCodeRecord {
+  return {
+    codeHash: r.code_hash as string,
+    clientId: r.client_id as string,
+    userId: r.user_id as string,
+    grantId: r.grant_id as string,
+    redirectUri: r.redirect_uri as string,
+    redirectUriGiven: bool(r.redirect_uri_given),
+    scope: r.scope as string,
+    codeChallenge: r.code_challenge as string,
+    nonce: orNull(r.nonce),
+    authTime: r.auth_time as number,
+    dpopJkt: orNull(r.dpop_jkt),
+    createdAt: r.created_at as number,
+    expiresAt: r.expires_at as number,
+    consumedAt: orNull(r.consumed_at),
+  };
+}
+
+export function toOAuthRefresh(r: Row): OAuthRefreshTokenRecord {
+  return {
+    id: r.id as string,
+    grantId: r.grant_id as string,
+    clientId: r.client_id as string,
+    userId: r.user_id as string,
+    secretHash: r.secret_hash as string,
+    scope: r.scope as string,
+    dpopJkt: orNull(r.dpop_jkt),
+    parentId: orNull(r.parent_id),
+    createdAt: r.created_at as number,
+    expiresAt: r.expires_at as number,
+    usedAt: orNull(r.used_at),
   };
 }

@@ -2,6 +2,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreUnavailableError } from '../errors.js';
 import { privateDir, privateFile } from '../util/private-files.js';
+import type { Backend } from './ports.js';
 
 /**
  * Runs synchronous SQLite work as a promise. SQLite faults (locked, I/O, corrupt, full) fail
@@ -53,4 +54,197 @@ export function openSqlite(file: string): Database.Database {
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
   return db;
+}
+
+/**
+ * The embedded database's one migration list, recorded in `user_version`: the account tables and
+ * the OAuth provider's, in one file, so a grant's user is a foreign key like a session's.
+ */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE users (
+     id TEXT PRIMARY KEY,
+     username TEXT NOT NULL UNIQUE,
+     password_hash TEXT NOT NULL,
+     roles TEXT NOT NULL DEFAULT '[]',
+     disabled INTEGER NOT NULL DEFAULT 0,
+     created_at INTEGER NOT NULL,
+     password_changed_at INTEGER NOT NULL
+   );
+   CREATE TABLE sessions (
+     id TEXT PRIMARY KEY,
+     user_id TEXT NOT NULL REFERENCES users(id),
+     mode TEXT NOT NULL,
+     secret_hash TEXT,
+     created_at INTEGER NOT NULL,
+     last_seen_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     idle_expires_at INTEGER NOT NULL,
+     user_agent TEXT,
+     ip TEXT,
+     revoked_at INTEGER,
+     revoke_reason TEXT
+   );
+   CREATE INDEX sessions_user ON sessions(user_id, created_at);
+   CREATE TABLE refresh_tokens (
+     id TEXT PRIMARY KEY,
+     session_id TEXT NOT NULL REFERENCES sessions(id),
+     secret_hash TEXT NOT NULL,
+     parent_id TEXT,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     used_at INTEGER
+   );
+   CREATE INDEX refresh_tokens_session ON refresh_tokens(session_id);
+   CREATE TABLE signing_keys (
+     kid TEXT PRIMARY KEY,
+     alg TEXT NOT NULL,
+     state TEXT NOT NULL,
+     public_jwk TEXT NOT NULL,
+     private_key_enc TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     retire_until INTEGER
+   );
+   CREATE TABLE revocations (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     sid TEXT,
+     sub TEXT,
+     not_before INTEGER,
+     expires_at INTEGER NOT NULL,
+     reason TEXT NOT NULL
+   );
+   CREATE TABLE counters (
+     key TEXT PRIMARY KEY,
+     count INTEGER NOT NULL,
+     window_end INTEGER NOT NULL
+   );
+   CREATE TABLE locks (
+     key TEXT PRIMARY KEY,
+     until INTEGER NOT NULL
+   );`,
+  `CREATE TABLE audit_events (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     at INTEGER NOT NULL,
+     type TEXT NOT NULL,
+     user_id TEXT,
+     session_id TEXT,
+     ip TEXT,
+     user_agent TEXT,
+     detail TEXT
+   );
+   CREATE INDEX audit_events_user ON audit_events(user_id, seq);
+   CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+     BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+   CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+     BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;`,
+  `CREATE TABLE oauth_clients (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     type TEXT NOT NULL,
+     secret_hash TEXT,
+     auth_method TEXT NOT NULL,
+     redirect_uris TEXT NOT NULL,
+     grant_types TEXT NOT NULL,
+     scopes TEXT NOT NULL,
+     require_dpop INTEGER NOT NULL DEFAULT 0,
+     resources TEXT NOT NULL DEFAULT '[]',
+     created_at INTEGER NOT NULL
+   );
+   -- subject: a user id, or a client's own subject (client credentials); user_id is the user's, by key
+   CREATE TABLE oauth_grants (
+     id TEXT PRIMARY KEY,
+     subject TEXT NOT NULL,
+     user_id TEXT REFERENCES users(id),
+     client_id TEXT NOT NULL,
+     scope TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     revoked_at INTEGER,
+     revoke_reason TEXT,
+     CHECK (user_id IS NULL OR user_id = subject)
+   );
+   CREATE UNIQUE INDEX oauth_grants_live ON oauth_grants(subject, client_id) WHERE revoked_at IS NULL;
+   CREATE INDEX oauth_grants_client ON oauth_grants(client_id);
+   CREATE TABLE oauth_codes (
+     code_hash TEXT PRIMARY KEY,
+     client_id TEXT NOT NULL,
+     user_id TEXT NOT NULL,
+     grant_id TEXT NOT NULL,
+     redirect_uri TEXT NOT NULL,
+     redirect_uri_given INTEGER NOT NULL,
+     scope TEXT NOT NULL,
+     code_challenge TEXT NOT NULL,
+     nonce TEXT,
+     auth_time INTEGER NOT NULL,
+     dpop_jkt TEXT,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     consumed_at INTEGER
+   );
+   CREATE TABLE oauth_refresh_tokens (
+     id TEXT PRIMARY KEY,
+     grant_id TEXT NOT NULL,
+     client_id TEXT NOT NULL,
+     user_id TEXT NOT NULL,
+     secret_hash TEXT NOT NULL,
+     scope TEXT NOT NULL,
+     dpop_jkt TEXT,
+     parent_id TEXT,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     used_at INTEGER
+   );
+   CREATE INDEX oauth_refresh_grant ON oauth_refresh_tokens(grant_id);
+   CREATE TABLE oauth_jti (
+     key TEXT PRIMARY KEY,
+     expires_at INTEGER NOT NULL
+   );`,
+];
+
+/**
+ * The embedded database: one SQLite file (or ':memory:') in WAL mode holding every role, migrated
+ * at open. The role classes over it (SqliteAccounts, SqliteOAuthStore) share its connection and
+ * its prepared statements.
+ */
+export class SqliteDatabase implements Backend {
+  readonly kind = 'sqlite';
+  private readonly db: Database.Database;
+  private readonly statements: StatementCache;
+
+  constructor(file: string) {
+    this.db = openSqlite(file);
+    this.db.pragma('foreign_keys = ON');
+    this.statements = new StatementCache(this.db);
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  q(sql: string): Database.Statement {
+    return this.statements.get(sql);
+  }
+
+  /** One statement or one step of work, as a promise (see settle). */
+  run<T>(fn: () => T): Promise<T> {
+    return settle(fn);
+  }
+
+  /** `fn` in one IMMEDIATE transaction (the write lock taken at BEGIN), as a promise. */
+  tx<T>(fn: () => T): Promise<T> {
+    return settle(() => this.db.transaction(fn).immediate());
+  }
+
+  ping(): Promise<void> {
+    return this.run(() => {
+      this.q('SELECT 1').get();
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.db.open) this.db.close();
+    return Promise.resolve();
+  }
 }

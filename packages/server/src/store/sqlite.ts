@@ -1,6 +1,21 @@
-import type Database from 'better-sqlite3';
-import { type Row, toAudit, toKey, toRefresh, toRevocation, toSession, toUser } from './rows.js';
-import { openSqlite, StatementCache, settle } from './sqlite-common.js';
+import { SqliteOAuthStore } from '../oauth/sqlite.js';
+import { safeEqual } from '../util/crypto.js';
+import { storesOn } from './open.js';
+import type {
+  AuditLog,
+  Counters,
+  KeyStore,
+  LiveSession,
+  RevocationLog,
+  RotateRequest,
+  RotateResult,
+  SessionStore,
+  SessionUser,
+  Stores,
+  UserStore,
+} from './ports.js';
+import { type Row, toAudit, toKey, toRevocation, toSession, toSessionUser, toUser } from './rows.js';
+import { SqliteDatabase } from './sqlite-common.js';
 import type {
   AuditEvent,
   AuditQuery,
@@ -8,126 +23,35 @@ import type {
   NewRevocation,
   RefreshTokenRecord,
   RevocationEntry,
-  RotateOutcome,
-  RotateRequest,
   SessionRecord,
   SigningKeyRecord,
-  Store,
   UserRecord,
 } from './types.js';
-
-const MIGRATIONS: string[] = [
-  `CREATE TABLE users (
-     id TEXT PRIMARY KEY,
-     username TEXT NOT NULL UNIQUE,
-     password_hash TEXT NOT NULL,
-     roles TEXT NOT NULL DEFAULT '[]',
-     disabled INTEGER NOT NULL DEFAULT 0,
-     created_at INTEGER NOT NULL,
-     password_changed_at INTEGER NOT NULL
-   );
-   CREATE TABLE sessions (
-     id TEXT PRIMARY KEY,
-     user_id TEXT NOT NULL REFERENCES users(id),
-     mode TEXT NOT NULL,
-     secret_hash TEXT,
-     created_at INTEGER NOT NULL,
-     last_seen_at INTEGER NOT NULL,
-     expires_at INTEGER NOT NULL,
-     idle_expires_at INTEGER NOT NULL,
-     user_agent TEXT,
-     ip TEXT,
-     revoked_at INTEGER,
-     revoke_reason TEXT
-   );
-   CREATE INDEX sessions_user ON sessions(user_id, created_at);
-   CREATE TABLE refresh_tokens (
-     id TEXT PRIMARY KEY,
-     session_id TEXT NOT NULL REFERENCES sessions(id),
-     secret_hash TEXT NOT NULL,
-     parent_id TEXT,
-     created_at INTEGER NOT NULL,
-     expires_at INTEGER NOT NULL,
-     used_at INTEGER
-   );
-   CREATE INDEX refresh_tokens_session ON refresh_tokens(session_id);
-   CREATE TABLE signing_keys (
-     kid TEXT PRIMARY KEY,
-     alg TEXT NOT NULL,
-     state TEXT NOT NULL,
-     public_jwk TEXT NOT NULL,
-     private_key_enc TEXT NOT NULL,
-     created_at INTEGER NOT NULL,
-     retire_until INTEGER
-   );
-   CREATE TABLE revocations (
-     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-     sid TEXT,
-     sub TEXT,
-     not_before INTEGER,
-     expires_at INTEGER NOT NULL,
-     reason TEXT NOT NULL
-   );
-   CREATE TABLE counters (
-     key TEXT PRIMARY KEY,
-     count INTEGER NOT NULL,
-     window_end INTEGER NOT NULL
-   );
-   CREATE TABLE locks (
-     key TEXT PRIMARY KEY,
-     until INTEGER NOT NULL
-   );`,
-  `CREATE TABLE audit_events (
-     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-     at INTEGER NOT NULL,
-     type TEXT NOT NULL,
-     user_id TEXT,
-     session_id TEXT,
-     ip TEXT,
-     user_agent TEXT,
-     detail TEXT
-   );
-   CREATE INDEX audit_events_user ON audit_events(user_id, seq);
-   CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
-     BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
-   CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
-     BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;`,
-];
 
 function sessionLive(s: SessionRecord, now: number): boolean {
   return s.revokedAt === null && s.expiresAt > now && s.idleExpiresAt > now;
 }
 
-/** The embedded store: one SQLite file in WAL mode. Every call is one statement or one transaction. */
-export class SqliteStore implements Store {
-  readonly kind = 'sqlite';
-  private readonly db: Database.Database;
-  private readonly statements: StatementCache;
+const INSERT_REFRESH = `INSERT INTO refresh_tokens (id, session_id, secret_hash, parent_id, created_at, expires_at, used_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?)`;
 
-  /** `file` is a path, or ':memory:'. */
-  constructor(file: string) {
-    this.db = openSqlite(file);
-    this.db.pragma('foreign_keys = ON');
-    this.statements = new StatementCache(this.db);
-    this.migrate();
-  }
+/** A session row joined with its user's fields (`u_` columns). */
+const SESSION_WITH_USER = `SELECT s.*, u.username AS u_username, u.roles AS u_roles, u.disabled AS u_disabled
+  FROM sessions s JOIN users u ON u.id = s.user_id`;
 
-  private migrate(): void {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v]!);
-        this.db.pragma(`user_version = ${v + 1}`);
-      })();
-    }
-  }
+/**
+ * The account roles of the embedded database: users, sessions and refresh tokens, the key ring,
+ * the revocation log, counters and the audit trail. Every call is one statement or one transaction.
+ */
+export class SqliteAccounts implements UserStore, SessionStore, KeyStore, RevocationLog, Counters, AuditLog {
+  constructor(private readonly sql: SqliteDatabase) {}
 
-  private q(sql: string): Database.Statement {
-    return this.statements.get(sql);
+  private q(sql: string) {
+    return this.sql.q(sql);
   }
 
   private run<T>(fn: () => T): Promise<T> {
-    return settle(fn);
+    return this.sql.run(fn);
   }
 
   createUser(u: UserRecord): Promise<UserRecord | null> {
@@ -186,25 +110,52 @@ export class SqliteStore implements Store {
     );
   }
 
-  createSession(s: SessionRecord): Promise<void> {
+  private insertSession(s: SessionRecord): void {
+    this.q(
+      `INSERT INTO sessions (id, user_id, mode, secret_hash, created_at, last_seen_at, expires_at, idle_expires_at,
+         user_agent, ip, revoked_at, revoke_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      s.id,
+      s.userId,
+      s.mode,
+      s.secretHash,
+      s.createdAt,
+      s.lastSeenAt,
+      s.expiresAt,
+      s.idleExpiresAt,
+      s.userAgent,
+      s.ip,
+      s.revokedAt,
+      s.revokeReason,
+    );
+  }
+
+  private insertRefresh(t: RefreshTokenRecord): void {
+    this.q(INSERT_REFRESH).run(
+      t.id,
+      t.sessionId,
+      t.secretHash,
+      t.parentId,
+      t.createdAt,
+      t.expiresAt,
+      t.usedAt,
+    );
+  }
+
+  /** The user is the users row the session references; `_user` is for stores that keep sessions apart. */
+  createSession(s: SessionRecord, _user: SessionUser, firstRefresh?: RefreshTokenRecord): Promise<void> {
+    return this.sql.tx(() => {
+      this.insertSession(s);
+      if (firstRefresh) this.insertRefresh(firstRefresh);
+    });
+  }
+
+  getLiveSession(id: string, now: number): Promise<LiveSession | null> {
     return this.run(() => {
-      this.q(
-        `INSERT INTO sessions (id, user_id, mode, secret_hash, created_at, last_seen_at, expires_at, idle_expires_at,
-           user_agent, ip, revoked_at, revoke_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(
-        s.id,
-        s.userId,
-        s.mode,
-        s.secretHash,
-        s.createdAt,
-        s.lastSeenAt,
-        s.expiresAt,
-        s.idleExpiresAt,
-        s.userAgent,
-        s.ip,
-        s.revokedAt,
-        s.revokeReason,
-      );
+      const r = this.q(
+        `${SESSION_WITH_USER} WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND s.idle_expires_at > ?`,
+      ).get(id, now, now) as Row | undefined;
+      return r ? { session: toSession(r), user: toSessionUser(r) } : null;
     });
   }
 
@@ -257,55 +208,70 @@ export class SqliteStore implements Store {
     );
   }
 
-  insertRefreshToken(t: RefreshTokenRecord): Promise<void> {
+  sessionOfRefreshToken(id: string, secretHash: string, now: number): Promise<SessionRecord | null> {
     return this.run(() => {
-      this.q(
-        `INSERT INTO refresh_tokens (id, session_id, secret_hash, parent_id, created_at, expires_at, used_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      ).run(t.id, t.sessionId, t.secretHash, t.parentId, t.createdAt, t.expiresAt, t.usedAt);
+      const r = this.q(
+        `SELECT s.*, t.secret_hash AS t_secret_hash FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+         WHERE t.id = ?`,
+      ).get(id) as Row | undefined;
+      if (!r || !safeEqual(r.t_secret_hash as string, secretHash)) return null;
+      const session = toSession(r);
+      return sessionLive(session, now) ? session : null;
     });
   }
 
-  getRefreshToken(id: string): Promise<RefreshTokenRecord | null> {
-    return this.run(() => {
-      const r = this.q('SELECT * FROM refresh_tokens WHERE id = ?').get(id) as Row | undefined;
-      return r ? toRefresh(r) : null;
-    });
-  }
-
-  private readonly rotateTx = (req: RotateRequest): RotateOutcome => {
-    const tokenRow = this.q('SELECT * FROM refresh_tokens WHERE id = ?').get(req.id) as Row | undefined;
-    if (!tokenRow) return { outcome: 'invalid' };
-    const token = toRefresh(tokenRow);
-    const sessionRow = this.q('SELECT * FROM sessions WHERE id = ?').get(token.sessionId) as Row | undefined;
-    if (!sessionRow || !sessionLive(toSession(sessionRow), req.now) || token.expiresAt <= req.now) {
+  private readonly rotateTx = (req: RotateRequest): RotateResult => {
+    const r = this.q(
+      `SELECT t.secret_hash AS t_secret_hash, t.expires_at AS t_expires_at, t.used_at AS t_used_at,
+         s.*, u.username AS u_username, u.roles AS u_roles, u.disabled AS u_disabled
+       FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id
+       WHERE t.id = ?`,
+    ).get(req.id) as Row | undefined;
+    if (!r || !safeEqual(r.t_secret_hash as string, req.secretHash)) return { outcome: 'invalid' };
+    const session = toSession(r);
+    const user = toSessionUser(r);
+    if (!sessionLive(session, req.now) || (r.t_expires_at as number) <= req.now || user.disabled) {
       return { outcome: 'invalid' };
     }
-    if (token.usedAt === null) {
-      const won = this.q('UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL').run(
-        req.now,
+    const usedAt = r.t_used_at as number | null;
+    if (usedAt === null) {
+      const idleEnd = Math.min(session.expiresAt, req.now + req.idleTtlMs);
+      this.q('UPDATE refresh_tokens SET used_at = ? WHERE id = ?').run(req.now, req.id);
+      this.q(`${INSERT_REFRESH} ON CONFLICT DO NOTHING`).run(
+        req.successorId,
+        session.id,
+        req.successorSecretHash,
         req.id,
+        req.now,
+        idleEnd,
+        null,
       );
-      if (won.changes !== 1) return { outcome: 'invalid' };
-      const s = req.successor;
-      this.q(
-        `INSERT INTO refresh_tokens (id, session_id, secret_hash, parent_id, created_at, expires_at, used_at)
-         VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT DO NOTHING`,
-      ).run(s.id, s.sessionId, s.secretHash, s.parentId, s.createdAt, s.expiresAt);
-      this.q(
-        `UPDATE sessions SET last_seen_at = ?, idle_expires_at = min(expires_at, ?) WHERE id = ? AND revoked_at IS NULL`,
-      ).run(req.now, req.sessionIdleExpiresAt, token.sessionId);
-      return { outcome: 'rotated' };
+      this.q('UPDATE sessions SET last_seen_at = ?, idle_expires_at = ? WHERE id = ?').run(
+        req.now,
+        idleEnd,
+        session.id,
+      );
+      session.lastSeenAt = req.now;
+      session.idleExpiresAt = idleEnd;
+      return { outcome: 'rotated', session, user, successorExpiresAt: idleEnd };
     }
-    if (req.now - token.usedAt <= req.graceMs) return { outcome: 'grace' };
-    this.q(
-      `UPDATE sessions SET revoked_at = ?, revoke_reason = 'refresh_reuse' WHERE id = ? AND revoked_at IS NULL`,
-    ).run(req.now, token.sessionId);
-    return { outcome: 'reused', sessionId: token.sessionId };
+    if (req.now - usedAt <= req.graceMs) {
+      const successor = this.q('SELECT expires_at FROM refresh_tokens WHERE id = ?').get(req.successorId) as
+        | Row
+        | undefined;
+      const successorExpiresAt =
+        (successor?.expires_at as number | undefined) ?? Math.min(session.expiresAt, req.now + req.idleTtlMs);
+      return { outcome: 'grace', session, user, successorExpiresAt };
+    }
+    this.q(`UPDATE sessions SET revoked_at = ?, revoke_reason = 'refresh_reuse' WHERE id = ?`).run(
+      req.now,
+      session.id,
+    );
+    return { outcome: 'reused', sessionId: session.id, userId: session.userId };
   };
 
-  rotateRefreshToken(req: RotateRequest): Promise<RotateOutcome> {
-    return this.run(() => this.db.transaction(this.rotateTx).immediate(req));
+  rotateRefreshToken(req: RotateRequest): Promise<RotateResult> {
+    return this.sql.tx(() => this.rotateTx(req));
   }
 
   listSigningKeys(): Promise<SigningKeyRecord[]> {
@@ -322,16 +288,12 @@ export class SqliteStore implements Store {
   }
 
   initSigningKeys(keys: SigningKeyRecord[]): Promise<boolean> {
-    return this.run(() =>
-      this.db
-        .transaction(() => {
-          const n = (this.q('SELECT count(*) AS n FROM signing_keys').get() as Row).n as number;
-          if (n > 0) return false;
-          for (const k of keys) this.insertKey(k);
-          return true;
-        })
-        .immediate(),
-    );
+    return this.sql.tx(() => {
+      const n = (this.q('SELECT count(*) AS n FROM signing_keys').get() as Row).n as number;
+      if (n > 0) return false;
+      for (const k of keys) this.insertKey(k);
+      return true;
+    });
   }
 
   rotateSigningKeys(
@@ -340,20 +302,16 @@ export class SqliteStore implements Store {
     _now: number,
     retireUntil: number,
   ): Promise<boolean> {
-    return this.run(() =>
-      this.db
-        .transaction(() => {
-          const cur = this.q(`SELECT kid FROM signing_keys WHERE state = 'current'`).get() as Row | undefined;
-          if (((cur?.kid as string | undefined) ?? null) !== expectedCurrent) return false;
-          this.q(
-            `UPDATE signing_keys SET state = 'retired', retire_until = ?, private_key_enc = '' WHERE state = 'current'`,
-          ).run(retireUntil);
-          this.q(`UPDATE signing_keys SET state = 'current' WHERE state = 'next'`).run();
-          this.insertKey({ ...newNext, state: 'next' });
-          return true;
-        })
-        .immediate(),
-    );
+    return this.sql.tx(() => {
+      const cur = this.q(`SELECT kid FROM signing_keys WHERE state = 'current'`).get() as Row | undefined;
+      if (((cur?.kid as string | undefined) ?? null) !== expectedCurrent) return false;
+      this.q(
+        `UPDATE signing_keys SET state = 'retired', retire_until = ?, private_key_enc = '' WHERE state = 'current'`,
+      ).run(retireUntil);
+      this.q(`UPDATE signing_keys SET state = 'current' WHERE state = 'next'`).run();
+      this.insertKey({ ...newNext, state: 'next' });
+      return true;
+    });
   }
 
   deleteRetiredKeys(now: number): Promise<number> {
@@ -363,15 +321,13 @@ export class SqliteStore implements Store {
   }
 
   appendRevocations(entries: NewRevocation[]): Promise<RevocationEntry[]> {
-    return this.run(() =>
-      this.db.transaction(() =>
-        entries.map((e) => {
-          const r = this.q(
-            'INSERT INTO revocations (sid, sub, not_before, expires_at, reason) VALUES (?, ?, ?, ?, ?) RETURNING *',
-          ).get(e.sid, e.sub, e.notBefore, e.expiresAt, e.reason) as Row;
-          return toRevocation(r);
-        }),
-      )(),
+    return this.sql.tx(() =>
+      entries.map((e) => {
+        const r = this.q(
+          'INSERT INTO revocations (sid, sub, not_before, expires_at, reason) VALUES (?, ?, ?, ?, ?) RETURNING *',
+        ).get(e.sid, e.sub, e.notBefore, e.expiresAt, e.reason) as Row;
+        return toRevocation(r);
+      }),
     );
   }
 
@@ -460,15 +416,10 @@ export class SqliteStore implements Store {
       ).map(toAudit),
     );
   }
+}
 
-  ping(): Promise<void> {
-    return this.run(() => {
-      this.q('SELECT 1').get();
-    });
-  }
-
-  close(): Promise<void> {
-    this.db.close();
-    return Promise.resolve();
-  }
+/** Every role from one embedded database file (or ':memory:'). */
+export function openSqliteStores(file: string): Stores {
+  const db = new SqliteDatabase(file);
+  return storesOn(db, new SqliteAccounts(db), new SqliteOAuthStore(db));
 }

@@ -1,15 +1,15 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { KeyRing } from '../../domain/keys.js';
 import { StoreUnavailableError } from '../../errors.js';
-import type { Store } from '../../store/types.js';
+import { pingStores } from '../../store/open.js';
+import type { Stores } from '../../store/ports.js';
 import type { Metrics } from '../metrics.js';
 
 export interface MetaRouteOptions {
   keys: KeyRing;
-  store: Store;
+  /** Readiness pings the backends behind every role. */
+  stores: Pick<Stores, 'backends'>;
   metrics: Metrics;
-  /** The OAuth provider's own storage, when it runs: readiness needs it too. */
-  oauth?: { ping(): Promise<void> };
   /** Throws unless the reader may see /metrics. */
   authorizeMetrics: (request: FastifyRequest) => void;
 }
@@ -17,7 +17,7 @@ export interface MetaRouteOptions {
 /** The signing keys, liveness, readiness and Prometheus metrics. */
 export const metaRoutes: FastifyPluginAsync<MetaRouteOptions> = async (
   app,
-  { keys, store, metrics, oauth, authorizeMetrics },
+  { keys, stores, metrics, authorizeMetrics },
 ) => {
   app.get('/.well-known/jwks.json', async (_request, reply) => {
     await keys.refresh();
@@ -27,8 +27,8 @@ export const metaRoutes: FastifyPluginAsync<MetaRouteOptions> = async (
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async () => {
     try {
-      await Promise.all([store.ping(), oauth?.ping()]);
-      return { status: 'ready', store: store.kind };
+      await pingStores(stores);
+      return { status: 'ready', store: stores.backends.map((b) => b.kind).join('+') };
     } catch (err) {
       throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err);
     }

@@ -1,15 +1,12 @@
-// The contract every OAuthStore implementation must pass. Call it from a *.test.ts with a factory.
+// The OAuthStore contract, for every backend that holds the OAuth provider's state. Grants belong
+// to users of the same backend, so the suite makes its users through the UserStore beside it.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import type {
-  AuthorizationCodeRecord,
-  ClientRecord,
-  OAuthRefreshTokenRecord,
-  OAuthStore,
-} from '../src/oauth/types.js';
-import { randomId } from '../src/util/crypto.js';
-
-const T0 = 1_700_000_000_000;
+import { type ClientRecord, clientSubject, type OAuthStore } from '../../src/oauth/types.js';
+import { closeStores } from '../../src/store/open.js';
+import type { Stores } from '../../src/store/ports.js';
+import { randomId } from '../../src/util/crypto.js';
+import { oauthCode as code, type Open, oauthRefresh as refresh, T0, user } from './fixtures.js';
 
 function client(over: Partial<ClientRecord> = {}): ClientRecord {
   return {
@@ -28,57 +25,24 @@ function client(over: Partial<ClientRecord> = {}): ClientRecord {
   };
 }
 
-function code(grantId: string, over: Partial<AuthorizationCodeRecord> = {}): AuthorizationCodeRecord {
-  return {
-    codeHash: randomId(),
-    clientId: 'c',
-    userId: 'u',
-    grantId,
-    redirectUri: 'https://app.example/cb',
-    redirectUriGiven: true,
-    scope: 'openid api',
-    codeChallenge: 'x'.repeat(43),
-    nonce: null,
-    authTime: T0,
-    dpopJkt: null,
-    createdAt: T0,
-    expiresAt: T0 + 60_000,
-    consumedAt: null,
-    ...over,
-  };
-}
-
-function refresh(grantId: string, over: Partial<OAuthRefreshTokenRecord> = {}): OAuthRefreshTokenRecord {
-  return {
-    id: randomId(),
-    grantId,
-    clientId: 'c',
-    userId: 'u',
-    secretHash: 'h',
-    scope: 'api',
-    dpopJkt: null,
-    parentId: null,
-    createdAt: T0,
-    expiresAt: T0 + 86_400_000,
-    usedAt: null,
-    ...over,
-  };
-}
-
-export function oauthStoreContract(name: string, open: () => Promise<OAuthStore>): void {
-  describe(`OAuthStore contract: ${name}`, () => {
-    const opened: OAuthStore[] = [];
-    const fresh = async () => {
-      const s = await open();
-      opened.push(s);
-      return s;
+/** `open` gives fresh stores for each test (an OAuth store with its users). */
+export function oauthStoreContract(
+  name: string,
+  open: Open<'oauth' | 'users'>,
+  options: { skip?: string } = {},
+): void {
+  describe(`OAuthStore contract: ${name}`, { skip: options.skip }, () => {
+    const opened: Pick<Stores, 'backends'>[] = [];
+    /** The OAuth store, and `ids` users made in its backend. */
+    const fresh = async (n = 0): Promise<OAuthStore & { users: string[] }> => {
+      const stores = await open();
+      opened.push(stores);
+      const users: string[] = [];
+      for (let i = 0; i < n; i++) users.push((await stores.users.createUser(user()))!.id);
+      return Object.assign(stores.oauth, { users });
     };
     after(async () => {
-      for (const s of opened) await s.close();
-    });
-
-    it('answers ping', async () => {
-      await (await fresh()).ping();
+      for (const s of opened) await closeStores(s);
     });
 
     it('clients: create once, read back, list, delete', async () => {
@@ -99,29 +63,30 @@ export function oauthStoreContract(name: string, open: () => Promise<OAuthStore>
     });
 
     it('grants: one live grant per user and client, widened by later consent', async () => {
-      const s = await fresh();
-      const g1 = await s.upsertGrant({ id: randomId(), userId: 'u1', clientId: 'c1', scope: 'api', now: T0 });
+      const s = await fresh(1);
+      const u1 = s.users[0]!;
+      const g1 = await s.upsertGrant({ id: randomId(), userId: u1, clientId: 'c1', scope: 'api', now: T0 });
       const g2 = await s.upsertGrant({
         id: randomId(),
-        userId: 'u1',
+        userId: u1,
         clientId: 'c1',
         scope: 'openid api',
         now: T0 + 1,
       });
       assert.equal(g2.id, g1.id);
       assert.deepEqual(g2.scope.split(' ').sort(), ['api', 'openid']);
-      assert.equal((await s.getLiveGrant('u1', 'c1'))?.id, g1.id);
-      assert.equal(await s.getLiveGrant('u1', 'c2'), null);
-      await s.upsertGrant({ id: randomId(), userId: 'u1', clientId: 'c2', scope: 'api', now: T0 + 2 });
-      assert.equal((await s.listGrants('u1')).length, 2);
+      assert.equal((await s.getLiveGrant(u1, 'c1'))?.id, g1.id);
+      assert.equal(await s.getLiveGrant(u1, 'c2'), null);
+      await s.upsertGrant({ id: randomId(), userId: u1, clientId: 'c2', scope: 'api', now: T0 + 2 });
+      assert.equal((await s.listGrants(u1)).length, 2);
       assert.equal((await s.listClientGrants('c1')).length, 1);
       assert.equal(await s.revokeGrant(g1.id, T0 + 3, 'test'), true);
       assert.equal(await s.revokeGrant(g1.id, T0 + 4, 'test'), false);
       assert.equal((await s.getGrant(g1.id))?.revokedAt, T0 + 3);
-      assert.equal(await s.getLiveGrant('u1', 'c1'), null);
+      assert.equal(await s.getLiveGrant(u1, 'c1'), null);
       const g3 = await s.upsertGrant({
         id: randomId(),
-        userId: 'u1',
+        userId: u1,
         clientId: 'c1',
         scope: 'api',
         now: T0 + 5,
@@ -130,13 +95,42 @@ export function oauthStoreContract(name: string, open: () => Promise<OAuthStore>
     });
 
     it('concurrent consents leave one live grant', async () => {
-      const s = await fresh();
+      const s = await fresh(1);
       const all = await Promise.all(
         Array.from({ length: 10 }, () =>
-          s.upsertGrant({ id: randomId(), userId: 'u', clientId: 'c', scope: 'api', now: T0 }),
+          s.upsertGrant({ id: randomId(), userId: s.users[0]!, clientId: 'c', scope: 'api', now: T0 }),
         ),
       );
       assert.equal(new Set(all.map((g) => g.id)).size, 1);
+    });
+
+    it("grants belong to users of the same backend; a client's own grant to no user", async () => {
+      const s = await fresh();
+      await assert.rejects(
+        s.upsertGrant({ id: randomId(), userId: 'no-such-user-000', clientId: 'c', scope: 'api', now: T0 }),
+      );
+      const machine = clientSubject('batch');
+      const g = await s.upsertGrant({
+        id: randomId(),
+        userId: machine,
+        clientId: 'batch',
+        scope: 'api',
+        now: T0,
+      });
+      assert.equal(g.userId, machine);
+      assert.equal((await s.getLiveGrant(machine, 'batch'))?.id, g.id);
+      assert.deepEqual(
+        (await s.listGrants(machine)).map((x) => x.id),
+        [g.id],
+      );
+      const again = await s.upsertGrant({
+        id: randomId(),
+        userId: machine,
+        clientId: 'batch',
+        scope: 'reports',
+        now: T0 + 1,
+      });
+      assert.equal(again.id, g.id, 'one live grant per client, too');
     });
 
     it('codes: consumed exactly once, even by concurrent callers', async () => {
@@ -151,8 +145,14 @@ export function oauthStoreContract(name: string, open: () => Promise<OAuthStore>
     });
 
     it('refresh tokens: rotate once, then reuse is reported; revoked grant and expiry answer invalid', async () => {
-      const s = await fresh();
-      const g = await s.upsertGrant({ id: randomId(), userId: 'u', clientId: 'c', scope: 'api', now: T0 });
+      const s = await fresh(1);
+      const g = await s.upsertGrant({
+        id: randomId(),
+        userId: s.users[0]!,
+        clientId: 'c',
+        scope: 'api',
+        now: T0,
+      });
       const t1 = refresh(g.id);
       await s.insertRefreshToken(t1);
       assert.deepEqual(await s.getRefreshToken(t1.id), t1);
@@ -175,8 +175,14 @@ export function oauthStoreContract(name: string, open: () => Promise<OAuthStore>
     });
 
     it('concurrent rotations of one token: exactly one wins, the rest see reuse', async () => {
-      const s = await fresh();
-      const g = await s.upsertGrant({ id: randomId(), userId: 'u', clientId: 'c', scope: 'api', now: T0 });
+      const s = await fresh(1);
+      const g = await s.upsertGrant({
+        id: randomId(),
+        userId: s.users[0]!,
+        clientId: 'c',
+        scope: 'api',
+        now: T0,
+      });
       const t = refresh(g.id);
       await s.insertRefreshToken(t);
       const outcomes = await Promise.all(
