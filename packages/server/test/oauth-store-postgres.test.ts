@@ -8,7 +8,7 @@ import { closeStores } from '../src/store/open.js';
 import type { Stores } from '../src/store/ports.js';
 import { openPostgresStores } from '../src/store/postgres.js';
 import { randomId } from '../src/util/crypto.js';
-import { oauthCode, oauthRefresh as refresh, T0, user } from './contracts/fixtures.js';
+import { oauthCode, oauthRefresh as refresh, T0, user } from './contracts/records.js';
 import { dropSchemas } from './services.js';
 
 const url = process.env.TESSERA_TEST_DATABASE_URL;

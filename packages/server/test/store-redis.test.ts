@@ -4,6 +4,7 @@ import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { StoreUnavailableError } from '../src/errors.js';
 import { RedisStore } from '../src/store/redis.js';
+import { countersContract } from './contracts/counters.js';
 import { freePort } from './helpers.js';
 
 const url = process.env.TESSERA_TEST_REDIS_URL;
@@ -26,6 +27,15 @@ after(async () => {
     await admin.quit();
   }
 });
+
+countersContract(
+  'redis',
+  async () => {
+    const counters = await RedisStore.open(url!, { prefix: `${prefix}counters:` });
+    return { counters, close: () => counters.close() };
+  },
+  { skip },
+);
 
 describe('redis store', { skip }, () => {
   it('rejects with StoreUnavailableError when nothing listens (bounded connect timeout)', async () => {

@@ -7,10 +7,13 @@ import Database from 'better-sqlite3';
 import { closeStores } from '../src/store/open.js';
 import { openSqliteStores } from '../src/store/sqlite.js';
 import { auditLogContract } from './contracts/audit.js';
-import { user } from './contracts/fixtures.js';
+import { countersContract } from './contracts/counters.js';
+import { countersOn, sessionsOn } from './contracts/fixtures.js';
 import { keyStoreContract } from './contracts/keys.js';
 import { oauthStoreContract } from './contracts/oauth.js';
+import { user } from './contracts/records.js';
 import { revocationLogContract } from './contracts/revocations.js';
+import { sessionStoreContract } from './contracts/sessions.js';
 import { userStoreContract } from './contracts/users.js';
 
 const tempFile = () => path.join(mkdtempSync(path.join(tmpdir(), 'tessera-')), 'tessera.sqlite');
@@ -20,6 +23,8 @@ for (const [name, open] of [
   ['sqlite (file, WAL)', async () => openSqliteStores(tempFile())],
 ] as const) {
   userStoreContract(name, open);
+  sessionStoreContract(name, sessionsOn(open));
+  countersContract(name, countersOn(open));
   keyStoreContract(name, open);
   revocationLogContract(name, open);
   auditLogContract(name, open);

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { randomId } from '../../src/util/crypto.js';
-import { type Open, opened, T0 } from './fixtures.js';
+import { type Open, opened } from './fixtures.js';
+import { T0 } from './records.js';
 
 export function auditLogContract(name: string, open: Open<'audit'>, options: { skip?: string } = {}): void {
   describe(`AuditLog contract: ${name}`, { skip: options.skip }, () => {

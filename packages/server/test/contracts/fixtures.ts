@@ -1,89 +1,12 @@
-// Records and set-up shared by the contract suites.
+// How the contract suites are handed their stores.
 import { after, before } from 'node:test';
-import type { AuthorizationCodeRecord, OAuthRefreshTokenRecord } from '../../src/oauth/types.js';
 import { closeStores } from '../../src/store/open.js';
 import type { Stores } from '../../src/store/ports.js';
-import type { SessionRecord, UserRecord } from '../../src/store/types.js';
-import { randomId } from '../../src/util/crypto.js';
-
-export const T0 = 1_800_000_000_000;
+import type { CountersFixture } from './counters.js';
+import type { SessionsFixture } from './sessions.js';
 
 /** What a contract suite is handed: a factory of stores that no test here can collide with. */
 export type Open<K extends keyof Stores> = () => Promise<Pick<Stores, K | 'backends'>>;
-
-export function user(overrides: Partial<UserRecord> = {}): UserRecord {
-  return {
-    id: randomId(),
-    username: `user-${randomId().toLowerCase()}`,
-    passwordHash: '$argon2id$fake',
-    roles: ['user'],
-    disabled: false,
-    createdAt: T0,
-    passwordChangedAt: T0,
-    ...overrides,
-  };
-}
-
-export function session(userId: string, overrides: Partial<SessionRecord> = {}): SessionRecord {
-  return {
-    id: randomId(),
-    userId,
-    mode: 'token',
-    secretHash: null,
-    createdAt: T0,
-    lastSeenAt: T0,
-    expiresAt: T0 + 3_600_000,
-    idleExpiresAt: T0 + 600_000,
-    userAgent: 'test-agent',
-    ip: '127.0.0.1',
-    revokedAt: null,
-    revokeReason: null,
-    ...overrides,
-  };
-}
-
-export function oauthCode(
-  grantId: string,
-  over: Partial<AuthorizationCodeRecord> = {},
-): AuthorizationCodeRecord {
-  return {
-    codeHash: randomId(),
-    clientId: 'c',
-    userId: 'u',
-    grantId,
-    redirectUri: 'https://app.example/cb',
-    redirectUriGiven: true,
-    scope: 'openid api',
-    codeChallenge: 'x'.repeat(43),
-    nonce: null,
-    authTime: T0,
-    dpopJkt: null,
-    createdAt: T0,
-    expiresAt: T0 + 60_000,
-    consumedAt: null,
-    ...over,
-  };
-}
-
-export function oauthRefresh(
-  grantId: string,
-  over: Partial<OAuthRefreshTokenRecord> = {},
-): OAuthRefreshTokenRecord {
-  return {
-    id: randomId(),
-    grantId,
-    clientId: 'c',
-    userId: 'u',
-    secretHash: 'h',
-    scope: 'api',
-    dpopJkt: null,
-    parentId: null,
-    createdAt: T0,
-    expiresAt: T0 + 86_400_000,
-    usedAt: null,
-    ...over,
-  };
-}
 
 /** Opens the stores once for the enclosing describe and closes them after it; call inside it. */
 export function opened<K extends keyof Stores>(open: Open<K>): { readonly stores: Pick<Stores, K> } {
@@ -99,5 +22,27 @@ export function opened<K extends keyof Stores>(open: Open<K>): { readonly stores
       if (!holder.stores) throw new Error('stores not open yet');
       return holder.stores;
     },
+  };
+}
+
+/** The session contract's fixture over a backend that keeps users beside sessions. */
+export function sessionsOn(open: Open<'sessions' | 'users'>): () => Promise<SessionsFixture> {
+  return async () => {
+    const stores = await open();
+    return {
+      sessions: stores.sessions,
+      addUser: async (u) => {
+        await stores.users.createUser(u);
+      },
+      close: () => closeStores(stores),
+    };
+  };
+}
+
+/** The counters contract's fixture over a backend. */
+export function countersOn(open: Open<'counters'>): () => Promise<CountersFixture> {
+  return async () => {
+    const stores = await open();
+    return { counters: stores.counters, close: () => closeStores(stores) };
   };
 }

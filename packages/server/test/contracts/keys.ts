@@ -1,21 +1,9 @@
 // The KeyStore contract: the signing-key ring and its compare-and-set rotation.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { SigningKeyRecord } from '../../src/store/types.js';
 import { randomId } from '../../src/util/crypto.js';
-import { type Open, opened, T0 } from './fixtures.js';
-
-function key(kid: string, state: SigningKeyRecord['state'], createdAt = T0): SigningKeyRecord {
-  return {
-    kid,
-    alg: 'ES256',
-    state,
-    publicJwk: { kty: 'EC', kid },
-    privateKeyEnc: `enc-${kid}`,
-    createdAt,
-    retireUntil: null,
-  };
-}
+import { type Open, opened } from './fixtures.js';
+import { key, T0 } from './records.js';
 
 /** `open` gives an empty ring. */
 export function keyStoreContract(name: string, open: Open<'keys'>, options: { skip?: string } = {}): void {

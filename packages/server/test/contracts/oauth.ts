@@ -6,7 +6,8 @@ import { type ClientRecord, clientSubject, type OAuthStore } from '../../src/oau
 import { closeStores } from '../../src/store/open.js';
 import type { Stores } from '../../src/store/ports.js';
 import { randomId } from '../../src/util/crypto.js';
-import { oauthCode as code, type Open, oauthRefresh as refresh, T0, user } from './fixtures.js';
+import type { Open } from './fixtures.js';
+import { oauthCode as code, oauthRefresh as refresh, T0, user } from './records.js';
 
 function client(over: Partial<ClientRecord> = {}): ClientRecord {
   return {

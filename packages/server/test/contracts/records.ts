@@ -1,4 +1,5 @@
 // Records the contract suites build their cases from.
+import type { AuthorizationCodeRecord, OAuthRefreshTokenRecord } from '../../src/oauth/types.js';
 import type { SessionUser } from '../../src/store/ports.js';
 import type {
   RefreshTokenRecord,
@@ -68,5 +69,48 @@ export function key(kid: string, state: SigningKeyRecord['state'], createdAt = T
     privateKeyEnc: `enc-${kid}`,
     createdAt,
     retireUntil: null,
+  };
+}
+
+export function oauthCode(
+  grantId: string,
+  over: Partial<AuthorizationCodeRecord> = {},
+): AuthorizationCodeRecord {
+  return {
+    codeHash: randomId(),
+    clientId: 'c',
+    userId: 'u',
+    grantId,
+    redirectUri: 'https://app.example/cb',
+    redirectUriGiven: true,
+    scope: 'openid api',
+    codeChallenge: 'x'.repeat(43),
+    nonce: null,
+    authTime: T0,
+    dpopJkt: null,
+    createdAt: T0,
+    expiresAt: T0 + 60_000,
+    consumedAt: null,
+    ...over,
+  };
+}
+
+export function oauthRefresh(
+  grantId: string,
+  over: Partial<OAuthRefreshTokenRecord> = {},
+): OAuthRefreshTokenRecord {
+  return {
+    id: randomId(),
+    grantId,
+    clientId: 'c',
+    userId: 'u',
+    secretHash: 'h',
+    scope: 'api',
+    dpopJkt: null,
+    parentId: null,
+    createdAt: T0,
+    expiresAt: T0 + 86_400_000,
+    usedAt: null,
+    ...over,
   };
 }

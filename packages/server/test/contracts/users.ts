@@ -1,7 +1,8 @@
 // The UserStore contract, for every backend that holds accounts.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type Open, opened, T0, user } from './fixtures.js';
+import { type Open, opened } from './fixtures.js';
+import { T0, user } from './records.js';
 
 export function userStoreContract(name: string, open: Open<'users'>, options: { skip?: string } = {}): void {
   describe(`UserStore contract: ${name}`, { skip: options.skip }, () => {
