@@ -10,6 +10,7 @@ import { countersContract } from './contracts/counters.js';
 import { countersOn, sessionsOn } from './contracts/fixtures.js';
 import { keyStoreContract } from './contracts/keys.js';
 import { oauthStoreContract } from './contracts/oauth.js';
+import { user } from './contracts/records.js';
 import { revocationLogContract } from './contracts/revocations.js';
 import { sessionStoreContract } from './contracts/sessions.js';
 import { userStoreContract } from './contracts/users.js';
@@ -86,6 +87,85 @@ describe('postgres stores', { skip }, () => {
         stores.backends.map((b) => b.kind),
         ['postgres'],
       );
+    } finally {
+      await closeStores(stores);
+    }
+  });
+
+  it('adopts the OAuth tables of the former separate migration list, grants and all', async () => {
+    const name = schema('adopt');
+    await closeStores(await openPostgresStores(url!, { schema: name }));
+    const u = user();
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      // What a schema looked like with the OAuth tables under their own list: grants keyed by user_id.
+      await admin.query(`SET search_path = ${name}`);
+      await admin.query(`DROP TABLE oauth_grants;
+        CREATE TABLE oauth_grants (
+          id TEXT COLLATE "C" PRIMARY KEY,
+          user_id TEXT COLLATE "C" NOT NULL,
+          client_id TEXT COLLATE "C" NOT NULL,
+          scope TEXT NOT NULL,
+          created_at BIGINT NOT NULL,
+          updated_at BIGINT NOT NULL,
+          revoked_at BIGINT,
+          revoke_reason TEXT
+        );
+        CREATE UNIQUE INDEX oauth_grants_live ON oauth_grants (user_id, client_id) WHERE revoked_at IS NULL;
+        CREATE INDEX oauth_grants_user ON oauth_grants (user_id, created_at);
+        CREATE TABLE tessera_oauth_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL);
+        INSERT INTO tessera_oauth_migrations VALUES (1, 0), (2, 0);
+        DELETE FROM tessera_migrations WHERE version > 2;`);
+      await admin.query(
+        `INSERT INTO users (id, username, password_hash, roles, disabled, created_at, password_changed_at)
+         VALUES ($1, $2, 'x', '{user}', false, 0, 0)`,
+        [u.id, u.username],
+      );
+      await admin.query(
+        `INSERT INTO oauth_grants (id, user_id, client_id, scope, created_at, updated_at)
+         VALUES ('g-user', $1, 'web', 'openid', 1, 1), ('g-machine', 'client:batch', 'batch', 'api', 2, 2)`,
+        [u.id],
+      );
+    } finally {
+      await admin.end();
+    }
+    const stores = await openPostgresStores(url!, { schema: name });
+    try {
+      assert.equal((await stores.oauth.getGrant('g-user'))?.userId, u.id);
+      assert.equal((await stores.oauth.getGrant('g-machine'))?.userId, 'client:batch');
+      assert.deepEqual(
+        (await stores.oauth.listGrants(u.id)).map((g) => g.id),
+        ['g-user'],
+      );
+      const widened = await stores.oauth.upsertGrant({
+        id: 'g-new',
+        userId: u.id,
+        clientId: 'web',
+        scope: 'api',
+        now: 3,
+      });
+      assert.equal(widened.id, 'g-user', 'the live-grant index is the new one');
+      await assert.rejects(
+        stores.oauth.upsertGrant({
+          id: 'g-x',
+          userId: 'no-such-user',
+          clientId: 'web',
+          scope: 'api',
+          now: 3,
+        }),
+        'grants now reference their user',
+      );
+      const admin2 = new pg.Client({ connectionString: url });
+      await admin2.connect();
+      try {
+        const { rows } = await admin2.query('SELECT to_regclass($1) AS t', [
+          `${name}.tessera_oauth_migrations`,
+        ]);
+        assert.equal(rows[0].t, null, 'the former list is gone');
+      } finally {
+        await admin2.end();
+      }
     } finally {
       await closeStores(stores);
     }
