@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -11,7 +11,7 @@ import { countersContract } from './contracts/counters.js';
 import { countersOn, sessionsOn } from './contracts/fixtures.js';
 import { keyStoreContract } from './contracts/keys.js';
 import { oauthStoreContract } from './contracts/oauth.js';
-import { user } from './contracts/records.js';
+import { oauthCode, oauthRefresh, T0, user } from './contracts/records.js';
 import { revocationLogContract } from './contracts/revocations.js';
 import { sessionStoreContract } from './contracts/sessions.js';
 import { userStoreContract } from './contracts/users.js';
@@ -76,6 +76,72 @@ describe('sqlite: one file for every role', () => {
       const db2 = new Database(file, { readonly: true });
       assert.equal(db2.pragma('user_version', { simple: true }), version, 'nothing migrated twice');
       db2.close();
+    } finally {
+      await closeStores(again);
+    }
+  });
+
+  it('adopts a data folder’s former oauth.sqlite once: clients, grants (by user), codes, tokens, jti', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tessera-former-'));
+    const file = path.join(dir, 'tessera.sqlite');
+    const u = user();
+    const before = openSqliteStores(file);
+    await before.users.createUser(u);
+    await closeStores(before);
+    // The OAuth provider's file as it was: its own tables and counter, grants keyed by user_id.
+    const former = new Database(path.join(dir, 'oauth.sqlite'));
+    former.exec(`
+      CREATE TABLE oauth_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      INSERT INTO oauth_meta VALUES ('version', 1);
+      CREATE TABLE oauth_clients (id TEXT PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL, secret_hash TEXT,
+        auth_method TEXT NOT NULL, redirect_uris TEXT NOT NULL, grant_types TEXT NOT NULL, scopes TEXT NOT NULL,
+        require_dpop INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);
+      CREATE TABLE oauth_grants (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, client_id TEXT NOT NULL,
+        scope TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, revoked_at INTEGER,
+        revoke_reason TEXT);
+      CREATE TABLE oauth_codes (code_hash TEXT PRIMARY KEY, client_id TEXT NOT NULL, user_id TEXT NOT NULL,
+        grant_id TEXT NOT NULL, redirect_uri TEXT NOT NULL, redirect_uri_given INTEGER NOT NULL, scope TEXT NOT NULL,
+        code_challenge TEXT NOT NULL, nonce TEXT, auth_time INTEGER NOT NULL, dpop_jkt TEXT,
+        created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, consumed_at INTEGER);
+      CREATE TABLE oauth_refresh_tokens (id TEXT PRIMARY KEY, grant_id TEXT NOT NULL, client_id TEXT NOT NULL,
+        user_id TEXT NOT NULL, secret_hash TEXT NOT NULL, scope TEXT NOT NULL, dpop_jkt TEXT, parent_id TEXT,
+        created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, used_at INTEGER);
+      CREATE TABLE oauth_jti (key TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+      INSERT INTO oauth_clients VALUES ('web', 'Web', 'confidential', 'h', 'client_secret_basic',
+        '["https://app.example/cb"]', '["authorization_code"]', '["openid"]', 0, 5);
+      INSERT INTO oauth_grants VALUES ('g-user', '${u.id}', 'web', 'openid', 1, 1, NULL, NULL),
+        ('g-machine', 'client:batch', 'batch', 'api', 2, 2, NULL, NULL);
+      INSERT INTO oauth_jti VALUES ('k:1', ${T0 + 1000});`);
+    const code = oauthCode('g-user');
+    former
+      .prepare('INSERT INTO oauth_codes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(...Object.values(code).map((v) => (typeof v === 'boolean' ? Number(v) : v)));
+    const token = oauthRefresh('g-user');
+    former
+      .prepare('INSERT INTO oauth_refresh_tokens VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(...Object.values(token));
+    former.close();
+
+    const stores = openSqliteStores(file);
+    try {
+      assert.deepEqual(
+        (await stores.oauth.getClient('web'))?.resources,
+        [],
+        'a client from before resources',
+      );
+      assert.equal((await stores.oauth.getGrant('g-user'))?.userId, u.id);
+      assert.equal((await stores.oauth.getGrant('g-machine'))?.userId, 'client:batch');
+      assert.deepEqual(await stores.oauth.getCode(code.codeHash), code);
+      assert.deepEqual(await stores.oauth.getRefreshToken(token.id), token);
+      assert.equal(await stores.oauth.rememberJti('k:1', T0 + 2000, T0), false, 'a seen proof stays seen');
+    } finally {
+      await closeStores(stores);
+    }
+    assert.ok(!existsSync(path.join(dir, 'oauth.sqlite')), 'read once');
+    assert.ok(existsSync(path.join(dir, 'oauth.sqlite.imported')), 'and kept, renamed');
+    const again = openSqliteStores(file);
+    try {
+      assert.equal((await again.oauth.getGrant('g-user'))?.userId, u.id);
     } finally {
       await closeStores(again);
     }

@@ -1,3 +1,4 @@
+import { existsSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreUnavailableError } from '../errors.js';
@@ -235,6 +236,42 @@ export class SqliteDatabase implements Backend {
   /** `fn` in one IMMEDIATE transaction (the write lock taken at BEGIN), as a promise. */
   tx<T>(fn: () => T): Promise<T> {
     return settle(() => this.db.transaction(fn).immediate());
+  }
+
+  /**
+   * Copies the OAuth state out of a data folder's former `oauth.sqlite` (its own file and its own
+   * migration counter) into this database, in one transaction, then renames that file
+   * `oauth.sqlite.imported` so it is read once. A grant's user becomes its foreign key when the
+   * user is here; a client's own grant keeps only its subject.
+   */
+  adoptOAuthFile(file: string): void {
+    this.db.prepare('ATTACH DATABASE ? AS former').run(file);
+    try {
+      const columns = this.db
+        .prepare(`SELECT name FROM pragma_table_info('oauth_clients', 'former')`)
+        .all() as {
+        name: string;
+      }[];
+      const resources = columns.some((c) => c.name === 'resources') ? 'resources' : `'[]'`;
+      this.db.transaction(() => {
+        this.db.exec(`
+          INSERT OR IGNORE INTO main.oauth_clients (id, name, type, secret_hash, auth_method, redirect_uris,
+            grant_types, scopes, require_dpop, resources, created_at)
+          SELECT id, name, type, secret_hash, auth_method, redirect_uris, grant_types, scopes, require_dpop,
+            ${resources}, created_at FROM former.oauth_clients;
+          INSERT OR IGNORE INTO main.oauth_grants (id, subject, user_id, client_id, scope, created_at, updated_at,
+            revoked_at, revoke_reason)
+          SELECT g.id, g.user_id, u.id, g.client_id, g.scope, g.created_at, g.updated_at, g.revoked_at, g.revoke_reason
+          FROM former.oauth_grants g LEFT JOIN main.users u ON u.id = g.user_id;
+          INSERT OR IGNORE INTO main.oauth_codes SELECT * FROM former.oauth_codes;
+          INSERT OR IGNORE INTO main.oauth_refresh_tokens SELECT * FROM former.oauth_refresh_tokens;
+          INSERT OR IGNORE INTO main.oauth_jti SELECT * FROM former.oauth_jti;`);
+      })();
+    } finally {
+      this.db.exec('DETACH DATABASE former');
+    }
+    for (const suffix of ['', '-wal', '-shm'])
+      if (existsSync(`${file}${suffix}`)) renameSync(`${file}${suffix}`, `${file}.imported${suffix}`);
   }
 
   ping(): Promise<void> {

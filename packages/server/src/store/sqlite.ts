@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { SqliteOAuthStore } from '../oauth/sqlite.js';
 import { safeEqual } from '../util/crypto.js';
 import { storesOn } from './open.js';
@@ -418,8 +420,20 @@ export class SqliteAccounts implements UserStore, SessionStore, KeyStore, Revoca
   }
 }
 
-/** Every role from one embedded database file (or ':memory:'). */
+/**
+ * Every role from one embedded database file (or ':memory:'). An `oauth.sqlite` beside the file
+ * (the OAuth provider's former file of its own) is adopted into it once.
+ */
 export function openSqliteStores(file: string): Stores {
   const db = new SqliteDatabase(file);
+  const former = file === ':memory:' ? undefined : path.join(path.dirname(file), 'oauth.sqlite');
+  if (former && existsSync(former)) {
+    try {
+      db.adoptOAuthFile(former);
+    } catch (err) {
+      void db.close();
+      throw err;
+    }
+  }
   return storesOn(db, new SqliteAccounts(db), new SqliteOAuthStore(db));
 }
