@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Config } from '../config.js';
 import type { OAuthStore } from '../oauth/types.js';
+import { MemoryCounters } from './memory.js';
 import type {
   AuditLog,
   Backend,
@@ -29,7 +30,12 @@ export async function openStores(config: StoresConfig): Promise<Stores> {
         schema: config.databaseSchema,
       })
     : (await import('./sqlite.js')).openSqliteStores(path.join(config.dataDir, 'tessera.sqlite'));
-  if (!config.redisUrl) return durable;
+  if (!config.redisUrl) {
+    if (config.databaseUrl) return durable;
+    // The embedded deployment is one process: its counters need not leave it.
+    const counters = new MemoryCounters();
+    return { ...durable, counters, backends: [...durable.backends, counters] };
+  }
   try {
     const { RedisStore } = await import('./redis.js');
     const hot = await RedisStore.open(config.redisUrl, { prefix: config.redisPrefix });

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { StoreUnavailableError } from '../errors.js';
 import { privateDir, privateFile } from '../util/private-files.js';
 import type { Backend } from './ports.js';
+import { SqliteCheckpointer } from './sqlite-checkpointer.js';
 
 /**
  * Runs synchronous SQLite work as a promise. SQLite faults (locked, I/O, corrupt, full) fail
@@ -210,6 +211,7 @@ export class SqliteDatabase implements Backend {
   readonly kind = 'sqlite';
   private readonly db: Database.Database;
   private readonly statements: StatementCache;
+  private readonly checkpointer: SqliteCheckpointer | undefined;
 
   constructor(file: string) {
     this.db = openSqlite(file);
@@ -221,6 +223,10 @@ export class SqliteDatabase implements Backend {
         this.db.exec(MIGRATIONS[v]!);
         this.db.pragma(`user_version = ${v + 1}`);
       })();
+    }
+    if (file !== ':memory:') {
+      this.db.pragma('wal_autocheckpoint = 10000');
+      this.checkpointer = new SqliteCheckpointer(file);
     }
   }
 
@@ -280,8 +286,8 @@ export class SqliteDatabase implements Backend {
     });
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.checkpointer?.close();
     if (this.db.open) this.db.close();
-    return Promise.resolve();
   }
 }
