@@ -13,7 +13,8 @@ import pg from 'pg';
 import { StoreUnavailableError } from '../src/errors.js';
 import type { RotateRequest, SessionStore, Stores } from '../src/store/ports.js';
 import { openPostgresStores } from '../src/store/postgres.js';
-import { RedisStore } from '../src/store/redis.js';
+import { RedisBackend } from '../src/store/redis.js';
+import { RedisCounters } from '../src/store/redis-counters.js';
 import { openSqliteStores } from '../src/store/sqlite.js';
 import {
   type Answer,
@@ -230,11 +231,11 @@ async function assertRecovered(server: TestServer, creds: Credentials): Promise<
 /** The embedded stores in memory with their counters in the Redis on `port`. */
 async function withRedisCounters(port: number, commandTimeoutMillis?: number): Promise<Stores> {
   const durable = openSqliteStores(':memory:');
-  const hot = await RedisStore.open(`redis://127.0.0.1:${port}/0`, {
+  const hot = await RedisBackend.open(`redis://127.0.0.1:${port}/0`, {
     prefix: 'tessera:fault:',
     commandTimeoutMillis,
   });
-  return { ...durable, counters: hot, backends: [...durable.backends, hot] };
+  return { ...durable, counters: new RedisCounters(hot), backends: [...durable.backends, hot] };
 }
 
 describe('faults: a store that is down', { timeout: 45_000 }, () => {

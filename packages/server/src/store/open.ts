@@ -37,9 +37,12 @@ export async function openStores(config: StoresConfig): Promise<Stores> {
     return { ...durable, counters, backends: [...durable.backends, counters] };
   }
   try {
-    const { RedisStore } = await import('./redis.js');
-    const hot = await RedisStore.open(config.redisUrl, { prefix: config.redisPrefix });
-    return { ...durable, counters: hot, backends: [...durable.backends, hot] };
+    const [{ RedisBackend }, { RedisCounters }] = await Promise.all([
+      import('./redis.js'),
+      import('./redis-counters.js'),
+    ]);
+    const hot = await RedisBackend.open(config.redisUrl, { prefix: config.redisPrefix });
+    return { ...durable, counters: new RedisCounters(hot), backends: [...durable.backends, hot] };
   } catch (err) {
     await closeStores(durable);
     throw err;

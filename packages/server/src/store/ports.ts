@@ -70,6 +70,26 @@ export type RotateResult =
   /** Unknown id, wrong secret, expired token, or a session that is gone or ended. */
   | { outcome: 'invalid' };
 
+/** How many characters of a refresh token's id follow its session's id. */
+const REFRESH_ID_SUFFIX = 22;
+
+/**
+ * A refresh token's id is its session's id followed by 22 characters (random for the first token
+ * of a session, derived from the parent for a successor), so a backend finds a token's session
+ * from the presented id alone, with no lookup first: Redis keeps a session's refresh tokens in the
+ * session's hash slot (store/redis-sessions.ts). `suffix` must have at least 22 characters.
+ */
+export function refreshTokenId(sessionId: string, suffix: string): string {
+  if (suffix.length < REFRESH_ID_SUFFIX)
+    throw new Error(`a refresh token id suffix has ${REFRESH_ID_SUFFIX} characters`);
+  return sessionId + suffix.slice(0, REFRESH_ID_SUFFIX);
+}
+
+/** The session a refresh token id names; null when the id is too short to name one. */
+export function sessionIdOfRefreshToken(id: string): string | null {
+  return id.length > REFRESH_ID_SUFFIX ? id.slice(0, -REFRESH_ID_SUFFIX) : null;
+}
+
 /** Sessions and the refresh-token families that live in them. */
 export interface SessionStore {
   /** Stores a session and, in token mode, its first refresh token, in one step. */

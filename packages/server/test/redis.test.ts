@@ -1,0 +1,416 @@
+// The Redis roles (sessions, counters) and the revocation bridge, on one Redis and on a real
+// three-node Redis Cluster the file starts itself.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { RevocationBridge } from '../src/cluster/revocation-bridge.js';
+import { RevocationHub } from '../src/domain/revocations.js';
+import { StoreUnavailableError } from '../src/errors.js';
+import { refreshTokenId, type SessionUser } from '../src/store/ports.js';
+import { RedisBackend } from '../src/store/redis.js';
+import { RedisCounters } from '../src/store/redis-counters.js';
+import { RedisSessionStore } from '../src/store/redis-sessions.js';
+import type { RefreshTokenRecord, RevocationEntry, SessionRecord } from '../src/store/types.js';
+import { randomId } from '../src/util/crypto.js';
+import { freePort } from './helpers.js';
+import { type RedisClusterFixture, skipWithoutRedisCluster, startRedisCluster } from './redis-cluster.js';
+import { deleteRedisKeys, redisUrl } from './services.js';
+
+const skipSingle = redisUrl ? undefined : 'Redis not reachable: TESSERA_TEST_REDIS_URL unset';
+const prefix = `tessera:test:${randomBytes(6).toString('hex')}:`;
+const T0 = Date.now();
+
+function sessionUser(): SessionUser {
+  return { id: randomId(), username: `user-${randomId().toLowerCase()}`, roles: ['user'], disabled: false };
+}
+
+function session(userId: string, overrides: Partial<SessionRecord> = {}): SessionRecord {
+  return {
+    id: randomId(),
+    userId,
+    mode: 'token',
+    secretHash: null,
+    createdAt: T0,
+    lastSeenAt: T0,
+    expiresAt: T0 + 3_600_000,
+    idleExpiresAt: T0 + 600_000,
+    userAgent: 'test-agent',
+    ip: '127.0.0.1',
+    revokedAt: null,
+    revokeReason: null,
+    ...overrides,
+  };
+}
+
+function firstRefresh(s: SessionRecord): RefreshTokenRecord {
+  return {
+    id: refreshTokenId(s.id, randomId()),
+    sessionId: s.id,
+    secretHash: `hash-${randomId()}`,
+    parentId: null,
+    createdAt: s.createdAt,
+    expiresAt: s.idleExpiresAt,
+    usedAt: null,
+  };
+}
+
+interface Opened {
+  backend: RedisBackend;
+  sessions: RedisSessionStore;
+  counters: RedisCounters;
+}
+
+async function openRoles(url: string, cluster: boolean, keyPrefix: string): Promise<Opened> {
+  const backend = await RedisBackend.open(url, { cluster, prefix: keyPrefix });
+  return { backend, sessions: new RedisSessionStore(backend), counters: new RedisCounters(backend) };
+}
+
+/** Behaviour both deployments must show, through the ports. */
+function roleChecks(name: string, open: () => Promise<Opened>, skip: string | undefined): void {
+  describe(`redis roles: ${name}`, { skip }, () => {
+    let r: Opened;
+    before(async () => {
+      r = await open();
+    });
+    after(async () => {
+      await r?.backend.close();
+    });
+
+    it('keeps the user snapshot with the session and reads a live session in one step', async () => {
+      const u = sessionUser();
+      const s = session(u.id);
+      await r.sessions.createSession(s, u);
+      assert.deepEqual(await r.sessions.getSession(s.id), s);
+      assert.deepEqual(await r.sessions.getLiveSession(s.id, T0 + 1), { session: s, user: u });
+      assert.equal(await r.sessions.getLiveSession(s.id, s.idleExpiresAt), null);
+      assert.equal(await r.sessions.getLiveSession('no-such-session', T0), null);
+      await assert.rejects(r.sessions.createSession(s, u), /session id exists/);
+    });
+
+    it('rotates once, answers a retry within the grace window, and revokes the session on late reuse', async () => {
+      const u = sessionUser();
+      const s = session(u.id);
+      const t = firstRefresh(s);
+      await r.sessions.createSession(s, u, t);
+      const successorId = refreshTokenId(s.id, randomId());
+      const req = {
+        id: t.id,
+        secretHash: t.secretHash,
+        successorId,
+        successorSecretHash: 'successor-hash',
+        now: T0 + 1000,
+        graceMs: 10_000,
+        idleTtlMs: 900_000,
+      };
+      assert.deepEqual(await r.sessions.rotateRefreshToken({ ...req, secretHash: 'wrong' }), {
+        outcome: 'invalid',
+      });
+      const rotated = await r.sessions.rotateRefreshToken(req);
+      assert.equal(rotated.outcome, 'rotated');
+      if (rotated.outcome !== 'rotated') return;
+      assert.equal(rotated.successorExpiresAt, T0 + 1000 + 900_000);
+      assert.deepEqual(rotated.user, u);
+      assert.equal(rotated.session.lastSeenAt, T0 + 1000);
+      assert.equal(rotated.session.idleExpiresAt, T0 + 1000 + 900_000);
+      const grace = await r.sessions.rotateRefreshToken({ ...req, now: T0 + 5000 });
+      assert.equal(grace.outcome, 'grace');
+      assert.equal(grace.outcome === 'grace' && grace.successorExpiresAt, T0 + 1000 + 900_000);
+      assert.deepEqual(await r.sessions.rotateRefreshToken({ ...req, now: T0 + 11_001 }), {
+        outcome: 'reused',
+        sessionId: s.id,
+        userId: u.id,
+      });
+      assert.equal((await r.sessions.getSession(s.id))?.revokeReason, 'refresh_reuse');
+      assert.equal(await r.sessions.getLiveSession(s.id, T0 + 11_002), null);
+      assert.deepEqual(
+        await r.sessions.rotateRefreshToken({
+          ...req,
+          id: successorId,
+          secretHash: 'successor-hash',
+          successorId: refreshTokenId(s.id, randomId()),
+          now: T0 + 11_002,
+        }),
+        { outcome: 'invalid' },
+        'the family is dead',
+      );
+    });
+
+    it('lets exactly one of many concurrent rotations win', async () => {
+      const u = sessionUser();
+      const s = session(u.id);
+      const t = firstRefresh(s);
+      await r.sessions.createSession(s, u, t);
+      const successorId = refreshTokenId(s.id, randomId());
+      const outcomes = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          r.sessions.rotateRefreshToken({
+            id: t.id,
+            secretHash: t.secretHash,
+            successorId,
+            successorSecretHash: 'h2',
+            now: T0 + 10,
+            graceMs: 10_000,
+            idleTtlMs: 600_000,
+          }),
+        ),
+      );
+      assert.equal(outcomes.filter((o) => o.outcome === 'rotated').length, 1);
+      assert.equal(outcomes.filter((o) => o.outcome === 'grace').length, 19);
+    });
+
+    it('refuses tokens that are unknown, expired, or of a session that ended', async () => {
+      const u = sessionUser();
+      const s = session(u.id);
+      const t = firstRefresh(s);
+      await r.sessions.createSession(s, u, t);
+      const base = {
+        id: t.id,
+        secretHash: t.secretHash,
+        successorId: refreshTokenId(s.id, randomId()),
+        successorSecretHash: 'x',
+        graceMs: 0,
+        idleTtlMs: 600_000,
+      };
+      const invalid = { outcome: 'invalid' };
+      assert.deepEqual(await r.sessions.rotateRefreshToken({ ...base, id: 'short-id', now: T0 }), invalid);
+      assert.deepEqual(
+        await r.sessions.rotateRefreshToken({ ...base, id: refreshTokenId(s.id, randomId()), now: T0 }),
+        invalid,
+      );
+      assert.deepEqual(await r.sessions.rotateRefreshToken({ ...base, now: t.expiresAt }), invalid);
+      assert.equal((await r.sessions.sessionOfRefreshToken(t.id, t.secretHash, T0))?.id, s.id);
+      assert.equal(await r.sessions.sessionOfRefreshToken(t.id, 'wrong', T0), null);
+      assert.equal(await r.sessions.revokeSession(s.id, T0 + 1, 'logout'), true);
+      assert.equal(await r.sessions.revokeSession(s.id, T0 + 2, 'logout'), false);
+      assert.deepEqual(await r.sessions.rotateRefreshToken({ ...base, now: T0 + 2 }), invalid);
+      assert.equal(await r.sessions.sessionOfRefreshToken(t.id, t.secretHash, T0 + 2), null);
+      await assert.rejects(
+        r.sessions.rotateRefreshToken({
+          ...base,
+          successorId: refreshTokenId(randomId(), randomId()),
+          now: T0,
+        }),
+        /begins with the id of its session/,
+      );
+    });
+
+    it('slides, lists and revokes a user’s sessions', async () => {
+      const u = sessionUser();
+      const a = session(u.id, { createdAt: T0 + 1 });
+      const b = session(u.id, { createdAt: T0 + 2 });
+      const c = session(u.id, { createdAt: T0 + 3 });
+      for (const s of [a, b, c]) await r.sessions.createSession(s, u);
+      await r.sessions.touchSession(a.id, T0 + 100, T0 + 700_000);
+      const touched = await r.sessions.getSession(a.id);
+      assert.equal(touched?.lastSeenAt, T0 + 100);
+      assert.equal(touched?.idleExpiresAt, T0 + 700_000);
+      assert.deepEqual(
+        (await r.sessions.listSessions(u.id, T0 + 10)).map((s) => s.id),
+        [c.id, b.id, a.id],
+      );
+      assert.deepEqual(
+        (await r.sessions.revokeUserSessions(u.id, T0 + 10, 'logout_all', b.id)).sort(),
+        [a.id, c.id].sort(),
+      );
+      assert.deepEqual(
+        (await r.sessions.listSessions(u.id, T0 + 11)).map((s) => s.id),
+        [b.id],
+      );
+      await r.sessions.touchSession(a.id, T0 + 200, T0 + 800_000);
+      assert.equal(
+        (await r.sessions.getSession(a.id))?.lastSeenAt,
+        T0 + 100,
+        'a revoked session is not touched',
+      );
+    });
+
+    it('counts in windows and keeps locks', async () => {
+      const key = `login:${randomId()}`;
+      assert.equal(await r.counters.hitCounter(key, 60_000, T0), 1);
+      assert.equal(await r.counters.hitCounter(key, 60_000, T0 + 1), 2);
+      assert.equal(await r.counters.hitCounter(key, 60_000, T0 + 2, -1), 1);
+      assert.equal(await r.counters.getCounter(key, T0 + 3), 1);
+      assert.equal(await r.counters.getCounter(key, T0 + 60_000), 0);
+      assert.equal(await r.counters.hitCounter(key, 60_000, T0 + 60_000), 1, 'a new window');
+      await r.counters.resetCounter(key);
+      assert.equal(await r.counters.getCounter(key, T0 + 60_001), 0);
+      await r.counters.setLock(key, T0 + 5000);
+      await r.counters.setLock(key, T0 + 1000);
+      assert.equal(await r.counters.getLock(key, T0), T0 + 5000, 'a lock only grows');
+      assert.equal(await r.counters.getLock(key, T0 + 5000), 0);
+    });
+  });
+}
+
+roleChecks('one Redis', () => openRoles(redisUrl!, false, `${prefix}roles:`), skipSingle);
+
+let cluster: RedisClusterFixture | undefined;
+const clusterPrefix = 'tessera:test:cluster:';
+after(async () => {
+  if (redisUrl) await deleteRedisKeys(redisUrl, prefix);
+  await cluster?.stop();
+});
+
+describe('redis cluster', { skip: skipWithoutRedisCluster, timeout: 60_000 }, () => {
+  before(async () => {
+    cluster = await startRedisCluster();
+  });
+
+  roleChecks('three-node Redis Cluster', () => openRoles(cluster!.url, true, clusterPrefix), undefined);
+
+  it('keeps one session and its refresh tokens in one slot, and spreads sessions over the nodes', async () => {
+    const r = await openRoles(cluster!.url, true, `${clusterPrefix}slots:`);
+    const admin = cluster!.node(cluster!.ports[0]!);
+    try {
+      const u = sessionUser();
+      const sessions = Array.from({ length: 60 }, () => session(u.id));
+      const firsts = sessions.map(firstRefresh);
+      for (let i = 0; i < sessions.length; i++) await r.sessions.createSession(sessions[i]!, u, firsts[i]);
+      const s = sessions[0]!;
+      const t = firsts[0]!;
+      const successorId = refreshTokenId(s.id, randomId());
+      const rotated = await r.sessions.rotateRefreshToken({
+        id: t.id,
+        secretHash: t.secretHash,
+        successorId,
+        successorSecretHash: 'h',
+        now: T0 + 1,
+        graceMs: 0,
+        idleTtlMs: 600_000,
+      });
+      assert.equal(rotated.outcome, 'rotated');
+      const keys = [
+        r.sessions.sessionKey(s.id),
+        r.sessions.refreshKey(t.id)!,
+        r.sessions.refreshKey(successorId)!,
+      ];
+      const slots = await Promise.all(keys.map((k) => admin.cluster('KEYSLOT', k) as Promise<number>));
+      assert.equal(new Set(slots).size, 1, `one slot for ${keys.join(', ')}: ${slots.join(', ')}`);
+
+      // Where each session's key actually is: every node holds some.
+      const perNode = await Promise.all(
+        cluster!.ports.map(async (port) => {
+          const node = cluster!.node(port);
+          let cursor = '0';
+          let found = 0;
+          do {
+            const [next, batch] = await node.scan(
+              cursor,
+              'MATCH',
+              `${clusterPrefix}slots:s:{*}`,
+              'COUNT',
+              500,
+            );
+            cursor = next;
+            found += batch.length;
+          } while (cursor !== '0');
+          return found;
+        }),
+      );
+      assert.equal(
+        perNode.reduce((a, b) => a + b, 0),
+        sessions.length,
+      );
+      assert.ok(
+        perNode.every((n) => n > 0),
+        `sessions on every node: ${perNode.join(', ')}`,
+      );
+    } finally {
+      await r.backend.close();
+    }
+  });
+
+  it('shares revocations between bridges on the cluster', async () => {
+    const hubA = new RevocationHub();
+    const hubB = new RevocationHub();
+    const a = await RevocationBridge.start(cluster!.url, hubA, clusterPrefix, true);
+    const b = await RevocationBridge.start(cluster!.url, hubB, clusterPrefix, true);
+    try {
+      const entry: RevocationEntry = {
+        seq: 1,
+        sid: randomId(),
+        sub: null,
+        notBefore: null,
+        expiresAt: Math.floor(T0 / 1000) + 600,
+        reason: 'logout',
+      };
+      const received = new Promise<RevocationEntry[]>((resolve) => hubB.subscribe(resolve));
+      await hubA.broadcast!([entry]);
+      assert.deepEqual(await received, [entry]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
+
+describe('redis backend', { skip: skipSingle }, () => {
+  it('gives a session its idle end, a refresh token its own end, and the index the latest end, plus the retention', async () => {
+    const backend = await RedisBackend.open(redisUrl!, { prefix: `${prefix}ttl:`, retainMs: 60_000 });
+    const sessions = new RedisSessionStore(backend);
+    const admin = new Redis(redisUrl!);
+    try {
+      const now = Date.now();
+      const u = sessionUser();
+      const s = session(u.id, { createdAt: now, expiresAt: now + 3_600_000, idleExpiresAt: now + 600_000 });
+      const t = { ...firstRefresh(s), expiresAt: now + 120_000 };
+      await sessions.createSession(s, u, t);
+      const sttl = await admin.pttl(sessions.sessionKey(s.id));
+      assert.ok(sttl > 600_000 && sttl <= 660_000, String(sttl));
+      const rttl = await admin.pttl(sessions.refreshKey(t.id)!);
+      assert.ok(rttl > 120_000 && rttl <= 180_000, String(rttl));
+      const ittl = await admin.pttl(sessions.indexKey(u.id));
+      assert.ok(ittl > 3_600_000 && ittl <= 3_660_000, String(ittl));
+      await sessions.touchSession(s.id, now + 1, now + 1_200_000);
+      const touched = await admin.pttl(sessions.sessionKey(s.id));
+      assert.ok(touched > 1_200_000 && touched <= 1_260_000, String(touched));
+    } finally {
+      await admin.quit();
+      await backend.close();
+    }
+  });
+
+  it('rejects with StoreUnavailableError when nothing listens (bounded connect timeout)', async () => {
+    for (const cluster of [false, true]) {
+      await assert.rejects(
+        RedisBackend.open(`redis://127.0.0.1:${await freePort()}/0`, { cluster, connectTimeoutMillis: 1000 }),
+        (err: unknown) => err instanceof StoreUnavailableError && err.code === 'unavailable',
+      );
+    }
+  });
+
+  it('fails closed while its connection is killed, then reconnects by itself', async () => {
+    const name = `tessera-test-${randomBytes(4).toString('hex')}`;
+    const backend = await RedisBackend.open(redisUrl!, { prefix: `${prefix}kill:`, connectionName: name });
+    const counters = new RedisCounters(backend);
+    const admin = new Redis(redisUrl!);
+    try {
+      await backend.ping();
+      const clients = (await admin.client('LIST')) as string;
+      const id = clients
+        .split('\n')
+        .find((line) => line.includes(` name=${name} `))
+        ?.match(/^id=(\d+)/)?.[1];
+      assert.ok(id, 'found the store connection');
+      await admin.client('KILL', 'ID', id);
+      const started = Date.now();
+      let ok = false;
+      let failures = 0;
+      while (!ok && Date.now() - started < 15_000) {
+        try {
+          await counters.hitCounter('k', 60_000, Date.now());
+          ok = true;
+        } catch (err) {
+          assert.ok(err instanceof StoreUnavailableError, String(err));
+          failures++;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+      assert.ok(ok, `reconnected (after ${failures} coded failures)`);
+    } finally {
+      await admin.quit();
+      await backend.close();
+    }
+  });
+});
