@@ -65,6 +65,13 @@ else {
   notes.push(`Browser suites SKIPPED: no Chromium at ${chromium} (apt-get install -y chromium)`);
 }
 
+const clusterTools = ['redis-server', 'redis-cli'].filter((c) => spawnSync(c, ['--version']).status !== 0);
+if (clusterTools.length > 0) {
+  notes.push(
+    `Redis Cluster suites SKIPPED: no ${clusterTools.join(' or ')} on the PATH (apt-get install -y redis-server)`,
+  );
+}
+
 for (const n of notes) console.log(`!! ${n}`);
 const result = spawnSync(
   process.execPath,

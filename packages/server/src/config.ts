@@ -12,6 +12,8 @@ export interface Config {
   corsOrigins: string[];
   databaseUrl: string | undefined;
   redisUrl: string | undefined;
+  /** `redisUrl` names nodes of a Redis Cluster (comma-separated); the rest are discovered. */
+  redisCluster: boolean;
   /** PostgreSQL schema holding Tessera's tables. */
   databaseSchema: string;
   /** Prefix of every Redis key and of the revocation pub/sub channel. */

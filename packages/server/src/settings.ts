@@ -90,6 +90,25 @@ function parseIssuer(v: unknown, { label, problems, config }: ParseContext): str
   return issuer;
 }
 
+function checkUrl(text: string, protocols: readonly string[], { label, problems }: ParseContext): void {
+  try {
+    const u = new URL(text);
+    if (!protocols.includes(u.protocol)) throw new Error(`expected ${protocols.join(' or ')}`);
+  } catch (err) {
+    problems.push(`${label} is not a usable URL: ${(err as Error).message}`);
+  }
+}
+
+/** One Redis URL; with TESSERA_REDIS_CLUSTER, one or more nodes of the cluster, comma-separated. */
+function parseRedisUrl(v: unknown, ctx: ParseContext): string | undefined {
+  if (v === undefined) return undefined;
+  const text = String(v);
+  for (const node of ctx.config.redisCluster ? text.split(',') : [text]) {
+    checkUrl(node.trim(), ['redis:', 'rediss:'], ctx);
+  }
+  return text;
+}
+
 function parseOrigins(v: unknown, { label, problems, config }: ParseContext): string[] {
   const issuer = issuerUrl(config);
   const list = v === undefined ? (issuer ? [issuer.origin] : []) : entriesOf(v);
@@ -198,6 +217,14 @@ const TABLE = [
     protocols: ['postgres:', 'postgresql:'],
   },
   {
+    key: 'redisCluster',
+    env: 'TESSERA_REDIS_CLUSTER',
+    description:
+      '`TESSERA_REDIS_URL` names nodes of a Redis Cluster (one or more, comma-separated; the rest are discovered)',
+    type: 'bool',
+    default: false,
+  },
+  {
     key: 'redisUrl',
     env: 'TESSERA_REDIS_URL',
     description: 'Redis',
@@ -205,6 +232,7 @@ const TABLE = [
     secret: true,
     type: 'url',
     protocols: ['redis:', 'rediss:'],
+    parse: parseRedisUrl,
   },
   {
     key: 'databaseSchema',
@@ -505,12 +533,7 @@ export function readSetting(s: Setting, v: unknown, problems: string[], config: 
     case 'url': {
       if (s.parse) return s.parse(v, { label, problems, config });
       if (v === undefined) return undefined;
-      try {
-        const u = new URL(String(v));
-        if (!s.protocols.includes(u.protocol)) throw new Error(`expected ${s.protocols.join(' or ')}`);
-      } catch (err) {
-        problems.push(`${label} is not a usable URL: ${(err as Error).message}`);
-      }
+      checkUrl(String(v), s.protocols, { label, problems, config });
       return String(v);
     }
     case 'list': {

@@ -107,7 +107,12 @@ export async function createTessera(
       oauth = { service, store: stores.oauth };
     }
     if (config.redisUrl) {
-      const bridge = await RevocationBridge.start(config.redisUrl, hub, config.redisPrefix);
+      const bridge = await RevocationBridge.start(
+        config.redisUrl,
+        hub,
+        config.redisPrefix,
+        config.redisCluster,
+      );
       closers.push(() => bridge.close());
     }
     const upkeep = async (): Promise<void> => {

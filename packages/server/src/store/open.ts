@@ -15,7 +15,7 @@ import type {
 
 export type StoresConfig = Pick<
   Config,
-  'dataDir' | 'databaseUrl' | 'databaseSchema' | 'redisUrl' | 'redisPrefix'
+  'dataDir' | 'databaseUrl' | 'databaseSchema' | 'redisUrl' | 'redisCluster' | 'redisPrefix'
 >;
 
 /**
@@ -41,7 +41,10 @@ export async function openStores(config: StoresConfig): Promise<Stores> {
       import('./redis.js'),
       import('./redis-counters.js'),
     ]);
-    const hot = await RedisBackend.open(config.redisUrl, { prefix: config.redisPrefix });
+    const hot = await RedisBackend.open(config.redisUrl, {
+      prefix: config.redisPrefix,
+      cluster: config.redisCluster,
+    });
     return { ...durable, counters: new RedisCounters(hot), backends: [...durable.backends, hot] };
   } catch (err) {
     await closeStores(durable);
