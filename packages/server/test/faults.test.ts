@@ -15,6 +15,7 @@ import type { RotateRequest, SessionStore, Stores } from '../src/store/ports.js'
 import { openPostgresStores } from '../src/store/postgres.js';
 import { RedisBackend } from '../src/store/redis.js';
 import { RedisCounters } from '../src/store/redis-counters.js';
+import { RedisSessionStore } from '../src/store/redis-sessions.js';
 import { openSqliteStores } from '../src/store/sqlite.js';
 import {
   type Answer,
@@ -228,14 +229,19 @@ async function assertRecovered(server: TestServer, creds: Credentials): Promise<
   assert.equal(login.status, 200);
 }
 
-/** The embedded stores in memory with their counters in the Redis on `port`. */
-async function withRedisCounters(port: number, commandTimeoutMillis?: number): Promise<Stores> {
+/** The embedded stores in memory with their sessions and counters in the Redis on `port`. */
+async function withRedis(port: number, commandTimeoutMillis?: number): Promise<Stores> {
   const durable = openSqliteStores(':memory:');
   const hot = await RedisBackend.open(`redis://127.0.0.1:${port}/0`, {
     prefix: 'tessera:fault:',
     commandTimeoutMillis,
   });
-  return { ...durable, counters: new RedisCounters(hot), backends: [...durable.backends, hot] };
+  return {
+    ...durable,
+    sessions: new RedisSessionStore(hot),
+    counters: new RedisCounters(hot),
+    backends: [...durable.backends, hot],
+  };
 }
 
 describe('faults: a store that is down', { timeout: 45_000 }, () => {
@@ -248,7 +254,7 @@ describe('faults: a store that is down', { timeout: 45_000 }, () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'tessera-fault-redis-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     let redis = await startRedisServer(port, dir);
-    const server = await startTestServer({}, { stores: await withRedisCounters(port), realClock: true });
+    const server = await startTestServer({}, { stores: await withRedis(port), realClock: true });
     cleanups.push(() => server.close());
     const creds = await signIn(server);
     assert.equal((await call(server.url, 'GET', '/readyz')).status, 200);
@@ -270,7 +276,7 @@ describe('faults: a store that is down', { timeout: 45_000 }, () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'tessera-fault-redis-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const redis = await startRedisServer(port, dir);
-    const server = await startTestServer({}, { stores: await withRedisCounters(port, 500), realClock: true });
+    const server = await startTestServer({}, { stores: await withRedis(port, 500), realClock: true });
     cleanups.push(() => server.close());
     const creds = await signIn(server);
 

@@ -1,7 +1,7 @@
 import { VerifyError } from '@tessera/verify';
 import type { Config } from '../config.js';
 import { TesseraError } from '../errors.js';
-import type { SessionUser, Stores } from '../store/ports.js';
+import { refreshTokenId, type SessionUser, type Stores, sessionIdOfRefreshToken } from '../store/ports.js';
 import type {
   AuditType,
   RefreshTokenRecord,
@@ -210,7 +210,7 @@ export class AuthService {
     }
     const refreshSecret = randomToken(32);
     const first: RefreshTokenRecord = {
-      id: randomId(),
+      id: refreshTokenId(id, randomId()),
       sessionId: id,
       secretHash: sha256(refreshSecret),
       parentId: null,
@@ -242,9 +242,13 @@ export class AuthService {
     };
   }
 
-  /** The successor of a refresh token is derived, not random, so a retry can be answered with it. */
+  /**
+   * The successor of a refresh token is derived, not random, so a retry can be answered with it;
+   * its id names the parent's session, as every refresh token id does.
+   */
   private successorOf(parentId: string, parentSecret: string): { id: string; secret: string } {
-    return refreshSuccessor(this.deps.secrets.refreshDerivation, parentId, parentSecret);
+    const next = refreshSuccessor(this.deps.secrets.refreshDerivation, parentId, parentSecret);
+    return { id: refreshTokenId(sessionIdOfRefreshToken(parentId) ?? '', next.id), secret: next.secret };
   }
 
   async refresh(token: unknown, client?: ClientInfo): Promise<IssuedTokens> {

@@ -19,10 +19,12 @@ export type StoresConfig = Pick<
 >;
 
 /**
- * Every role from the backends the configuration names. The durable roles (users, sessions,
- * keys, revocations, audit, OAuth) come from PostgreSQL when TESSERA_DATABASE_URL is set, else
- * from the embedded SQLite file in the data folder; with TESSERA_REDIS_URL the counters come
- * from Redis. Rejects with StoreUnavailableError, leaving nothing open, when a backend is down.
+ * Every role from the backends the configuration names. The durable roles (users, keys,
+ * revocations, audit, OAuth) come from PostgreSQL when TESSERA_DATABASE_URL is set, else from the
+ * embedded SQLite file in the data folder; with TESSERA_REDIS_URL (one Redis or a Redis Cluster)
+ * sessions, refresh tokens and counters come from Redis, their source of truth, else from the
+ * durable backend too. Rejects with StoreUnavailableError, leaving nothing open, when a backend
+ * is down.
  */
 export async function openStores(config: StoresConfig): Promise<Stores> {
   const durable = config.databaseUrl
@@ -37,15 +39,21 @@ export async function openStores(config: StoresConfig): Promise<Stores> {
     return { ...durable, counters, backends: [...durable.backends, counters] };
   }
   try {
-    const [{ RedisBackend }, { RedisCounters }] = await Promise.all([
+    const [{ RedisBackend }, { RedisCounters }, { RedisSessionStore }] = await Promise.all([
       import('./redis.js'),
       import('./redis-counters.js'),
+      import('./redis-sessions.js'),
     ]);
-    const hot = await RedisBackend.open(config.redisUrl, {
+    const redis = await RedisBackend.open(config.redisUrl, {
       prefix: config.redisPrefix,
       cluster: config.redisCluster,
     });
-    return { ...durable, counters: new RedisCounters(hot), backends: [...durable.backends, hot] };
+    return {
+      ...durable,
+      sessions: new RedisSessionStore(redis),
+      counters: new RedisCounters(redis),
+      backends: [...durable.backends, redis],
+    };
   } catch (err) {
     await closeStores(durable);
     throw err;
