@@ -7,54 +7,21 @@ import { Redis } from 'ioredis';
 import { RevocationBridge } from '../src/cluster/revocation-bridge.js';
 import { RevocationHub } from '../src/domain/revocations.js';
 import { StoreUnavailableError } from '../src/errors.js';
-import { refreshTokenId, type SessionUser } from '../src/store/ports.js';
+import { refreshTokenId } from '../src/store/ports.js';
 import { RedisBackend } from '../src/store/redis.js';
 import { RedisCounters } from '../src/store/redis-counters.js';
 import { RedisSessionStore } from '../src/store/redis-sessions.js';
-import type { RefreshTokenRecord, RevocationEntry, SessionRecord } from '../src/store/types.js';
+import type { RevocationEntry } from '../src/store/types.js';
 import { randomId } from '../src/util/crypto.js';
+import { countersContract } from './contracts/counters.js';
+import { refresh, session, sessionUser, T0, user } from './contracts/records.js';
+import { sessionStoreContract } from './contracts/sessions.js';
 import { configProblems, freePort } from './helpers.js';
 import { type RedisClusterFixture, skipWithoutRedisCluster, startRedisCluster } from './redis-cluster.js';
 import { deleteRedisKeys, redisUrl } from './services.js';
 
 const skipSingle = redisUrl ? undefined : 'Redis not reachable: TESSERA_TEST_REDIS_URL unset';
 const prefix = `tessera:test:${randomBytes(6).toString('hex')}:`;
-const T0 = Date.now();
-
-function sessionUser(): SessionUser {
-  return { id: randomId(), username: `user-${randomId().toLowerCase()}`, roles: ['user'], disabled: false };
-}
-
-function session(userId: string, overrides: Partial<SessionRecord> = {}): SessionRecord {
-  return {
-    id: randomId(),
-    userId,
-    mode: 'token',
-    secretHash: null,
-    createdAt: T0,
-    lastSeenAt: T0,
-    expiresAt: T0 + 3_600_000,
-    idleExpiresAt: T0 + 600_000,
-    userAgent: 'test-agent',
-    ip: '127.0.0.1',
-    revokedAt: null,
-    revokeReason: null,
-    ...overrides,
-  };
-}
-
-function firstRefresh(s: SessionRecord): RefreshTokenRecord {
-  return {
-    id: refreshTokenId(s.id, randomId()),
-    sessionId: s.id,
-    secretHash: `hash-${randomId()}`,
-    parentId: null,
-    createdAt: s.createdAt,
-    expiresAt: s.idleExpiresAt,
-    usedAt: null,
-  };
-}
-
 interface Opened {
   backend: RedisBackend;
   sessions: RedisSessionStore;
@@ -66,184 +33,27 @@ async function openRoles(url: string, cluster: boolean, keyPrefix: string): Prom
   return { backend, sessions: new RedisSessionStore(backend), counters: new RedisCounters(backend) };
 }
 
-/** Behaviour both deployments must show, through the ports. */
-function roleChecks(name: string, open: () => Promise<Opened>, skip: string | undefined): void {
-  describe(`redis roles: ${name}`, { skip }, () => {
-    let r: Opened;
-    before(async () => {
-      r = await open();
-    });
-    after(async () => {
-      await r?.backend.close();
-    });
-
-    it('keeps the user snapshot with the session and reads a live session in one step', async () => {
-      const u = sessionUser();
-      const s = session(u.id);
-      await r.sessions.createSession(s, u);
-      assert.deepEqual(await r.sessions.getSession(s.id), s);
-      assert.deepEqual(await r.sessions.getLiveSession(s.id, T0 + 1), { session: s, user: u });
-      assert.equal(await r.sessions.getLiveSession(s.id, s.idleExpiresAt), null);
-      assert.equal(await r.sessions.getLiveSession('no-such-session', T0), null);
-      await assert.rejects(r.sessions.createSession(s, u), /session id exists/);
-    });
-
-    it('rotates once, answers a retry within the grace window, and revokes the session on late reuse', async () => {
-      const u = sessionUser();
-      const s = session(u.id);
-      const t = firstRefresh(s);
-      await r.sessions.createSession(s, u, t);
-      const successorId = refreshTokenId(s.id, randomId());
-      const req = {
-        id: t.id,
-        secretHash: t.secretHash,
-        successorId,
-        successorSecretHash: 'successor-hash',
-        now: T0 + 1000,
-        graceMs: 10_000,
-        idleTtlMs: 900_000,
-      };
-      assert.deepEqual(await r.sessions.rotateRefreshToken({ ...req, secretHash: 'wrong' }), {
-        outcome: 'invalid',
-      });
-      const rotated = await r.sessions.rotateRefreshToken(req);
-      assert.equal(rotated.outcome, 'rotated');
-      if (rotated.outcome !== 'rotated') return;
-      assert.equal(rotated.successorExpiresAt, T0 + 1000 + 900_000);
-      assert.deepEqual(rotated.user, u);
-      assert.equal(rotated.session.lastSeenAt, T0 + 1000);
-      assert.equal(rotated.session.idleExpiresAt, T0 + 1000 + 900_000);
-      const grace = await r.sessions.rotateRefreshToken({ ...req, now: T0 + 5000 });
-      assert.equal(grace.outcome, 'grace');
-      assert.equal(grace.outcome === 'grace' && grace.successorExpiresAt, T0 + 1000 + 900_000);
-      assert.deepEqual(await r.sessions.rotateRefreshToken({ ...req, now: T0 + 11_001 }), {
-        outcome: 'reused',
-        sessionId: s.id,
-        userId: u.id,
-      });
-      assert.equal((await r.sessions.getSession(s.id))?.revokeReason, 'refresh_reuse');
-      assert.equal(await r.sessions.getLiveSession(s.id, T0 + 11_002), null);
-      assert.deepEqual(
-        await r.sessions.rotateRefreshToken({
-          ...req,
-          id: successorId,
-          secretHash: 'successor-hash',
-          successorId: refreshTokenId(s.id, randomId()),
-          now: T0 + 11_002,
-        }),
-        { outcome: 'invalid' },
-        'the family is dead',
-      );
-    });
-
-    it('lets exactly one of many concurrent rotations win', async () => {
-      const u = sessionUser();
-      const s = session(u.id);
-      const t = firstRefresh(s);
-      await r.sessions.createSession(s, u, t);
-      const successorId = refreshTokenId(s.id, randomId());
-      const outcomes = await Promise.all(
-        Array.from({ length: 20 }, () =>
-          r.sessions.rotateRefreshToken({
-            id: t.id,
-            secretHash: t.secretHash,
-            successorId,
-            successorSecretHash: 'h2',
-            now: T0 + 10,
-            graceMs: 10_000,
-            idleTtlMs: 600_000,
-          }),
-        ),
-      );
-      assert.equal(outcomes.filter((o) => o.outcome === 'rotated').length, 1);
-      assert.equal(outcomes.filter((o) => o.outcome === 'grace').length, 19);
-    });
-
-    it('refuses tokens that are unknown, expired, or of a session that ended', async () => {
-      const u = sessionUser();
-      const s = session(u.id);
-      const t = firstRefresh(s);
-      await r.sessions.createSession(s, u, t);
-      const base = {
-        id: t.id,
-        secretHash: t.secretHash,
-        successorId: refreshTokenId(s.id, randomId()),
-        successorSecretHash: 'x',
-        graceMs: 0,
-        idleTtlMs: 600_000,
-      };
-      const invalid = { outcome: 'invalid' };
-      assert.deepEqual(await r.sessions.rotateRefreshToken({ ...base, id: 'short-id', now: T0 }), invalid);
-      assert.deepEqual(
-        await r.sessions.rotateRefreshToken({ ...base, id: refreshTokenId(s.id, randomId()), now: T0 }),
-        invalid,
-      );
-      assert.deepEqual(await r.sessions.rotateRefreshToken({ ...base, now: t.expiresAt }), invalid);
-      assert.equal((await r.sessions.sessionOfRefreshToken(t.id, t.secretHash, T0))?.id, s.id);
-      assert.equal(await r.sessions.sessionOfRefreshToken(t.id, 'wrong', T0), null);
-      assert.equal(await r.sessions.revokeSession(s.id, T0 + 1, 'logout'), true);
-      assert.equal(await r.sessions.revokeSession(s.id, T0 + 2, 'logout'), false);
-      assert.deepEqual(await r.sessions.rotateRefreshToken({ ...base, now: T0 + 2 }), invalid);
-      assert.equal(await r.sessions.sessionOfRefreshToken(t.id, t.secretHash, T0 + 2), null);
-      await assert.rejects(
-        r.sessions.rotateRefreshToken({
-          ...base,
-          successorId: refreshTokenId(randomId(), randomId()),
-          now: T0,
-        }),
-        /begins with the id of its session/,
-      );
-    });
-
-    it('slides, lists and revokes a user’s sessions', async () => {
-      const u = sessionUser();
-      const a = session(u.id, { createdAt: T0 + 1 });
-      const b = session(u.id, { createdAt: T0 + 2 });
-      const c = session(u.id, { createdAt: T0 + 3 });
-      for (const s of [a, b, c]) await r.sessions.createSession(s, u);
-      await r.sessions.touchSession(a.id, T0 + 100, T0 + 700_000);
-      const touched = await r.sessions.getSession(a.id);
-      assert.equal(touched?.lastSeenAt, T0 + 100);
-      assert.equal(touched?.idleExpiresAt, T0 + 700_000);
-      assert.deepEqual(
-        (await r.sessions.listSessions(u.id, T0 + 10)).map((s) => s.id),
-        [c.id, b.id, a.id],
-      );
-      assert.deepEqual(
-        (await r.sessions.revokeUserSessions(u.id, T0 + 10, 'logout_all', b.id)).sort(),
-        [a.id, c.id].sort(),
-      );
-      assert.deepEqual(
-        (await r.sessions.listSessions(u.id, T0 + 11)).map((s) => s.id),
-        [b.id],
-      );
-      await r.sessions.touchSession(a.id, T0 + 200, T0 + 800_000);
-      assert.equal(
-        (await r.sessions.getSession(a.id))?.lastSeenAt,
-        T0 + 100,
-        'a revoked session is not touched',
-      );
-    });
-
-    it('counts in windows and keeps locks', async () => {
-      const key = `login:${randomId()}`;
-      assert.equal(await r.counters.hitCounter(key, 60_000, T0), 1);
-      assert.equal(await r.counters.hitCounter(key, 60_000, T0 + 1), 2);
-      assert.equal(await r.counters.hitCounter(key, 60_000, T0 + 2, -1), 1);
-      assert.equal(await r.counters.getCounter(key, T0 + 3), 1);
-      assert.equal(await r.counters.getCounter(key, T0 + 60_000), 0);
-      assert.equal(await r.counters.hitCounter(key, 60_000, T0 + 60_000), 1, 'a new window');
-      await r.counters.resetCounter(key);
-      assert.equal(await r.counters.getCounter(key, T0 + 60_001), 0);
-      await r.counters.setLock(key, T0 + 5000);
-      await r.counters.setLock(key, T0 + 1000);
-      assert.equal(await r.counters.getLock(key, T0), T0 + 5000, 'a lock only grows');
-      assert.equal(await r.counters.getLock(key, T0 + 5000), 0);
-    });
-  });
+/** The SessionStore and Counters contracts, each on a connection of its own. */
+function contracts(name: string, open: () => Promise<Opened>, skip: string | undefined): void {
+  sessionStoreContract(
+    name,
+    async () => {
+      const r = await open();
+      return { sessions: r.sessions, addUser: async () => {}, close: () => r.backend.close() };
+    },
+    { skip },
+  );
+  countersContract(
+    name,
+    async () => {
+      const r = await open();
+      return { counters: r.counters, close: () => r.backend.close() };
+    },
+    { skip },
+  );
 }
 
-roleChecks('one Redis', () => openRoles(redisUrl!, false, `${prefix}roles:`), skipSingle);
+contracts('one Redis', () => openRoles(redisUrl!, false, `${prefix}contract:`), skipSingle);
 
 let cluster: RedisClusterFixture | undefined;
 const clusterPrefix = 'tessera:test:cluster:';
@@ -257,15 +67,15 @@ describe('redis cluster', { skip: skipWithoutRedisCluster, timeout: 60_000 }, ()
     cluster = await startRedisCluster();
   });
 
-  roleChecks('three-node Redis Cluster', () => openRoles(cluster!.url, true, clusterPrefix), undefined);
+  contracts('three-node Redis Cluster', () => openRoles(cluster!.url, true, clusterPrefix), undefined);
 
   it('keeps one session and its refresh tokens in one slot, and spreads sessions over the nodes', async () => {
     const r = await openRoles(cluster!.url, true, `${clusterPrefix}slots:`);
     const admin = cluster!.node(cluster!.ports[0]!);
     try {
-      const u = sessionUser();
+      const u = sessionUser(user());
       const sessions = Array.from({ length: 60 }, () => session(u.id));
-      const firsts = sessions.map(firstRefresh);
+      const firsts = sessions.map((s) => refresh(s.id, { expiresAt: s.idleExpiresAt }));
       for (let i = 0; i < sessions.length; i++) await r.sessions.createSession(sessions[i]!, u, firsts[i]);
       const s = sessions[0]!;
       const t = firsts[0]!;
@@ -280,10 +90,30 @@ describe('redis cluster', { skip: skipWithoutRedisCluster, timeout: 60_000 }, ()
         idleTtlMs: 600_000,
       });
       assert.equal(rotated.outcome, 'rotated');
+      const misnamed = {
+        id: successorId,
+        secretHash: 'h',
+        successorId: refreshTokenId(randomId(), randomId()),
+        successorSecretHash: 'h2',
+        now: T0 + 2,
+        graceMs: 0,
+        idleTtlMs: 600_000,
+      };
+      assert.deepEqual(
+        await r.sessions.rotateRefreshToken(misnamed),
+        { outcome: 'invalid' },
+        'a successor named for another session',
+      );
+      const next = refreshTokenId(s.id, randomId());
+      assert.equal(
+        (await r.sessions.rotateRefreshToken({ ...misnamed, successorId: next })).outcome,
+        'rotated',
+      );
       const keys = [
         r.sessions.sessionKey(s.id),
         r.sessions.refreshKey(t.id)!,
         r.sessions.refreshKey(successorId)!,
+        r.sessions.refreshKey(next)!,
       ];
       const slots = await Promise.all(keys.map((k) => admin.cluster('KEYSLOT', k) as Promise<number>));
       assert.equal(new Set(slots).size, 1, `one slot for ${keys.join(', ')}: ${slots.join(', ')}`);
@@ -352,9 +182,9 @@ describe('redis backend', { skip: skipSingle }, () => {
     const admin = new Redis(redisUrl!);
     try {
       const now = Date.now();
-      const u = sessionUser();
+      const u = sessionUser(user());
       const s = session(u.id, { createdAt: now, expiresAt: now + 3_600_000, idleExpiresAt: now + 600_000 });
-      const t = { ...firstRefresh(s), expiresAt: now + 120_000 };
+      const t = { ...refresh(s.id, { expiresAt: s.idleExpiresAt }), expiresAt: now + 120_000 };
       await sessions.createSession(s, u, t);
       const sttl = await admin.pttl(sessions.sessionKey(s.id));
       assert.ok(sttl > 600_000 && sttl <= 660_000, String(sttl));

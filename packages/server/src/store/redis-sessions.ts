@@ -82,9 +82,11 @@ const SCRIPTS = {
     if not live(v, tonumber(ARGV[1])) then return 0 end
     redis.call('HSET', KEYS[1], 'revokedAt', ARGV[1], 'revokeReason', ARGV[2])
     return 1`,
-  // KEYS: session, refresh token. ARGV: secret hash. The session, if the token is one of its own.
+  // KEYS: session, refresh token. ARGV: secret hash, now. The session, if the token is one of its
+  // own and has not expired.
   sessionsOfRefresh: `
-    if redis.call('HGET', KEYS[2], 'secretHash') ~= ARGV[1] then return {} end
+    local t = redis.call('HMGET', KEYS[2], 'secretHash', 'expiresAt')
+    if t[1] ~= ARGV[1] or tonumber(t[2]) <= tonumber(ARGV[2]) then return {} end
     return redis.call('HGETALL', KEYS[1])`,
   // KEYS: session, refresh token, successor. ARGV: secretHash, now, graceMs, idleTtlMs, clock,
   // retainMs, successor secret hash, parent id.
@@ -286,7 +288,7 @@ export class RedisSessionStore implements SessionStore {
     const flat = await this.script<string[]>(
       'sessionsOfRefresh',
       [this.sessionKey(sessionIdOfRefreshToken(id)!), key],
-      [secretHash],
+      [secretHash, now],
     );
     const m = toMap(flat);
     if (m.size === 0) return null;
@@ -296,10 +298,8 @@ export class RedisSessionStore implements SessionStore {
 
   async rotateRefreshToken(req: RotateRequest): Promise<RotateResult> {
     const sid = sessionIdOfRefreshToken(req.id);
-    if (sid === null) return { outcome: 'invalid' };
-    if (sessionIdOfRefreshToken(req.successorId) !== sid) {
-      throw new Error('a successor refresh token id begins with the id of its session');
-    }
+    // A successor named for another session cannot be stored beside this one: no such family.
+    if (sid === null || sessionIdOfRefreshToken(req.successorId) !== sid) return { outcome: 'invalid' };
     const [outcome, a, b] = await this.script<[string, unknown?, string?]>(
       'sessionsRotate',
       [this.sessionKey(sid), this.refreshKey(req.id)!, this.refreshKey(req.successorId)!],

@@ -1,6 +1,6 @@
 // Records the contract suites build their cases from.
 import type { AuthorizationCodeRecord, OAuthRefreshTokenRecord } from '../../src/oauth/types.js';
-import type { SessionUser } from '../../src/store/ports.js';
+import { refreshTokenId, type SessionUser } from '../../src/store/ports.js';
 import type {
   RefreshTokenRecord,
   SessionRecord,
@@ -47,9 +47,10 @@ export function session(userId: string, overrides: Partial<SessionRecord> = {}):
   };
 }
 
+/** A refresh token of a session; its id begins with the session's id (ports.ts, refreshTokenId). */
 export function refresh(sessionId: string, overrides: Partial<RefreshTokenRecord> = {}): RefreshTokenRecord {
   return {
-    id: randomId(),
+    id: refreshTokenId(sessionId, randomId()),
     sessionId,
     secretHash: `hash-${randomId()}`,
     parentId: null,

@@ -2,7 +2,7 @@
 // rotation compare-and-set.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { RotateRequest, SessionStore } from '../../src/store/ports.js';
+import { type RotateRequest, refreshTokenId, type SessionStore } from '../../src/store/ports.js';
 import type { RefreshTokenRecord, SessionRecord, UserRecord } from '../../src/store/types.js';
 import { randomId } from '../../src/util/crypto.js';
 import { refresh, session, sessionUser, T0, user } from './records.js';
@@ -16,6 +16,10 @@ export interface SessionsFixture {
 
 const GRACE = 10_000;
 const IDLE = 600_000;
+
+/** The id of a token's successor: like every refresh token id, it begins with its session's id. */
+const successorId = (t: RefreshTokenRecord, generation = 1): string =>
+  refreshTokenId(t.sessionId, `g${generation}${t.id.slice(-20)}`);
 
 export function sessionStoreContract(
   name: string,
@@ -139,7 +143,7 @@ export function sessionStoreContract(
         return {
           id: t.id,
           secretHash: t.secretHash,
-          successorId: `succ-${t.id}`,
+          successorId: successorId(t),
           successorSecretHash: `succ-${t.secretHash}`,
           now,
           graceMs: GRACE,
@@ -158,7 +162,7 @@ export function sessionStoreContract(
         assert.equal((await sessions.rotateRefreshToken(rotation(t, T0 + 2))).outcome, 'rotated');
         await sessions.revokeSession(s.id, T0 + 3, 'logout');
         assert.equal(
-          await sessions.sessionOfRefreshToken(`succ-${t.id}`, `succ-${t.secretHash}`, T0 + 4),
+          await sessions.sessionOfRefreshToken(successorId(t), `succ-${t.secretHash}`, T0 + 4),
           null,
           'the session is over',
         );
@@ -176,16 +180,16 @@ export function sessionStoreContract(
         });
         assert.equal((await sessions.getSession(s.id))?.idleExpiresAt, now + IDLE);
         // the successor is a refresh token of the same family
-        assert.deepEqual(await sessions.sessionOfRefreshToken(`succ-${t.id}`, `succ-${t.secretHash}`, now), {
+        assert.deepEqual(await sessions.sessionOfRefreshToken(successorId(t), `succ-${t.secretHash}`, now), {
           ...s,
           lastSeenAt: now,
           idleExpiresAt: now + IDLE,
         });
         const second = await sessions.rotateRefreshToken(
           rotation(t, now + 1000, {
-            id: `succ-${t.id}`,
+            id: successorId(t),
             secretHash: `succ-${t.secretHash}`,
-            successorId: `succ2-${t.id}`,
+            successorId: successorId(t, 2),
             successorSecretHash: `succ2-${t.secretHash}`,
           }),
         );
@@ -225,9 +229,9 @@ export function sessionStoreContract(
         assert.deepEqual(
           await sessions.rotateRefreshToken(
             rotation(t, T0 + GRACE + 20, {
-              id: `succ-${t.id}`,
+              id: successorId(t),
               secretHash: `succ-${t.secretHash}`,
-              successorId: `succ2-${t.id}`,
+              successorId: successorId(t, 2),
               successorSecretHash: 'x',
             }),
           ),
@@ -258,7 +262,7 @@ export function sessionStoreContract(
           },
         );
         assert.deepEqual(await sessions.rotateRefreshToken(rotation(t, t.expiresAt)), { outcome: 'invalid' });
-        assert.equal(await sessions.sessionOfRefreshToken(`succ-${t.id}`, `succ-${t.secretHash}`, T0), null);
+        assert.equal(await sessions.sessionOfRefreshToken(successorId(t), `succ-${t.secretHash}`, T0), null);
         const other = await family();
         await sessions.revokeSession(other.s.id, T0 + 1, 'logout');
         assert.deepEqual(await sessions.rotateRefreshToken(rotation(other.t, T0 + 2)), {
