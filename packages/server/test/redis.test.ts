@@ -201,6 +201,51 @@ describe('redis backend', { skip: skipSingle }, () => {
     }
   });
 
+  it('keeps a used refresh token whole for its grace window, then only its digest, which still catches reuse', async () => {
+    const backend = await RedisBackend.open(redisUrl!, { prefix: `${prefix}used:`, retainMs: 60_000 });
+    const sessions = new RedisSessionStore(backend);
+    const admin = new Redis(redisUrl!);
+    try {
+      const now = Date.now();
+      const u = sessionUser(user());
+      const s = session(u.id, { createdAt: now, expiresAt: now + 3_600_000, idleExpiresAt: now + 600_000 });
+      const t = refresh(s.id, { createdAt: now, expiresAt: s.idleExpiresAt });
+      await sessions.createSession(s, u, t);
+      const rotation = {
+        id: t.id,
+        secretHash: t.secretHash,
+        successorId: refreshTokenId(s.id, randomId()),
+        successorSecretHash: 'successor',
+        now: now + 1,
+        graceMs: 10_000,
+        idleTtlMs: 600_000,
+      };
+      assert.equal((await sessions.rotateRefreshToken(rotation)).outcome, 'rotated');
+      const kept = await admin.pttl(sessions.refreshKey(t.id)!);
+      assert.ok(kept > 60_000 && kept <= 70_000, `grace + retention: ${kept}`);
+      assert.equal((await admin.get(sessions.usedKey(s.id)))?.length, 21);
+      assert.ok((await admin.pttl(sessions.usedKey(s.id))) > 600_000);
+
+      // The whole record has expired; a replay with a forged secret is only invalid...
+      await admin.del(sessions.refreshKey(t.id)!);
+      const late = { ...rotation, now: now + 20_000 };
+      assert.deepEqual(await sessions.rotateRefreshToken({ ...late, secretHash: 'forged' }), {
+        outcome: 'invalid',
+      });
+      assert.notEqual(await sessions.getLiveSession(s.id, now + 20_000), null);
+      // ...and the real one is reuse: the session ends.
+      assert.deepEqual(await sessions.rotateRefreshToken(late), {
+        outcome: 'reused',
+        sessionId: s.id,
+        userId: u.id,
+      });
+      assert.equal((await sessions.getSession(s.id))?.revokeReason, 'refresh_reuse');
+    } finally {
+      await admin.quit();
+      await backend.close();
+    }
+  });
+
   it('rejects with StoreUnavailableError when nothing listens (bounded connect timeout)', async () => {
     for (const cluster of [false, true]) {
       await assert.rejects(

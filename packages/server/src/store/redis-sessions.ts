@@ -16,6 +16,9 @@ import type { RefreshTokenRecord, SessionRecord } from './types.js';
  *   P s:{<sid>}              hash    the session, and the snapshot of its user (fields u.*)
  *   P s:{<sid>}:rt:<rid>     hash    a refresh token of that session: secretHash, parentId,
  *                                    createdAt, expiresAt, usedAt
+ *   P s:{<sid>}:used         string  21 bytes per used refresh token of the session: a digest of
+ *                                    its secret's hash, so a replay long after the token was used
+ *                                    still counts as reuse while the full record is gone
  *   P u:{<uid>}:sessions     zset    absolute end → session id, the user's index
  *
  * Redis Cluster: a session and its refresh tokens share the hash tag {<sid>}, so they live in one
@@ -26,9 +29,11 @@ import type { RefreshTokenRecord, SessionRecord } from './types.js';
  * revoke-all that reads it sees every session that exists); entries whose session has ended are
  * dropped as the index is read and written.
  *
- * Lifetimes: a session key lives until its idle end plus the retention, pushed on by every touch
- * and rotation; a refresh token until its own end plus the retention; the index until the
- * latest absolute end of its sessions plus the retention. Redis never grows without bound.
+ * Lifetimes: a session key (and its digests) lives until its idle end plus the retention, pushed
+ * on by every touch and rotation; an unused refresh token until its own end plus the retention, a
+ * used one for its grace window plus the retention (a session refreshed every five minutes keeps
+ * a dozen full tokens, not a week of them); the index until the latest absolute end of its
+ * sessions plus the retention. Redis never grows without bound.
  *
  * Round trips: getLiveSession and getSession one (HGETALL); rotateRefreshToken,
  * sessionOfRefreshToken, touchSession and revokeSession one script; createSession two (index,
@@ -39,6 +44,11 @@ import type { RefreshTokenRecord, SessionRecord } from './types.js';
 const LIB = `
 local function live(v, now)
   return v[2] and not v[1] and tonumber(v[2]) > now and tonumber(v[3]) > now
+end
+-- What is kept of a used refresh token once its grace window is over: '.' and 20 hex digits
+-- (80 bits) of a hash of its secret's hash. '.' is no hex digit, so a match is a whole digest.
+local function digest(secretHash)
+  return '.' .. string.sub(redis.sha1hex(secretHash), 1, 20)
 end
 local function ttl(untilMs, clock, retain)
   local t = math.ceil(tonumber(untilMs) - tonumber(clock))
@@ -88,25 +98,37 @@ const SCRIPTS = {
     local t = redis.call('HMGET', KEYS[2], 'secretHash', 'expiresAt')
     if t[1] ~= ARGV[1] or tonumber(t[2]) <= tonumber(ARGV[2]) then return {} end
     return redis.call('HGETALL', KEYS[1])`,
-  // KEYS: session, refresh token, successor. ARGV: secretHash, now, graceMs, idleTtlMs, clock,
-  // retainMs, successor secret hash, parent id.
+  // KEYS: session, refresh token, successor, used digests. ARGV: secretHash, now, graceMs,
+  // idleTtlMs, clock, retainMs, successor secret hash, parent id.
   sessionsRotate: `${LIB}
-    local t = redis.call('HMGET', KEYS[2], 'secretHash', 'expiresAt', 'usedAt')
-    if not t[1] or t[1] ~= ARGV[1] then return {'invalid'} end
     local now = tonumber(ARGV[2])
     local v = redis.call('HMGET', KEYS[1], 'revokedAt', 'expiresAt', 'idleExpiresAt', 'userId')
-    if tonumber(t[2]) <= now or not live(v, now) then return {'invalid'} end
+    local t = redis.call('HMGET', KEYS[2], 'secretHash', 'expiresAt', 'usedAt')
+    if not t[1] then
+      -- Used long enough ago that only its digest is kept: a replay is reuse.
+      local used = redis.call('GET', KEYS[4])
+      if used and live(v, now) and string.find(used, digest(ARGV[1]), 1, true) then
+        redis.call('HSET', KEYS[1], 'revokedAt', ARGV[2], 'revokeReason', 'refresh_reuse')
+        return {'reused', v[4]}
+      end
+      return {'invalid'}
+    end
+    if t[1] ~= ARGV[1] or tonumber(t[2]) <= now or not live(v, now) then return {'invalid'} end
     if not t[3] then
-      redis.call('HSET', KEYS[2], 'usedAt', ARGV[2])
       local idle = v[2]
       local slide = now + tonumber(ARGV[4])
       if slide < tonumber(idle) then idle = string.format('%.0f', slide) end
+      local keep = ttl(idle, ARGV[5], ARGV[6])
+      redis.call('HSET', KEYS[2], 'usedAt', ARGV[2])
+      redis.call('PEXPIRE', KEYS[2], string.format('%.0f', tonumber(ARGV[3]) + tonumber(ARGV[6])))
+      redis.call('APPEND', KEYS[4], digest(ARGV[1]))
+      redis.call('PEXPIRE', KEYS[4], keep)
       if redis.call('EXISTS', KEYS[3]) == 0 then
         redis.call('HSET', KEYS[3], 'secretHash', ARGV[7], 'parentId', ARGV[8], 'createdAt', ARGV[2], 'expiresAt', idle)
-        redis.call('PEXPIRE', KEYS[3], ttl(idle, ARGV[5], ARGV[6]))
+        redis.call('PEXPIRE', KEYS[3], keep)
       end
       redis.call('HSET', KEYS[1], 'lastSeenAt', ARGV[2], 'idleExpiresAt', idle)
-      redis.call('PEXPIRE', KEYS[1], ttl(idle, ARGV[5], ARGV[6]))
+      redis.call('PEXPIRE', KEYS[1], keep)
       return {'rotated', redis.call('HGETALL', KEYS[1]), redis.call('HGET', KEYS[3], 'expiresAt')}
     end
     if now - tonumber(t[3]) <= tonumber(ARGV[3]) then
@@ -173,6 +195,11 @@ export class RedisSessionStore implements SessionStore {
   refreshKey(id: string): string | null {
     const sid = sessionIdOfRefreshToken(id);
     return sid === null ? null : `${this.sessionKey(sid)}:rt:${id}`;
+  }
+
+  /** Digests of the session's used refresh tokens, for reuse detection after their grace window. */
+  usedKey(sessionId: string): string {
+    return `${this.sessionKey(sessionId)}:used`;
   }
 
   indexKey(userId: string): string {
@@ -302,7 +329,7 @@ export class RedisSessionStore implements SessionStore {
     if (sid === null || sessionIdOfRefreshToken(req.successorId) !== sid) return { outcome: 'invalid' };
     const [outcome, a, b] = await this.script<[string, unknown?, string?]>(
       'sessionsRotate',
-      [this.sessionKey(sid), this.refreshKey(req.id)!, this.refreshKey(req.successorId)!],
+      [this.sessionKey(sid), this.refreshKey(req.id)!, this.refreshKey(req.successorId)!, this.usedKey(sid)],
       [
         req.secretHash,
         req.now,
