@@ -24,6 +24,7 @@ const SAMPLES: Record<string, [string, unknown]> = {
     ['https://a.example', 'https://b.example'],
   ],
   TESSERA_DATABASE_URL: ['postgres://db.internal/tessera', 'postgres://db.internal/tessera'],
+  TESSERA_REDIS_CLUSTER: ['true', true],
   TESSERA_REDIS_URL: ['redis://cache.internal:6379', 'redis://cache.internal:6379'],
   TESSERA_DATABASE_SCHEMA: ['auth', 'auth'],
   TESSERA_REDIS_PREFIX: ['auth:', 'auth:'],
@@ -183,5 +184,20 @@ describe('README settings table', () => {
     assert.equal(readme, withSettingsTable(readme));
     for (const s of SETTINGS) assert.ok(readme.includes(`\`${s.env}\``), s.env);
     assert.equal(path.basename(README), 'README.md');
+  });
+});
+
+describe('redis cluster settings', () => {
+  it('takes several comma-separated nodes with TESSERA_REDIS_CLUSTER, one URL without', () => {
+    const nodes = 'redis://10.0.0.1:7000,redis://10.0.0.2:7000';
+    const env = { TESSERA_DATABASE_URL: 'postgres://db/tessera', TESSERA_REDIS_URL: nodes };
+    assert.deepEqual(configProblems({ ...env, TESSERA_REDIS_CLUSTER: 'true' }), []);
+    assert.match(configProblems(env).join('\n'), /TESSERA_REDIS_URL \(redisUrl\) is not a usable URL/);
+    assert.match(
+      configProblems({ ...env, TESSERA_REDIS_CLUSTER: 'true', TESSERA_REDIS_URL: `${nodes},http://x` }).join(
+        '\n',
+      ),
+      /TESSERA_REDIS_URL \(redisUrl\) is not a usable URL: expected redis: or rediss:/,
+    );
   });
 });

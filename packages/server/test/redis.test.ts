@@ -16,7 +16,7 @@ import { randomId } from '../src/util/crypto.js';
 import { countersContract } from './contracts/counters.js';
 import { refresh, session, sessionUser, T0, user } from './contracts/records.js';
 import { sessionStoreContract } from './contracts/sessions.js';
-import { configProblems, freePort } from './helpers.js';
+import { freePort } from './helpers.js';
 import { type RedisClusterFixture, skipWithoutRedisCluster, startRedisCluster } from './redis-cluster.js';
 import { deleteRedisKeys, redisUrl } from './services.js';
 
@@ -287,20 +287,5 @@ describe('redis backend', { skip: skipSingle }, () => {
       await admin.quit();
       await backend.close();
     }
-  });
-});
-
-describe('redis cluster settings', () => {
-  it('takes several comma-separated nodes with TESSERA_REDIS_CLUSTER, one URL without', () => {
-    const nodes = 'redis://10.0.0.1:7000,redis://10.0.0.2:7000';
-    const env = { TESSERA_DATABASE_URL: 'postgres://db/tessera', TESSERA_REDIS_URL: nodes };
-    assert.deepEqual(configProblems({ ...env, TESSERA_REDIS_CLUSTER: 'true' }), []);
-    assert.match(configProblems(env).join('\n'), /TESSERA_REDIS_URL \(redisUrl\) is not a usable URL/);
-    assert.match(
-      configProblems({ ...env, TESSERA_REDIS_CLUSTER: 'true', TESSERA_REDIS_URL: `${nodes},http://x` }).join(
-        '\n',
-      ),
-      /TESSERA_REDIS_URL \(redisUrl\) is not a usable URL: expected redis: or rediss:/,
-    );
   });
 });
