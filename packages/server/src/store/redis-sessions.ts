@@ -38,7 +38,7 @@ import type { RefreshTokenRecord, SessionRecord } from './types.js';
  * Round trips: getLiveSession and getSession one (HGETALL); rotateRefreshToken,
  * sessionOfRefreshToken, touchSession and revokeSession one script; createSession two (index,
  * then session with its first refresh token); listSessions and revokeUserSessions two (the index,
- * then every session at once).
+ * then every session at once; listSessions a third to drop index entries of sessions gone).
  */
 
 const LIB = `
