@@ -175,16 +175,37 @@ describe('redis cluster', { skip: skipWithoutRedisCluster, timeout: 60_000 }, ()
   });
 });
 
+/**
+ * A session that ends an hour from the real now (TTLs count from Redis's clock), a 60 s retention,
+ * and a plain client to look at the keys.
+ */
+async function onRealClock(
+  name: string,
+  fn: (r: {
+    sessions: RedisSessionStore;
+    admin: Redis;
+    now: number;
+    u: ReturnType<typeof sessionUser>;
+    s: ReturnType<typeof session>;
+  }) => Promise<void>,
+): Promise<void> {
+  const backend = await RedisBackend.open(redisUrl!, { prefix: `${prefix}${name}:`, retainMs: 60_000 });
+  const admin = new Redis(redisUrl!);
+  try {
+    const now = Date.now();
+    const u = sessionUser(user());
+    const s = session(u.id, { createdAt: now, expiresAt: now + 3_600_000, idleExpiresAt: now + 600_000 });
+    await fn({ sessions: new RedisSessionStore(backend), admin, now, u, s });
+  } finally {
+    await admin.quit();
+    await backend.close();
+  }
+}
+
 describe('redis backend', { skip: skipSingle }, () => {
   it('gives a session its idle end, a refresh token its own end, and the index the latest end, plus the retention', async () => {
-    const backend = await RedisBackend.open(redisUrl!, { prefix: `${prefix}ttl:`, retainMs: 60_000 });
-    const sessions = new RedisSessionStore(backend);
-    const admin = new Redis(redisUrl!);
-    try {
-      const now = Date.now();
-      const u = sessionUser(user());
-      const s = session(u.id, { createdAt: now, expiresAt: now + 3_600_000, idleExpiresAt: now + 600_000 });
-      const t = { ...refresh(s.id, { expiresAt: s.idleExpiresAt }), expiresAt: now + 120_000 };
+    await onRealClock('ttl', async ({ sessions, admin, now, u, s }) => {
+      const t = refresh(s.id, { createdAt: now, expiresAt: now + 120_000 });
       await sessions.createSession(s, u, t);
       const sttl = await admin.pttl(sessions.sessionKey(s.id));
       assert.ok(sttl > 600_000 && sttl <= 660_000, String(sttl));
@@ -195,20 +216,11 @@ describe('redis backend', { skip: skipSingle }, () => {
       await sessions.touchSession(s.id, now + 1, now + 1_200_000);
       const touched = await admin.pttl(sessions.sessionKey(s.id));
       assert.ok(touched > 1_200_000 && touched <= 1_260_000, String(touched));
-    } finally {
-      await admin.quit();
-      await backend.close();
-    }
+    });
   });
 
   it('keeps a used refresh token whole for its grace window, then only its digest, which still catches reuse', async () => {
-    const backend = await RedisBackend.open(redisUrl!, { prefix: `${prefix}used:`, retainMs: 60_000 });
-    const sessions = new RedisSessionStore(backend);
-    const admin = new Redis(redisUrl!);
-    try {
-      const now = Date.now();
-      const u = sessionUser(user());
-      const s = session(u.id, { createdAt: now, expiresAt: now + 3_600_000, idleExpiresAt: now + 600_000 });
+    await onRealClock('used', async ({ sessions, admin, now, u, s }) => {
       const t = refresh(s.id, { createdAt: now, expiresAt: s.idleExpiresAt });
       await sessions.createSession(s, u, t);
       const rotation = {
@@ -240,10 +252,7 @@ describe('redis backend', { skip: skipSingle }, () => {
         userId: u.id,
       });
       assert.equal((await sessions.getSession(s.id))?.revokeReason, 'refresh_reuse');
-    } finally {
-      await admin.quit();
-      await backend.close();
-    }
+    });
   });
 
   it('rejects with StoreUnavailableError when nothing listens (bounded connect timeout)', async () => {
