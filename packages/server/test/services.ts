@@ -36,3 +36,42 @@ export async function deleteRedisKeys(url: string, prefix: string): Promise<void
     await redis.quit();
   }
 }
+
+/** Every key of a deployment's Redis under `prefix`, with its hash (key layout: src/store/redis-sessions.ts). */
+async function redisHashes(url: string, pattern: string): Promise<Map<string, Record<string, string>>> {
+  const redis = new Redis(url);
+  const out = new Map<string, Record<string, string>>();
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      cursor = next;
+      for (const key of keys) if ((await redis.type(key)) === 'hash') out.set(key, await redis.hgetall(key));
+    } while (cursor !== '0');
+  } finally {
+    await redis.quit();
+  }
+  return out;
+}
+
+/** The refresh tokens a deployment keeps in Redis under `prefix`. */
+export async function redisRefreshTokens(
+  url: string,
+  prefix: string,
+): Promise<{ id: string; parentId: string | null; usedAt: number | null }[]> {
+  const hashes = await redisHashes(url, `${prefix}s:{*}:rt:*`);
+  return [...hashes].map(([key, h]) => ({
+    id: key.slice(key.lastIndexOf(':rt:') + 4),
+    parentId: h.parentId ?? null,
+    usedAt: h.usedAt === undefined ? null : Number(h.usedAt),
+  }));
+}
+
+/** The sessions a deployment keeps in Redis under `prefix`. */
+export async function redisSessions(
+  url: string,
+  prefix: string,
+): Promise<{ id: string; revokeReason: string | null }[]> {
+  const hashes = await redisHashes(url, `${prefix}s:{*}`);
+  return [...hashes].map(([, h]) => ({ id: h.id ?? '', revokeReason: h.revokeReason ?? null }));
+}
