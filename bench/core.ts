@@ -3,7 +3,7 @@
 // through the environment only; load comes from autocannon in this process; loopback only.
 //
 //   npm run bench:core                 figures: bench/results/core.json, core.md
-//   npm run bench:core -- --profile    CPU profiles: bench/results/profile-refresh.md, profile-session-read.md
+//   npm run bench:core -- --profile    CPU profiles: bench/results/profile-*.md (--profile=refresh,token-read picks some)
 //
 // BENCH_ROUNDS (3), BENCH_SECONDS (5), BENCH_CONNECTIONS (16), BENCH_PROFILE_SECONDS (10);
 // PostgreSQL and Redis from TESSERA_TEST_DATABASE_URL / TESSERA_TEST_REDIS_URL (defaults: local).
@@ -209,12 +209,13 @@ function refreshChains(
 }
 
 /** GET /auth/me with a different access token on every request, taken from the front of `pool`. */
-async function meFreshTokens(base: string, pool: string[]): Promise<Run> {
+async function meFreshTokens(base: string, pool: string[], seconds = SECONDS): Promise<Run> {
   let used = 0;
   let short = 0;
   const run = await cannon(
     {
       url: `${base}/auth/me`,
+      duration: seconds,
       requests: [
         {
           method: 'GET',
@@ -513,13 +514,17 @@ async function profile(
   title: string,
   /** Prepares a run (logins) and returns it; called twice, once to warm up. */
   prepare: (base: string) => Promise<() => Promise<Run>>,
+  store: { kind: StoreKind; env: Record<string, string> } = { kind: 'sqlite', env: {} },
 ): Promise<Run> {
   const dir = mkdtempSync(path.join(tmpdir(), 'tessera-bench-prof-'));
   const profDir = path.join(dir, 'profiles');
   // A private TMPDIR gives the server a tsx cache of its own: the source maps of exactly this run.
   const serverTmp = path.join(dir, 'tmp');
   mkdirSync(serverTmp);
-  const server = await startServer({ TMPDIR: serverTmp }, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
+  const server = await startServer({ ...store.env, TMPDIR: serverTmp }, [
+    '--cpu-prof',
+    `--cpu-prof-dir=${profDir}`,
+  ]);
   let run: Run;
   let window: [number, number];
   try {
@@ -551,7 +556,7 @@ async function profile(
   const md = profileMarkdown(
     title,
     [
-      `${info.cpus} × ${info.cpuModel}, Node ${info.node}, ${info.date}, load average ${(info.loadAverage as number[]).join(', ')}. \`tessera serve --cpu-prof\` on SQLite, ${CONNECTIONS} connections for ${PROFILE_SECONDS} s after a run of the same length to warm up; ${fmt(run.rps)} req/s under the profiler, ${run.failures} failures, ${run.repeats} repeats.`,
+      `${info.cpus} × ${info.cpuModel}, Node ${info.node}, ${info.date}, load average ${(info.loadAverage as number[]).join(', ')}. \`tessera serve --cpu-prof\` on ${store.kind === 'sqlite' ? 'SQLite' : 'PostgreSQL + Redis'}, ${CONNECTIONS} connections for ${PROFILE_SECONDS} s after a run of the same length to warm up; ${fmt(run.rps)} req/s under the profiler, ${run.failures} failures, ${run.repeats} repeats.`,
       'Locations are source lines (tsx source maps); `node:` and `node_modules` entries as V8 reports them.',
     ],
     summary,
@@ -563,19 +568,72 @@ async function profile(
   return run;
 }
 
-async function profiles(): Promise<number> {
-  mkdirSync(RESULTS, { recursive: true });
-  const runs = [
-    await profile('refresh', `CPU profile: ${REFRESH}`, async (base) => {
+/** The profiles `--profile` writes; `--profile=refresh,token-read` picks some. */
+const PROFILES: Record<
+  string,
+  { title: string; store?: StoreKind; prepare: (base: string) => Promise<() => Promise<Run>> }
+> = {
+  refresh: {
+    title: REFRESH,
+    prepare: async (base) => {
       const chains = await logins(base, 'token', CONNECTIONS);
       return () => refreshChains(base, chains, { seconds: PROFILE_SECONDS });
-    }),
-    await profile('session-read', `CPU profile: ${ME_SESSION}`, async (base) => {
+    },
+  },
+  'token-read': {
+    title: ME_TOKEN,
+    prepare: async (base) => {
+      const pool: string[] = [];
+      await fillPool(base, pool, 4000 * PROFILE_SECONDS);
+      return () => meFreshTokens(base, pool, PROFILE_SECONDS);
+    },
+  },
+  'session-read': {
+    title: ME_SESSION,
+    prepare: async (base) => {
       const sessions = await logins(base, 'session', CONNECTIONS);
       return () => meSessions(base, sessions, PROFILE_SECONDS);
-    }),
-  ];
+    },
+  },
+  'session-read-redis': {
+    title: ME_SESSION,
+    store: 'postgres+redis',
+    prepare: async (base) => {
+      const sessions = await logins(base, 'session', CONNECTIONS);
+      return () => meSessions(base, sessions, PROFILE_SECONDS);
+    },
+  },
+};
+
+async function profiles(): Promise<number> {
+  mkdirSync(RESULTS, { recursive: true });
+  const picked = process.argv.find((a) => a.startsWith('--profile='))?.slice('--profile='.length);
+  const names = picked ? picked.split(',') : Object.keys(PROFILES);
+  const runs: Run[] = [];
+  for (const name of names) {
+    const spec = PROFILES[name];
+    if (!spec) throw new Error(`no profile ${name}; known: ${Object.keys(PROFILES).join(', ')}`);
+    if (spec.store === 'postgres+redis') {
+      const pgRedis = await postgresRedis();
+      if ('skip' in pgRedis) {
+        console.log(`${name}: skipped: ${pgRedis.skip}`);
+        continue;
+      }
+      try {
+        runs.push(
+          await profile(name, `CPU profile: ${spec.title} (PostgreSQL + Redis)`, spec.prepare, {
+            kind: 'postgres+redis',
+            env: pgRedis.env,
+          }),
+        );
+      } finally {
+        await pgRedis.cleanup();
+      }
+    } else runs.push(await profile(name, `CPU profile: ${spec.title}`, spec.prepare));
+  }
   return runs.some((r) => r.failures > 0 || r.repeats > 0) ? 1 : 0;
 }
 
-process.exitCode = process.argv.includes('--profile') ? await profiles() : await figures();
+process.exitCode = process.argv.some((a) => a === '--profile' || a.startsWith('--profile='))
+  ? await profiles()
+  : await figures();

@@ -27,6 +27,12 @@ export interface TrustedKey {
   readonly fingerprint: string;
   /** Verifies `sig` (already exactly `sigBytes` long) over `data`. */
   readonly check: (data: Uint8Array, sig: Uint8Array) => boolean;
+  /**
+   * The same check on libuv's thread pool (asymmetric keys), so the event loop goes on serving
+   * while the curve or modulus arithmetic runs; HMAC keys answer at once. `data` and `sig` must
+   * not change until it settles.
+   */
+  readonly checkOffThread: (data: Uint8Array, sig: Uint8Array) => Promise<boolean>;
 }
 
 export function base64urlLength(bytes: number): number {
@@ -59,21 +65,57 @@ export function es256ScalarsInRange(sig: Uint8Array): boolean {
   return sig.length === 64 && scalarInRange(sig, 0) && scalarInRange(sig, 32);
 }
 
-export function makeChecker(alg: Algorithm, key: KeyObject): (data: Uint8Array, sig: Uint8Array) => boolean {
+type Check = (data: Uint8Array, sig: Uint8Array) => boolean;
+
+/** A signature check on libuv's pool; a crypto error counts as a bad signature. */
+function pooled(algorithm: string | null, key: KeyObject | { key: KeyObject; dsaEncoding: 'ieee-p1363' }) {
+  return (data: Uint8Array, sig: Uint8Array): Promise<boolean> =>
+    new Promise((resolve) => {
+      try {
+        cryptoVerify(algorithm, data, key, sig, (err, ok) => resolve(err === null && ok));
+      } catch {
+        resolve(false);
+      }
+    });
+}
+
+export function makeChecker(
+  alg: Algorithm,
+  key: KeyObject,
+): { check: Check; checkOffThread: (data: Uint8Array, sig: Uint8Array) => Promise<boolean> } {
   switch (alg) {
     case 'ES256': {
       const input = { key, dsaEncoding: 'ieee-p1363' as const };
-      return (data, sig) => es256ScalarsInRange(sig) && cryptoVerify('sha256', data, input, sig);
+      const offThread = pooled('sha256', input);
+      return {
+        check: (data, sig) => es256ScalarsInRange(sig) && cryptoVerify('sha256', data, input, sig),
+        checkOffThread: (data, sig) =>
+          es256ScalarsInRange(sig) ? offThread(data, sig) : Promise.resolve(false),
+      };
     }
     case 'EdDSA':
-      return (data, sig) => cryptoVerify(null, data, key, sig);
+      return { check: (data, sig) => cryptoVerify(null, data, key, sig), checkOffThread: pooled(null, key) };
     case 'RS256':
-      return (data, sig) => cryptoVerify('sha256', data, key, sig);
+      return {
+        check: (data, sig) => cryptoVerify('sha256', data, key, sig),
+        checkOffThread: pooled('sha256', key),
+      };
     case 'HS256':
     case 'HS384':
     case 'HS512': {
       const hash = `sha${alg.slice(2)}`;
-      return (data, sig) => timingSafeEqual(createHmac(hash, key).update(data).digest(), sig);
+      const check: Check = (data, sig) => timingSafeEqual(createHmac(hash, key).update(data).digest(), sig);
+      // A MAC costs less than a trip to the pool.
+      return {
+        check,
+        checkOffThread: (data, sig) => {
+          try {
+            return Promise.resolve(check(data, sig));
+          } catch {
+            return Promise.resolve(false);
+          }
+        },
+      };
     }
   }
 }

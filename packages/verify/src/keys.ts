@@ -47,7 +47,7 @@ function finish(kid: string, alg: Algorithm, key: KeyObject, fingerprint: string
     sigBytes,
     sigChars: base64urlLength(sigBytes),
     fingerprint,
-    check: makeChecker(alg, key),
+    ...makeChecker(alg, key),
   };
 }
 

@@ -21,6 +21,64 @@ function code(fn: () => unknown): string | undefined {
   return undefined;
 }
 
+describe('verify checks signatures on the thread pool', () => {
+  test('many tokens at once, good and forged, each gets its own verdict', async () => {
+    // Tokens in flight share the verifier's scratch space between their checks: a mix-up would
+    // pass a forgery or fail a good token.
+    const v = createVerifier({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      algorithms: ['ES256', 'EdDSA', 'RS256'],
+      jwks: { keys: [es.jwk, ed.jwk, rs.jwk] },
+      cache: false,
+    });
+    const cases = Array.from({ length: 300 }, (_, i) => {
+      const key = [es, ed, rs][i % 3]!;
+      const good = token(key, claims({ sub: `user-${i}` }));
+      if (i % 4 !== 3) return { sub: `user-${i}`, jwt: good };
+      // The same header and payload with another token's signature: a forgery that is well formed.
+      const other = token(key, claims({ sub: `other-${i}` }));
+      return {
+        sub: null,
+        jwt: `${good.slice(0, good.lastIndexOf('.'))}${other.slice(other.lastIndexOf('.'))}`,
+      };
+    });
+    const verdicts = await Promise.allSettled(cases.map((c) => v.verify(c.jwt)));
+    let accepted = 0;
+    let refused = 0;
+    verdicts.forEach((verdict, i) => {
+      const c = cases[i]!;
+      if (c.sub === null) {
+        assert.equal(verdict.status, 'rejected', `forgery ${i} accepted`);
+        assert.equal((verdict as PromiseRejectedResult).reason.code, 'invalid_signature');
+        refused++;
+      } else {
+        assert.equal(
+          verdict.status,
+          'fulfilled',
+          `token ${i}: ${String((verdict as PromiseRejectedResult).reason)}`,
+        );
+        assert.equal((verdict as PromiseFulfilledResult<{ sub: string }>).value.sub, c.sub);
+        assert.equal(v.verifySync(c.jwt).sub, c.sub);
+        accepted++;
+      }
+    });
+    assert.equal(accepted, 225);
+    assert.equal(refused, 75);
+  });
+
+  test('ES256 scalars out of range are refused before the pool, as on the calling thread', async () => {
+    const v = createVerifier({ issuer: ISSUER, audience: AUDIENCE, jwks: { keys: [es.jwk] } });
+    const good = token(es, claims());
+    const zero = `${good.slice(0, good.lastIndexOf('.'))}.${b64(Buffer.alloc(64))}`;
+    await assert.rejects(v.verify(zero), (e: VerifyError) => e.code === 'invalid_signature');
+    assert.equal(
+      code(() => v.verifySync(zero)),
+      'invalid_signature',
+    );
+  });
+});
+
 describe('accepts', () => {
   test('ES256 by default, returning the claims', async () => {
     const v = createVerifier({ issuer: ISSUER, audience: AUDIENCE, jwks: { keys: [es.jwk] } });
