@@ -48,7 +48,10 @@ export async function connectRedis(url: string, options: RedisConnectOptions = {
     };
     client = new Cluster(seeds, clusterOptions);
   } else {
-    client = new Redis(url, node);
+    // Commands issued in one turn of the event loop (the requests of that turn) go out in one
+    // write and come back in one read: one system call each way instead of one per command.
+    // (Not on a cluster: ioredis refuses an automatic pipeline whose commands span slot groups.)
+    client = new Redis(url, options.subscriber ? node : { ...node, enableAutoPipelining: true });
   }
   // Errors reach callers as rejected commands; without a listener ioredis would log each one.
   client.on('error', () => {});
