@@ -161,7 +161,7 @@ describe('tessera CLI', () => {
       resource: undefined,
       jkt: undefined,
     };
-    const cases: [string, string, number, RegExp][] = [
+    const cases: [string, Promise<string>, number, RegExp][] = [
       ['fresh', instance.tokens.firstPartyAccessToken(user, 'sid-1', now), 0, /verified/],
       [
         'expired',
@@ -193,9 +193,10 @@ describe('tessera CLI', () => {
         /invalid_type/,
       ],
     ];
+    const minted = await Promise.all(cases.map((c) => c[1]));
     await instance.close();
-    for (const [name, token, code, verdict] of cases) {
-      const res = tessera(['token', 'inspect', token], env);
+    for (const [i, [name, , code, verdict]] of cases.entries()) {
+      const res = tessera(['token', 'inspect', minted[i]!], env);
       assert.equal(res.code, code, `${name}: ${res.stdout}${res.stderr}`);
       assert.match(res.stdout, verdict, name);
       if (code !== 0) assert.match(res.stdout, /NOT VALID here/, name);

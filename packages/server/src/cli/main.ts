@@ -270,7 +270,7 @@ export async function main(argv: string[]): Promise<number> {
     // The same check /auth routes apply: a first-party access token of these keys.
     let refusal: VerifyError | undefined;
     try {
-      ctx.tokens.verifyFirstParty(arg);
+      await ctx.tokens.verifyFirstParty(arg);
     } catch (err) {
       if (!(err instanceof VerifyError)) throw err;
       refusal = err;

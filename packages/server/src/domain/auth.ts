@@ -234,7 +234,7 @@ export class AuthService {
       mode: 'token',
       session,
       user,
-      accessToken: this.deps.tokens.firstPartyAccessToken(user, session.id, now),
+      accessToken: await this.deps.tokens.firstPartyAccessToken(user, session.id, now),
       accessExpiresIn: this.config.accessTokenTtl,
       refreshToken,
       refreshExpiresIn: Math.max(0, Math.floor((refreshExpiresAt - now) / 1000)),
@@ -335,7 +335,7 @@ export class AuthService {
     if (via === 'bearer' && credential.split('.').length === 3) {
       let claims: AccessClaims;
       try {
-        claims = this.deps.tokens.verifyFirstParty(credential);
+        claims = await this.deps.tokens.verifyFirstParty(credential);
       } catch (err) {
         if (err instanceof VerifyError) return null;
         throw err;

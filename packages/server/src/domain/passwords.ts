@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import argon2 from 'argon2';
 import { TesseraError } from '../errors.js';
 
@@ -55,13 +56,44 @@ export function checkPasswordPolicy(raw: string, username?: string): void {
   }
 }
 
+/**
+ * Hashes at once: at most one per core, and never the whole of libuv's pool (UV_THREADPOOL_SIZE,
+ * 4 unless set), which also signs and verifies tokens. In a storm of logins the hashes wait here,
+ * in order, while token work still finds a free thread; more hashes than cores would not finish
+ * sooner anyway.
+ */
+export const HASHING_SLOTS = Math.max(
+  1,
+  Math.min(availableParallelism(), (Number(process.env.UV_THREADPOOL_SIZE) || 4) - 2),
+);
+let hashing = 0;
+const waiting: (() => void)[] = [];
+
+async function inSlot<T>(work: () => Promise<T>): Promise<T> {
+  if (hashing >= HASHING_SLOTS) await new Promise<void>((resolve) => waiting.push(resolve));
+  else hashing++;
+  try {
+    return await work();
+  } finally {
+    // The slot passes straight to the next in line, or is given back.
+    const next = waiting.shift();
+    if (next) next();
+    else hashing--;
+  }
+}
+
+/** Hashes waiting for a slot (for /metrics). */
+export function hashesWaiting(): number {
+  return waiting.length;
+}
+
 export function hashPassword(password: string): Promise<string> {
-  return argon2.hash(normalizePassword(password), PASSWORD_PARAMS);
+  return inSlot(() => argon2.hash(normalizePassword(password), PASSWORD_PARAMS));
 }
 
 export async function verifyPassword(hash: string, password: string): Promise<boolean> {
   try {
-    return await argon2.verify(hash, normalizePassword(password));
+    return await inSlot(() => argon2.verify(hash, normalizePassword(password)));
   } catch {
     return false;
   }
@@ -75,6 +107,6 @@ export function needsRehash(hash: string): boolean {
 let dummy: Promise<string> | undefined;
 /** A hash of nothing anyone knows, verified against for unknown users so both paths cost the same. */
 export function dummyHash(): Promise<string> {
-  dummy ??= argon2.hash(`dummy-${Math.random()}`, PASSWORD_PARAMS);
+  dummy ??= inSlot(() => argon2.hash(`dummy-${Math.random()}`, PASSWORD_PARAMS));
   return dummy;
 }

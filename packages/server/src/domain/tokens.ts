@@ -92,7 +92,7 @@ export class TokenIssuer {
   }
 
   /** A first-party access token: for the configured audience, scope `api`, the user's roles. */
-  firstPartyAccessToken(user: { id: string; roles: string[] }, sid: string, now: number): string {
+  firstPartyAccessToken(user: { id: string; roles: string[] }, sid: string, now: number): Promise<string> {
     return this.accessToken(
       { sub: user.id, aud: this.deps.config.audience, sid, scope: 'api', roles: user.roles },
       now,
@@ -100,7 +100,7 @@ export class TokenIssuer {
   }
 
   /** An OAuth access token: audience the resource or this server, never the first-party audience. */
-  oauthAccessToken(input: OAuthAccessToken, now: number): string {
+  oauthAccessToken(input: OAuthAccessToken, now: number): Promise<string> {
     return this.accessToken(
       {
         sub: input.sub,
@@ -115,7 +115,7 @@ export class TokenIssuer {
   }
 
   /** OIDC Core 3.1.3.6: audience the client, `at_hash` the left half of the access token's SHA-256. */
-  idToken(input: IdToken, now: number): string {
+  idToken(input: IdToken, now: number): Promise<string> {
     const { config } = this.deps;
     const iat = Math.floor(now / 1000);
     const digest = createHash('sha256').update(input.accessToken).digest();
@@ -134,7 +134,10 @@ export class TokenIssuer {
     return this.sign('JWT', claims);
   }
 
-  private accessToken(claims: Omit<MintedAccessClaims, 'iss' | 'exp' | 'iat' | 'jti'>, now: number): string {
+  private accessToken(
+    claims: Omit<MintedAccessClaims, 'iss' | 'exp' | 'iat' | 'jti'>,
+    now: number,
+  ): Promise<string> {
     const iat = Math.floor(now / 1000);
     const { issuer, accessTokenTtl } = this.deps.config;
     const full: MintedAccessClaims = {
@@ -147,33 +150,42 @@ export class TokenIssuer {
     return this.sign('at+jwt', full);
   }
 
-  /** A compact JWS, ES256 (raw r||s signature, as JWS requires), by the current key. */
-  private sign(typ: string, claims: object): string {
+  /**
+   * A compact JWS, ES256 (raw r||s signature, as JWS requires), by the current key. The curve
+   * arithmetic runs on libuv's thread pool, so the event loop serves other requests meanwhile.
+   */
+  private sign(typ: string, claims: object): Promise<string> {
     const { kid, key } = this.deps.keys.signingKey();
     const input = `${b64({ alg: 'ES256', typ, kid })}.${b64(claims)}`;
-    const signature = cryptoSign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
-    return `${input}.${signature.toString('base64url')}`;
+    return new Promise((resolve, reject) => {
+      cryptoSign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' }, (err, signature) => {
+        if (err) reject(err);
+        else resolve(`${input}.${signature.toString('base64url')}`);
+      });
+    });
   }
 
   /**
    * A first-party access token of ours (audience the configured one). Tokens bound to a key
-   * (`cnf`) are refused: first-party routes take no proof of possession. Throws VerifyError.
+   * (`cnf`) are refused: first-party routes take no proof of possession. The signature is
+   * checked on libuv's thread pool. Rejects with VerifyError.
    */
-  verifyFirstParty(token: string): AccessClaims {
+  verifyFirstParty(token: string): Promise<AccessClaims> {
     return this.verify(token, [this.deps.config.audience], 'unbound');
   }
 
   /**
    * An OAuth access token of ours for one of `audiences` (this server, or a client's resources).
    * DPoP-bound tokens (`cnf: {jkt}`) pass: the caller checks the proof where one is needed.
-   * Throws VerifyError.
+   * Rejects with VerifyError.
    */
-  verifyOAuth(token: string, audiences: readonly string[]): AccessClaims {
+  verifyOAuth(token: string, audiences: readonly string[]): Promise<AccessClaims> {
     return this.verify(token, audiences, 'dpop');
   }
 
-  private verify(token: string, audiences: readonly string[], binding: Binding): AccessClaims {
-    const claims = this.verifierFor(audiences, binding).verifySync(token);
+  private async verify(token: string, audiences: readonly string[], binding: Binding): Promise<AccessClaims> {
+    // Fixed keys (the ring's own): verify() never fetches, it only moves the signature check off the loop.
+    const claims = await this.verifierFor(audiences, binding).verify(token);
     if (typeof claims.sid !== 'string') throw new VerifyError('invalid_claims');
     return claims as AccessClaims;
   }

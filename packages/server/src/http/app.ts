@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Config } from '../config.js';
 import type { AuthService } from '../domain/auth.js';
 import type { KeyRing } from '../domain/keys.js';
+import { hashesWaiting } from '../domain/passwords.js';
 import type { Revocations } from '../domain/revocations.js';
 import type { TokenIssuer } from '../domain/tokens.js';
 import { authorizeRoutes } from '../oauth/routes/authorize.js';
@@ -84,6 +85,11 @@ export async function buildApp(options: AppOptions): Promise<App> {
     'tessera_revocation_stream_clients',
     'Open revocation stream connections.',
     () => hub.subscribers,
+  );
+  metrics.gauge(
+    'tessera_password_hashes_waiting',
+    'Password hashes (logins, registrations, password changes) waiting for a hashing slot.',
+    hashesWaiting,
   );
 
   const fastify = Fastify({

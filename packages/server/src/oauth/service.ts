@@ -491,7 +491,7 @@ export class OAuthService {
     return token;
   }
 
-  private respond(input: {
+  private async respond(input: {
     client: ClientRecord;
     sub: string;
     grantId: string;
@@ -501,9 +501,9 @@ export class OAuthService {
     now: number;
     refreshToken: string | undefined;
     idToken: { user: UserRecord; nonce: string | null; authTime: number } | undefined;
-  }): TokenResponse {
+  }): Promise<TokenResponse> {
     const { config, tokens } = this.deps;
-    const accessToken = tokens.oauthAccessToken(
+    const accessToken = await tokens.oauthAccessToken(
       {
         sub: input.sub,
         grantId: input.grantId,
@@ -522,7 +522,7 @@ export class OAuthService {
     };
     if (input.refreshToken !== undefined) out.refresh_token = input.refreshToken;
     if (input.idToken) {
-      out.id_token = tokens.idToken(
+      out.id_token = await tokens.idToken(
         {
           user: input.idToken.user,
           clientId: input.client.id,
@@ -561,9 +561,12 @@ export class OAuthService {
   }
 
   /** An OAuth access token of ours for one of `audiences`, or undefined for anything else. */
-  private verifyAccessToken(token: string, audiences: readonly string[]): AccessClaims | undefined {
+  private async verifyAccessToken(
+    token: string,
+    audiences: readonly string[],
+  ): Promise<AccessClaims | undefined> {
     try {
-      return this.deps.tokens.verifyOAuth(token, audiences);
+      return await this.deps.tokens.verifyOAuth(token, audiences);
     } catch (err) {
       if (err instanceof VerifyError) return undefined;
       throw err;
@@ -584,7 +587,7 @@ export class OAuthService {
       }
       return;
     }
-    const claims = this.verifyAccessToken(token, this.audiencesOf(client));
+    const claims = await this.verifyAccessToken(token, this.audiencesOf(client));
     if (claims && claims.client_id === client.id) await this.revokeGrant(claims.sid, 'revoked_by_client');
   }
 
@@ -619,7 +622,7 @@ export class OAuthService {
         iss: this.deps.config.issuer,
       };
     }
-    const claims = this.verifyAccessToken(token, this.audiencesOf(client));
+    const claims = await this.verifyAccessToken(token, this.audiencesOf(client));
     if (!claims || claims.client_id !== client.id) return inactive;
     const grant = await this.deps.stores.oauth.getGrant(claims.sid);
     if (!grant || grant.revokedAt !== null || grant.clientId !== client.id) return inactive;
@@ -651,7 +654,7 @@ export class OAuthService {
   }): Promise<Record<string, unknown>> {
     const bad = (why: string) => new OAuthError('invalid_token', why);
     // Userinfo is this server's own resource: tokens for another resource are not good here.
-    const claims = this.verifyAccessToken(input.token, [this.deps.config.issuer]);
+    const claims = await this.verifyAccessToken(input.token, [this.deps.config.issuer]);
     if (!claims || typeof claims.client_id !== 'string') throw bad('The access token is not valid.');
     const jkt = boundJkt(claims);
     if (jkt !== undefined) {
