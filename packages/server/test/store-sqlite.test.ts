@@ -11,7 +11,7 @@ import { countersContract } from './contracts/counters.js';
 import { countersOn, sessionsOn } from './contracts/fixtures.js';
 import { keyStoreContract } from './contracts/keys.js';
 import { oauthStoreContract } from './contracts/oauth.js';
-import { oauthCode, oauthRefresh, T0, user } from './contracts/records.js';
+import { oauthCode, oauthRefresh, refresh, session, sessionUser, T0, user } from './contracts/records.js';
 import { revocationLogContract } from './contracts/revocations.js';
 import { sessionStoreContract } from './contracts/sessions.js';
 import { userStoreContract } from './contracts/users.js';
@@ -145,6 +145,63 @@ describe('sqlite: one file for every role', () => {
     } finally {
       await closeStores(again);
     }
+  });
+
+  it('keeps refresh tokens clustered by id, and moves a former rowid table over with its tokens', async () => {
+    const file = tempFile();
+    const first = openSqliteStores(file);
+    const u = user();
+    await first.users.createUser(u);
+    const s = session(u.id);
+    const t = refresh(s.id, { secretHash: 'h1' });
+    await first.sessions.createSession(s, sessionUser(u), t);
+    await closeStores(first);
+
+    // The layout files had before: a rowid table with its own id index and a session index.
+    const raw = new Database(file);
+    const version = raw.pragma('user_version', { simple: true }) as number;
+    raw.exec(`
+      CREATE TABLE refresh_tokens_old (
+        id TEXT PRIMARY KEY, session_id TEXT NOT NULL REFERENCES sessions(id), secret_hash TEXT NOT NULL,
+        parent_id TEXT, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, used_at INTEGER);
+      INSERT INTO refresh_tokens_old SELECT * FROM refresh_tokens;
+      DROP TABLE refresh_tokens;
+      ALTER TABLE refresh_tokens_old RENAME TO refresh_tokens;
+      CREATE INDEX refresh_tokens_session ON refresh_tokens(session_id);`);
+    raw.pragma(`user_version = ${version - 1}`);
+    raw.close();
+
+    const again = openSqliteStores(file);
+    const rotated = await again.sessions.rotateRefreshToken({
+      id: t.id,
+      secretHash: 'h1',
+      successorId: refresh(s.id).id,
+      successorSecretHash: 'h2',
+      now: T0 + 1000,
+      graceMs: 10_000,
+      idleTtlMs: 600_000,
+    });
+    assert.equal(rotated.outcome, 'rotated', 'a token from before the move still rotates');
+    await closeStores(again);
+    const check = new Database(file, { readonly: true });
+    const sql = (
+      check.prepare(`SELECT sql FROM sqlite_master WHERE name = 'refresh_tokens'`).get() as {
+        sql: string;
+      }
+    ).sql;
+    const indexes = check.prepare(`SELECT name FROM pragma_index_list('refresh_tokens')`).all() as {
+      name: string;
+    }[];
+    const rows = (check.prepare('SELECT count(*) AS n FROM refresh_tokens').get() as { n: number }).n;
+    assert.equal(check.pragma('user_version', { simple: true }), version);
+    check.close();
+    assert.match(sql, /WITHOUT ROWID/);
+    assert.deepEqual(
+      indexes.map((i) => i.name).filter((n) => !n.startsWith('sqlite_autoindex')),
+      [],
+      'no index besides the primary key',
+    );
+    assert.equal(rows, 2, 'the moved token and its successor');
   });
 
   it('answers ping and has one backend to close', async () => {

@@ -200,6 +200,21 @@ const MIGRATIONS: string[] = [
      key TEXT PRIMARY KEY,
      expires_at INTEGER NOT NULL
    );`,
+  // Refresh tokens clustered by id: an id begins with its session's id, so a rotation's parent and
+  // successor share a page and a commit writes that page and the session's, nothing else.
+  `CREATE TABLE refresh_tokens_by_id (
+     id TEXT PRIMARY KEY,
+     session_id TEXT NOT NULL REFERENCES sessions(id),
+     secret_hash TEXT NOT NULL,
+     parent_id TEXT,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     used_at INTEGER
+   ) WITHOUT ROWID;
+   INSERT INTO refresh_tokens_by_id (id, session_id, secret_hash, parent_id, created_at, expires_at, used_at)
+     SELECT id, session_id, secret_hash, parent_id, created_at, expires_at, used_at FROM refresh_tokens;
+   DROP TABLE refresh_tokens;
+   ALTER TABLE refresh_tokens_by_id RENAME TO refresh_tokens;`,
 ];
 
 /**
@@ -211,6 +226,8 @@ export class SqliteDatabase implements Backend {
   readonly kind = 'sqlite';
   private readonly db: Database.Database;
   private readonly statements: StatementCache;
+  // biome-ignore lint/suspicious/noExplicitAny: keyed by any function; each entry is its own wrapper
+  private readonly transactions = new WeakMap<(...args: any[]) => unknown, Database.Transaction<any>>();
   private readonly checkpointer: SqliteCheckpointer | undefined;
 
   constructor(file: string) {
@@ -239,9 +256,19 @@ export class SqliteDatabase implements Backend {
     return settle(fn);
   }
 
-  /** `fn` in one IMMEDIATE transaction (the write lock taken at BEGIN), as a promise. */
-  tx<T>(fn: () => T): Promise<T> {
-    return settle(() => this.db.transaction(fn).immediate());
+  /**
+   * `fn` in one IMMEDIATE transaction (the write lock taken at BEGIN), as a promise. The wrapper
+   * better-sqlite3 builds around a function is kept for functions passed again (the hot paths
+   * pass the same one every time).
+   */
+  tx<A extends unknown[], T>(fn: (...args: A) => T, ...args: A): Promise<T> {
+    let wrapped = this.transactions.get(fn) as Database.Transaction<(...args: A) => T> | undefined;
+    if (wrapped === undefined) {
+      wrapped = this.db.transaction(fn);
+      this.transactions.set(fn, wrapped as never);
+    }
+    const run = wrapped;
+    return settle(() => run.immediate(...args));
   }
 
   /**

@@ -273,7 +273,7 @@ export class SqliteAccounts implements UserStore, SessionStore, KeyStore, Revoca
   };
 
   rotateRefreshToken(req: RotateRequest): Promise<RotateResult> {
-    return this.sql.tx(() => this.rotateTx(req));
+    return this.sql.tx(this.rotateTx, req);
   }
 
   listSigningKeys(): Promise<SigningKeyRecord[]> {
