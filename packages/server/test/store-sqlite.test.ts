@@ -7,8 +7,7 @@ import Database from 'better-sqlite3';
 import { closeStores } from '../src/store/open.js';
 import { openSqliteStores } from '../src/store/sqlite.js';
 import { auditLogContract } from './contracts/audit.js';
-import { countersContract } from './contracts/counters.js';
-import { countersOn, sessionsOn } from './contracts/fixtures.js';
+import { sessionsOn } from './contracts/fixtures.js';
 import { keyStoreContract } from './contracts/keys.js';
 import { oauthStoreContract } from './contracts/oauth.js';
 import { oauthCode, oauthRefresh, refresh, session, sessionUser, T0, user } from './contracts/records.js';
@@ -24,7 +23,6 @@ for (const [name, open] of [
 ] as const) {
   userStoreContract(name, open);
   sessionStoreContract(name, sessionsOn(open));
-  countersContract(name, countersOn(open));
   keyStoreContract(name, open);
   revocationLogContract(name, open);
   auditLogContract(name, open);
@@ -58,7 +56,6 @@ describe('sqlite: one file for every role', () => {
       'refresh_tokens',
       'signing_keys',
       'revocations',
-      'counters',
       'audit_events',
       'oauth_clients',
       'oauth_grants',
@@ -68,6 +65,8 @@ describe('sqlite: one file for every role', () => {
     ])
       assert.ok(tables.includes(t), `${t} is in the file`);
     assert.ok(!tables.includes('oauth_meta'), 'no second migration scheme');
+    for (const t of ['counters', 'locks'])
+      assert.ok(!tables.includes(t), `${t}: counters live in the process`);
 
     const again = openSqliteStores(file);
     try {
@@ -204,11 +203,11 @@ describe('sqlite: one file for every role', () => {
     assert.equal(rows, 2, 'the moved token and its successor');
   });
 
-  it('answers ping and has one backend to close', async () => {
+  it('answers ping and has the file and the in-process counters to close', async () => {
     const stores = openSqliteStores(':memory:');
     assert.deepEqual(
       stores.backends.map((b) => b.kind),
-      ['sqlite'],
+      ['sqlite', 'memory'],
     );
     await stores.backends[0]!.ping();
     await closeStores(stores);

@@ -1,7 +1,6 @@
 import path from 'node:path';
 import type { Config } from '../config.js';
 import type { OAuthStore } from '../oauth/types.js';
-import { MemoryCounters } from './memory.js';
 import type {
   AuditLog,
   Backend,
@@ -23,7 +22,7 @@ export type StoresConfig = Pick<
  * revocations, audit, OAuth) come from PostgreSQL when TESSERA_DATABASE_URL is set, else from the
  * embedded SQLite file in the data folder; with TESSERA_REDIS_URL (one Redis or a Redis Cluster)
  * sessions, refresh tokens and counters come from Redis, their source of truth, else from the
- * durable backend too. Rejects with StoreUnavailableError, leaving nothing open, when a backend
+ * durable backend too (the embedded file keeps its counters in the process). Rejects with StoreUnavailableError, leaving nothing open, when a backend
  * is down.
  */
 export async function openStores(config: StoresConfig): Promise<Stores> {
@@ -32,12 +31,7 @@ export async function openStores(config: StoresConfig): Promise<Stores> {
         schema: config.databaseSchema,
       })
     : (await import('./sqlite.js')).openSqliteStores(path.join(config.dataDir, 'tessera.sqlite'));
-  if (!config.redisUrl) {
-    if (config.databaseUrl) return durable;
-    // The embedded deployment is one process: its counters need not leave it.
-    const counters = new MemoryCounters();
-    return { ...durable, counters, backends: [...durable.backends, counters] };
-  }
+  if (!config.redisUrl) return durable;
   try {
     const [{ RedisBackend }, { RedisCounters }, { RedisSessionStore }] = await Promise.all([
       import('./redis.js'),
@@ -60,21 +54,36 @@ export async function openStores(config: StoresConfig): Promise<Stores> {
   }
 }
 
-/** Every role from one backend: its account roles, its OAuth store, and itself to ping and close. */
+/**
+ * Every role from one backend: its account roles, its OAuth store, and itself to ping and close.
+ * Counters come from the account roles unless given apart (with their own backend to close).
+ */
+export function storesOn(
+  backend: Backend,
+  accounts: UserStore & SessionStore & KeyStore & RevocationLog & AuditLog,
+  oauth: OAuthStore,
+  counters: Counters & Backend,
+): Stores;
 export function storesOn(
   backend: Backend,
   accounts: UserStore & SessionStore & KeyStore & RevocationLog & Counters & AuditLog,
   oauth: OAuthStore,
+): Stores;
+export function storesOn(
+  backend: Backend,
+  accounts: UserStore & SessionStore & KeyStore & RevocationLog & AuditLog & Partial<Counters>,
+  oauth: OAuthStore,
+  counters?: Counters & Backend,
 ): Stores {
   return {
     users: accounts,
     sessions: accounts,
     keys: accounts,
     revocations: accounts,
-    counters: accounts,
+    counters: counters ?? (accounts as Counters),
     audit: accounts,
     oauth,
-    backends: [backend],
+    backends: counters ? [backend, counters] : [backend],
   };
 }
 

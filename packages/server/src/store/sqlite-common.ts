@@ -201,7 +201,8 @@ const MIGRATIONS: string[] = [
      expires_at INTEGER NOT NULL
    );`,
   // Refresh tokens clustered by id: an id begins with its session's id, so a rotation's parent and
-  // successor share a page and a commit writes that page and the session's, nothing else.
+  // successor share a page and a commit writes that page and the session's, nothing else. And the
+  // counter tables go: the embedded deployment keeps its counters in the process.
   `CREATE TABLE refresh_tokens_by_id (
      id TEXT PRIMARY KEY,
      session_id TEXT NOT NULL REFERENCES sessions(id),
@@ -214,7 +215,10 @@ const MIGRATIONS: string[] = [
    INSERT INTO refresh_tokens_by_id (id, session_id, secret_hash, parent_id, created_at, expires_at, used_at)
      SELECT id, session_id, secret_hash, parent_id, created_at, expires_at, used_at FROM refresh_tokens;
    DROP TABLE refresh_tokens;
-   ALTER TABLE refresh_tokens_by_id RENAME TO refresh_tokens;`,
+   ALTER TABLE refresh_tokens_by_id RENAME TO refresh_tokens;
+   -- Rate-limit counters and lockouts live in the process (MemoryCounters).
+   DROP TABLE IF EXISTS counters;
+   DROP TABLE IF EXISTS locks;`,
 ];
 
 /**

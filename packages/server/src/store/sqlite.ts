@@ -2,10 +2,10 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { SqliteOAuthStore } from '../oauth/sqlite.js';
 import { safeEqual } from '../util/crypto.js';
+import { MemoryCounters } from './memory.js';
 import { storesOn } from './open.js';
 import type {
   AuditLog,
-  Counters,
   KeyStore,
   LiveSession,
   RevocationLog,
@@ -45,7 +45,7 @@ const SESSION_WITH_USER = `SELECT s.*, u.username AS u_username, u.roles AS u_ro
  * The account roles of the embedded database: users, sessions and refresh tokens, the key ring,
  * the revocation log, counters and the audit trail. Every call is one statement or one transaction.
  */
-export class SqliteAccounts implements UserStore, SessionStore, KeyStore, RevocationLog, Counters, AuditLog {
+export class SqliteAccounts implements UserStore, SessionStore, KeyStore, RevocationLog, AuditLog {
   constructor(private readonly sql: SqliteDatabase) {}
 
   private q(sql: string) {
@@ -349,51 +349,6 @@ export class SqliteAccounts implements UserStore, SessionStore, KeyStore, Revoca
     return this.run(() => this.q('DELETE FROM revocations WHERE expires_at <= ?').run(nowSeconds).changes);
   }
 
-  hitCounter(key: string, windowMs: number, now: number, by = 1): Promise<number> {
-    return this.run(() => {
-      const r = this.q(
-        `INSERT INTO counters (key, count, window_end) VALUES (?, MAX(0, ?), ?)
-         ON CONFLICT(key) DO UPDATE SET
-           count = CASE WHEN window_end <= ? THEN excluded.count ELSE MAX(0, count + ?) END,
-           window_end = CASE WHEN window_end <= ? THEN excluded.window_end ELSE window_end END
-         RETURNING count`,
-      ).get(key, by, now + windowMs, now, by, now) as Row;
-      return r.count as number;
-    });
-  }
-
-  getCounter(key: string, now: number): Promise<number> {
-    return this.run(() => {
-      const r = this.q('SELECT count FROM counters WHERE key = ? AND window_end > ?').get(key, now) as
-        | Row
-        | undefined;
-      return (r?.count as number | undefined) ?? 0;
-    });
-  }
-
-  resetCounter(key: string): Promise<void> {
-    return this.run(() => {
-      this.q('DELETE FROM counters WHERE key = ?').run(key);
-    });
-  }
-
-  setLock(key: string, until: number): Promise<void> {
-    return this.run(() => {
-      this.q(
-        'INSERT INTO locks (key, until) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET until = max(until, excluded.until)',
-      ).run(key, until);
-    });
-  }
-
-  getLock(key: string, now: number): Promise<number> {
-    return this.run(() => {
-      const r = this.q('SELECT until FROM locks WHERE key = ? AND until > ?').get(key, now) as
-        | Row
-        | undefined;
-      return (r?.until as number | undefined) ?? 0;
-    });
-  }
-
   appendAuditEvent(e: NewAuditEvent): Promise<void> {
     return this.run(() => {
       this.q(
@@ -435,5 +390,6 @@ export function openSqliteStores(file: string): Stores {
       throw err;
     }
   }
-  return storesOn(db, new SqliteAccounts(db), new SqliteOAuthStore(db));
+  // One process owns the file, so its rate-limit counters need not leave the process.
+  return storesOn(db, new SqliteAccounts(db), new SqliteOAuthStore(db), new MemoryCounters());
 }
