@@ -106,11 +106,11 @@ export function loadConfig(
   const config = read as Config;
 
   if (config.redisUrl && !config.databaseUrl && config.oauth) {
-    // Accounts in Redis are shared by every instance; OAuth state would stay in each one's own
-    // oauth.sqlite, so a client or grant made on one instance would be unknown to the others.
+    // Instances sharing Redis share sessions and counters, but the durable roles stay in each
+    // one's own embedded file: an OAuth client registered on one would be unknown to the others.
     problems.push(
       'TESSERA_REDIS_URL without TESSERA_DATABASE_URL: the OAuth provider keeps clients, codes and grants in PostgreSQL ' +
-        '(or a per-instance SQLite file, which instances sharing Redis cannot share); set TESSERA_DATABASE_URL, ' +
+        '(or in each instance’s own embedded file, which instances sharing Redis cannot share); set TESSERA_DATABASE_URL, ' +
         'or turn the OAuth provider off with TESSERA_OAUTH=false',
     );
   }
