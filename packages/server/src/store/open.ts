@@ -42,11 +42,15 @@ export async function openStores(config: StoresConfig): Promise<Stores> {
       prefix: config.redisPrefix,
       cluster: config.redisCluster,
     });
+    // Redis takes over the counters; a counters backend of the durable side's own (the embedded
+    // file's in-process ones) is closed rather than left running unused.
+    const replaced = durable.backends.find((b) => (b as unknown) === durable.counters);
+    if (replaced) await replaced.close();
     return {
       ...durable,
       sessions: new RedisSessionStore(redis),
       counters: new RedisCounters(redis),
-      backends: [...durable.backends, redis],
+      backends: [...durable.backends.filter((b) => b !== replaced), redis],
     };
   } catch (err) {
     await closeStores(durable);
