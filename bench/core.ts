@@ -573,6 +573,10 @@ const PROFILES: Record<
   string,
   { title: string; store?: StoreKind; prepare: (base: string) => Promise<() => Promise<Run>> }
 > = {
+  healthz: {
+    title: 'GET /healthz',
+    prepare: async (base) => () => cannon({ url: `${base}/healthz`, duration: PROFILE_SECONDS }),
+  },
   refresh: {
     title: REFRESH,
     prepare: async (base) => {
