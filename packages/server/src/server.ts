@@ -1,5 +1,6 @@
 import { type Config, loadConfig, redactedConfig } from './config.js';
 import type { App } from './http/app.js';
+import { storeLabel } from './store/open.js';
 import type { Stores } from './store/ports.js';
 import { createTessera, type Tessera } from './tessera.js';
 
@@ -49,9 +50,6 @@ export async function startServer(
     await tessera.close();
     throw err;
   }
-  log.info(
-    { address, issuer: config.issuer, store: tessera.stores.backends.map((b) => b.kind).join('+') },
-    'tessera listening',
-  );
+  log.info({ address, issuer: config.issuer, store: storeLabel(tessera.stores) }, 'tessera listening');
   return { app: tessera.app, tessera, url: address, close: () => tessera.close() };
 }

@@ -97,6 +97,17 @@ export async function closeStores(stores: Pick<Stores, 'backends'>): Promise<voi
 }
 
 /** Readiness: every backend answers. */
+/**
+ * What the deployment keeps its data in, for /readyz and the start-up log: 'sqlite', 'postgres',
+ * 'postgres+redis'… In-process parts (the embedded counters) are not a store and are left out.
+ */
+export function storeLabel(stores: Pick<Stores, 'backends'>): string {
+  return stores.backends
+    .map((b) => b.kind)
+    .filter((k) => k !== 'memory')
+    .join('+');
+}
+
 export async function pingStores(stores: Pick<Stores, 'backends'>): Promise<void> {
   await Promise.all(stores.backends.map((b) => b.ping()));
 }

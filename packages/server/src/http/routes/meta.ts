@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { KeyRing } from '../../domain/keys.js';
 import { StoreUnavailableError } from '../../errors.js';
-import { pingStores } from '../../store/open.js';
+import { pingStores, storeLabel } from '../../store/open.js';
 import type { Stores } from '../../store/ports.js';
 import type { Metrics } from '../metrics.js';
 
@@ -28,7 +28,7 @@ export const metaRoutes: FastifyPluginAsync<MetaRouteOptions> = async (
   app.get('/readyz', async () => {
     try {
       await pingStores(stores);
-      return { status: 'ready', store: stores.backends.map((b) => b.kind).join('+') };
+      return { status: 'ready', store: storeLabel(stores) };
     } catch (err) {
       throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err);
     }
