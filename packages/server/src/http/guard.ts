@@ -6,8 +6,11 @@ import { originAllowedForWrite } from './security.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Set by the guard's `requireAuth` preHandler. */
-    auth?: Authenticated;
+    /**
+     * Set by the guard's `requireAuth` preHandler. Not `auth`: that is where
+     * `@tessera/verify/fastify` puts access-token claims, with another type.
+     */
+    principal?: Authenticated;
   }
 }
 
@@ -20,7 +23,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * session-bound X-CSRF-Token.
  */
 export interface AuthGuard {
-  /** preHandler: authenticates the request and sets `request.auth`, or throws 401/403. */
+  /** preHandler: authenticates the request and sets `request.principal`, or throws 401/403. */
   requireAuth(request: FastifyRequest): Promise<void>;
   /** Bearer or session cookie; throws `invalid_token`, `unauthorized` or `csrf_failed`. */
   authenticate(request: FastifyRequest): Promise<Authenticated>;
@@ -84,13 +87,14 @@ export function authGuard({ auth, cookies, isAllowedOrigin }: AuthGuardOptions):
     requireCsrf,
     cookieSession,
     async requireAuth(request) {
-      request.auth = await authenticate(request);
+      request.principal = await authenticate(request);
     },
   };
 }
 
 /** The user `requireAuth` authenticated; a route without that preHandler is a programming error. */
 export function signedIn(request: FastifyRequest): Authenticated {
-  if (!request.auth) throw new Error(`${request.routeOptions.url} reads request.auth without requireAuth`);
-  return request.auth;
+  if (!request.principal)
+    throw new Error(`${request.routeOptions.url} reads request.principal without requireAuth`);
+  return request.principal;
 }

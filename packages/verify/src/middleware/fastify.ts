@@ -3,15 +3,16 @@ import type { AccessTokenClaims } from '../claims.js';
 import type { Verifier } from '../verifier.js';
 import { type AuthFailure, type AuthOptions, authenticateRequest, checkRoles, checkScopes } from './core.js';
 
-// The claims go on `request.auth` at run time. No `declare module 'fastify'` augmentation here:
-// an app (like the account server in this repo) may already declare its own `auth` property,
-// and two augmentations of one property with different types do not compile. Read the claims
-// with `fastifyClaims(request)`, or augment `FastifyRequest` in your app.
-type WithAuth = { auth?: AccessTokenClaims };
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Claims of the verified access token, set by `fastifyAuth`. */
+    auth?: AccessTokenClaims;
+  }
+}
 
 /** The claims `fastifyAuth` put on the request, if any. */
 export function fastifyClaims(request: FastifyRequest): AccessTokenClaims | undefined {
-  return (request as unknown as WithAuth).auth;
+  return request.auth;
 }
 
 function send(reply: FastifyReply, f: AuthFailure): FastifyReply {
@@ -36,7 +37,7 @@ export function fastifyAuth(verifier: Verifier, options: AuthOptions = {}): preH
       options,
     );
     if (!out.ok) return send(reply, out.failure);
-    (request as unknown as WithAuth).auth = out.claims;
+    request.auth = out.claims;
   };
 }
 
