@@ -52,7 +52,14 @@ async function startServer(env: Record<string, string>, nodeArgs: string[] = [])
   const dataDir = mkdtempSync(path.join(tmpdir(), 'tessera-bench-core-'));
   const child = spawn(
     process.execPath,
-    [...nodeArgs, '--import', 'tsx', 'packages/server/src/cli/main.ts', 'serve'],
+    [
+      ...nodeArgs,
+      '--conditions=@tessera/source',
+      '--import',
+      'tsx',
+      'packages/server/src/cli/main.ts',
+      'serve',
+    ],
     {
       cwd: ROOT,
       env: {

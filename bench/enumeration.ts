@@ -33,18 +33,22 @@ function stats(xs: number[]): { median: number; mean: number; p90: number } {
 }
 
 async function main(): Promise<void> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/main.ts', 'serve'], {
-    env: {
-      ...process.env,
-      TESSERA_PORT: String(PORT),
-      TESSERA_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'tessera-enum-')),
-      TESSERA_LOG_LEVEL: 'warn',
-      // throttling would answer 429 before any hashing; this measures the hashing paths themselves
-      TESSERA_LOGIN_MAX_FAILURES_PER_ACCOUNT: '1000000',
-      TESSERA_LOGIN_MAX_FAILURES_PER_IP: '1000000',
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@tessera/source', '--import', 'tsx', 'packages/server/src/cli/main.ts', 'serve'],
+    {
+      env: {
+        ...process.env,
+        TESSERA_PORT: String(PORT),
+        TESSERA_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'tessera-enum-')),
+        TESSERA_LOG_LEVEL: 'warn',
+        // throttling would answer 429 before any hashing; this measures the hashing paths themselves
+        TESSERA_LOGIN_MAX_FAILURES_PER_ACCOUNT: '1000000',
+        TESSERA_LOGIN_MAX_FAILURES_PER_IP: '1000000',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  );
   try {
     for (let i = 0; i < 100; i++) {
       if (

@@ -163,21 +163,25 @@ async function main(): Promise<void> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'tessera-bench-'));
   cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
   const instance = (port: number) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve'], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        TESSERA_PORT: String(port),
-        TESSERA_HOST: '127.0.0.1',
-        TESSERA_ISSUER: A,
-        TESSERA_SECRET: SECRET,
-        TESSERA_DATA_DIR: dataDir,
-        TESSERA_DATABASE_URL: dbUrl.href,
-        TESSERA_REDIS_URL: `redis://127.0.0.1:${redisPort}/0`,
-        TESSERA_LOG_LEVEL: 'error',
+    const child = spawn(
+      process.execPath,
+      ['--conditions=@tessera/source', '--import', 'tsx', MAIN, 'serve'],
+      {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          TESSERA_PORT: String(port),
+          TESSERA_HOST: '127.0.0.1',
+          TESSERA_ISSUER: A,
+          TESSERA_SECRET: SECRET,
+          TESSERA_DATA_DIR: dataDir,
+          TESSERA_DATABASE_URL: dbUrl.href,
+          TESSERA_REDIS_URL: `redis://127.0.0.1:${redisPort}/0`,
+          TESSERA_LOG_LEVEL: 'error',
+        },
+        stdio: ['ignore', 'ignore', 'inherit'],
       },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    );
     children.push(child);
     return child;
   };

@@ -1,6 +1,10 @@
 // Runs the whole test suite with Node's own runner.
 // Suites that need PostgreSQL, Redis or Chromium are told through environment
 // variables whether those are reachable, and say so when they skip.
+// The packages are built first (npm run build, incremental): the server serves the built browser
+// files and the install test packs dist/. The tests themselves run the TypeScript sources through
+// tsx, and every process they start resolves @tessera/* to sources too (the @tessera/source
+// export condition, passed down in NODE_OPTIONS).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import net from 'node:net';
@@ -34,6 +38,9 @@ function reachable(host, port) {
   });
 }
 
+const built = spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
+if (built.status !== 0) process.exit(built.status ?? 1);
+
 const filter = process.argv.slice(2);
 let files = [
   ...findTests(path.join(root, 'packages')),
@@ -42,7 +49,11 @@ let files = [
 ].sort();
 if (filter.length > 0) files = files.filter((f) => filter.some((x) => f.includes(x)));
 
-const env = { ...process.env, NODE_ENV: 'test' };
+const env = {
+  ...process.env,
+  NODE_ENV: 'test',
+  NODE_OPTIONS: [process.env.NODE_OPTIONS, '--conditions=@tessera/source'].filter(Boolean).join(' '),
+};
 const notes = [];
 const pgUrl = process.env.TESSERA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const redisUrl = process.env.TESSERA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';

@@ -14,7 +14,8 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { bundle } from '../../packages/server/src/pages/bundle.js';
+import { build } from 'esbuild';
+import { browserOptions } from '../../scripts/build-browser.js';
 
 export interface DemoServerOptions {
   port?: number;
@@ -86,9 +87,13 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
   const api = new URL(options.apiUrl);
   const apiUrl = api.href.replace(/\/+$/, '');
   const css =
-    readFileSync(new URL('../../packages/server/src/pages/static/app.css', import.meta.url), 'utf8') +
+    readFileSync(new URL('../../packages/server/resources/pages/app.css', import.meta.url), 'utf8') +
     EXTRA_CSS;
-  const script = await bundle(fileURLToPath(new URL('./app.ts', import.meta.url)));
+  const built = await build({
+    ...browserOptions(fileURLToPath(new URL('./app.ts', import.meta.url))),
+    write: false,
+  });
+  const script = built.outputFiles[0]!.text;
   const csp = [
     "default-src 'none'",
     "script-src 'self'",
@@ -101,7 +106,7 @@ export async function startDemoServer(options: DemoServerOptions): Promise<DemoS
   ].join('; ');
   const files: Record<string, { type: string; body: string }> = {
     '/': { type: 'text/html; charset=utf-8', body: page(issuer, apiUrl) },
-    '/demo.js': { type: 'text/javascript; charset=utf-8', body: script.body },
+    '/demo.js': { type: 'text/javascript; charset=utf-8', body: script },
     '/app.css': { type: 'text/css; charset=utf-8', body: css },
   };
   const server = http.createServer((req, res) => {

@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import { cookieNames } from '../http/cookies.js';
-import { type ScriptName, script } from './bundle.js';
+import { pageAssets } from './assets.js';
 import { accountPage, registerPage, signinPage } from './html.js';
 
 /** Pages may run their own scripts and styles and talk to this origin; nothing inline, no framing. */
@@ -19,17 +18,12 @@ export const PAGE_CSP = [
 
 const LOOPBACK = /^(localhost|127\.0\.0\.1|\[::1\])$/;
 
-function staticFile(name: string): string {
-  return readFileSync(new URL(`./static/${name}`, import.meta.url), 'utf8');
-}
-
 /** The web pages the account server serves (sign in, register, account) and their assets. */
 export function registerPages(app: FastifyInstance, deps: { config: Config }): void {
   const { config } = deps;
   const cookies = cookieNames(config);
   const issuer = new URL(config.issuer);
-  const css = staticFile('app.css');
-  const logo = staticFile('logo.svg');
+  const assets = pageAssets();
 
   /** Which kind of login cookie the browser holds, so the script restores the right way first. */
   function cookieMode(request: FastifyRequest): 'session' | 'token' | undefined {
@@ -78,21 +72,11 @@ export function registerPages(app: FastifyInstance, deps: { config: Config }): v
     return page(reply, accountPage(cookieMode(request), { grants: config.oauth }));
   });
 
-  const assetHeaders = (reply: FastifyReply, type: string, etag?: string): FastifyReply => {
-    reply.header('Content-Type', type).header('Cache-Control', 'no-cache');
-    if (etag) reply.header('ETag', etag);
-    return reply;
-  };
-  app.get('/assets/app.css', async (_request, reply) =>
-    assetHeaders(reply, 'text/css; charset=utf-8').send(css),
-  );
-  app.get('/assets/logo.svg', async (_request, reply) => assetHeaders(reply, 'image/svg+xml').send(logo));
-  for (const name of ['app.js', 'sdk.js'] satisfies ScriptName[]) {
+  for (const [name, asset] of assets) {
     app.get(`/assets/${name}`, async (request, reply) => {
-      const asset = await script(name);
-      if (request.headers['if-none-match'] === asset.etag)
-        return assetHeaders(reply, 'text/javascript', asset.etag).code(304).send();
-      return assetHeaders(reply, 'text/javascript; charset=utf-8', asset.etag).send(asset.body);
+      reply.header('Content-Type', asset.type).header('Cache-Control', 'no-cache').header('ETag', asset.etag);
+      if (request.headers['if-none-match'] === asset.etag) return reply.code(304).send();
+      return reply.send(asset.body);
     });
   }
 }

@@ -1,6 +1,7 @@
 /**
- * The account pages' script (sign in, register, account). Plain DOM, no framework; bundled with the
- * SDK by esbuild and served as /assets/app.js. Never writes tokens anywhere but the SDK's memory.
+ * The account pages' script (sign in, register, account). Plain DOM, no framework; built by esbuild
+ * at build time and served as /assets/app.js, importing the SDK from /assets/sdk.js. Never writes
+ * tokens anywhere but the SDK's memory.
  */
 import {
   describeError,
@@ -9,7 +10,7 @@ import {
   type Mode,
   type SessionInfo,
   TesseraClient,
-} from '../../../../client/src/index.js';
+} from '@tessera/client';
 import { deviceName, relativeTime, scopeWords } from './format.js';
 
 const body = document.body;
