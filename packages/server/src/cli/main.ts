@@ -286,11 +286,13 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const isMain =
-  process.argv[1] !== undefined &&
-  import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop()!);
-if (isMain) {
-  main(process.argv.slice(2)).then(
+/**
+ * Runs one command as a process: exits with its status (`serve` returns -1 and keeps running),
+ * or prints the error in one line and exits 1. Used by `bin/tessera.mjs` and when this file is
+ * run directly.
+ */
+export function run(argv: string[]): void {
+  main(argv).then(
     (code) => {
       if (code >= 0) process.exit(code);
     },
@@ -302,3 +304,8 @@ if (isMain) {
     },
   );
 }
+
+const isMain =
+  process.argv[1] !== undefined &&
+  import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop()!);
+if (isMain) run(process.argv.slice(2));
