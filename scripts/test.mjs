@@ -46,6 +46,7 @@ let files = [
   ...findTests(path.join(root, 'packages')),
   ...findTests(path.join(root, 'examples')),
   ...findTests(path.join(root, 'bench')),
+  ...findTests(path.join(root, 'test')),
 ].sort();
 if (filter.length > 0) files = files.filter((f) => filter.some((x) => f.includes(x)));
 
