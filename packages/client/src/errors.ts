@@ -3,7 +3,7 @@
  * (`invalid_credentials`, `csrf_failed`, ...); the rest are the SDK's.
  */
 export type ClientErrorCode =
-  // the account server's codes (API.md)
+  // the account server's codes
   | 'invalid_request'
   | 'weak_password'
   | 'username_taken'

@@ -145,7 +145,7 @@ export async function processRegister(res: Response): Promise<User> {
   return { id: str(user, 'id', res.status), username: str(user, 'username', res.status) };
 }
 
-/** Login and refresh answers share one shape per mode and delivery (API.md "Login answers"). */
+/** Login and refresh answers share one shape per mode and delivery (docs/http-api.md, the login answers). */
 export async function processIssued(res: Response): Promise<Issued> {
   const o = await json(res);
   const s = res.status;

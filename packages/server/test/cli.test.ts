@@ -223,7 +223,7 @@ describe('tessera CLI', () => {
     assert.match(bad.stderr, /config file/);
   });
 
-  it('serve starts with the settings named in API.md and stops on SIGTERM', async () => {
+  it('serve starts with the settings named in the README and stops on SIGTERM', async () => {
     const port = await freePort();
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve'], {
       env: {

@@ -1,4 +1,4 @@
-// SECURITY.md "Faults": a store that is down gives 503 and never lets a request through; the
+// docs/security.md, "When a store fails": a store that is down gives 503 and never lets a request through; the
 // service comes back by itself when the store does; a crash mid-rotation loses nothing.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';

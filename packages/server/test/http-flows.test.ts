@@ -1,4 +1,4 @@
-// The HTTP contract of API.md, walked in all four mode × delivery combinations.
+// The HTTP contract (docs/http-api.md), walked in all four mode × delivery combinations.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
@@ -83,7 +83,7 @@ describe('register', () => {
   });
 });
 
-describe('login answers per API.md', () => {
+describe('login answers per the HTTP reference', () => {
   it('token + header: access and refresh token in the body, no cookies', async () => {
     const { login } = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
     assert.deepEqual(Object.keys(login.body).sort(), [

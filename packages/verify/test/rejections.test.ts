@@ -1,4 +1,4 @@
-// SECURITY.md, "Tokens a verifier must reject": one test (or more) per line, asserting the code.
+// docs/security.md, "Access tokens" (what a verifier must reject): one test (or more) per line, asserting the code.
 import assert from 'node:assert/strict';
 import { constants, generateKeyPairSync, sign } from 'node:crypto';
 import { describe, test } from 'node:test';

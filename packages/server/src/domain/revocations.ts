@@ -3,7 +3,7 @@ import { type RevocableClaims, RevocationSet } from '@tessera/verify';
 import type { RevocationLog } from '../store/ports.js';
 import type { NewRevocation, RevocationEntry } from '../store/types.js';
 
-/** What the feed serves: API.md's `{sid or sub, not_before?, expires_at}` plus the cursor. */
+/** What the feed serves: the HTTP reference's `{sid or sub, not_before?, expires_at}` plus the cursor. */
 export interface FeedEntry {
   cursor: number;
   sid?: string;
