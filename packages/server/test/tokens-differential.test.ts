@@ -1,5 +1,5 @@
-// One judge for the server's own access tokens: the same crafted variants (docs/security.md, "Tokens a
-// verifier must reject") of a first-party token at /auth/me and of an OAuth token at
+// One judge for the server's own access tokens: the same crafted variants (docs/security.md,
+// "Access tokens") of a first-party token at /auth/me and of an OAuth token at
 // /oauth/introspect must get the same verdict, so the two paths can never drift apart again.
 import assert from 'node:assert/strict';
 import { createHmac, sign } from 'node:crypto';
