@@ -1,30 +1,13 @@
+import type { ServerErrorCode } from './server-codes.js';
+
+/** The SDK's own codes: no answer, an answer it cannot read, or a code it does not know. */
+export type SdkErrorCode = 'not_signed_in' | 'network_error' | 'bad_response' | 'http_error';
+
 /**
  * Every way an SDK call can fail, as a stable code. Server answers keep the server's own code
- * (`invalid_credentials`, `csrf_failed`, ...); the rest are the SDK's.
+ * (`invalid_credentials`, `csrf_failed`, ...: the generated server list); the rest are the SDK's.
  */
-export type ClientErrorCode =
-  // the account server's codes
-  | 'invalid_request'
-  | 'weak_password'
-  | 'username_taken'
-  | 'invalid_credentials'
-  | 'too_many_attempts'
-  | 'invalid_refresh_token'
-  | 'refresh_token_reused'
-  | 'unauthorized'
-  | 'invalid_token'
-  | 'session_expired'
-  | 'csrf_failed'
-  | 'forbidden'
-  | 'not_found'
-  | 'account_disabled'
-  | 'unavailable'
-  | 'internal_error'
-  // the SDK's own
-  | 'not_signed_in'
-  | 'network_error'
-  | 'bad_response'
-  | 'http_error';
+export type ClientErrorCode = ServerErrorCode | SdkErrorCode;
 
 /** A coded failure; `message` is the server's (safe to show) or the SDK's, never a token. */
 export class TesseraClientError extends Error {
@@ -57,8 +40,6 @@ export const SIGNED_OUT_CODES: ReadonlySet<ClientErrorCode> = new Set([
   'refresh_token_reused',
   'unauthorized',
   'invalid_token',
-  'session_expired',
-  'account_disabled',
   'not_signed_in',
 ]);
 
@@ -72,12 +53,15 @@ const HUMAN: Record<ClientErrorCode, string> = {
   refresh_token_reused: 'For your safety this sign-in was ended. Please sign in again.',
   unauthorized: 'Please sign in.',
   invalid_token: 'Your sign-in has expired. Please sign in again.',
-  session_expired: 'Your session has expired. Please sign in again.',
   csrf_failed:
     'The request was refused because it did not come from this site. Reload the page and try again.',
   forbidden: 'You are not allowed to do that.',
   not_found: 'That item no longer exists.',
-  account_disabled: 'This account has been disabled.',
+  too_many_streams: 'Too many open connections. Close a tab and try again.',
+  unsupported_media_type: 'The request was sent in a form the server does not accept.',
+  payload_too_large: 'What you sent is too large.',
+  headers_too_large: 'The request was too large. Clearing this site’s cookies may help.',
+  request_timeout: 'The request took too long. Check your connection and try again.',
   unavailable: 'The service is temporarily unavailable. Try again in a moment.',
   internal_error: 'Something went wrong on our side. Try again in a moment.',
   not_signed_in: 'Please sign in.',

@@ -3,11 +3,13 @@ export {
   type ClientErrorCode,
   describeError,
   isClientError,
+  type SdkErrorCode,
   SIGNED_OUT_CODES,
   TesseraClientError,
 } from './errors.js';
 export * from './requests.js';
 export * from './responses.js';
+export { SERVER_ERROR_CODES, type ServerErrorCode } from './server-codes.js';
 export { memoryStorage, type StoredLogin, type TokenStorage } from './storage.js';
 export {
   type Coordinator,

@@ -4,6 +4,7 @@
  */
 import { type ClientErrorCode, TesseraClientError } from './errors.js';
 import type { Mode } from './requests.js';
+import { SERVER_ERROR_CODES } from './server-codes.js';
 
 export interface User {
   id: string;
@@ -53,24 +54,7 @@ export interface Issued {
   csrfToken?: string;
 }
 
-const KNOWN_CODES = new Set<string>([
-  'invalid_request',
-  'weak_password',
-  'username_taken',
-  'invalid_credentials',
-  'too_many_attempts',
-  'invalid_refresh_token',
-  'refresh_token_reused',
-  'unauthorized',
-  'invalid_token',
-  'session_expired',
-  'csrf_failed',
-  'forbidden',
-  'not_found',
-  'account_disabled',
-  'unavailable',
-  'internal_error',
-]);
+const KNOWN_CODES: ReadonlySet<string> = new Set(SERVER_ERROR_CODES);
 
 type Json = Record<string, unknown>;
 
@@ -145,7 +129,7 @@ export async function processRegister(res: Response): Promise<User> {
   return { id: str(user, 'id', res.status), username: str(user, 'username', res.status) };
 }
 
-/** Login and refresh answers share one shape per mode and delivery (docs/http-api.md, the login answers). */
+/** Login and refresh answers share one shape per mode and delivery (docs/http-api.md, `POST /auth/login`). */
 export async function processIssued(res: Response): Promise<Issued> {
   const o = await json(res);
   const s = res.status;

@@ -1,27 +1,30 @@
-/** Stable error codes of the account server. Tests assert these, never the message. */
-export type ErrorCode =
-  | 'invalid_request'
-  | 'weak_password'
-  | 'username_taken'
-  | 'invalid_credentials'
-  | 'too_many_attempts'
-  | 'too_many_streams'
-  | 'invalid_refresh_token'
-  | 'refresh_token_reused'
-  | 'unauthorized'
-  | 'invalid_token'
-  | 'session_expired'
-  | 'csrf_failed'
-  | 'forbidden'
-  | 'not_found'
-  | 'method_not_allowed'
-  | 'unsupported_media_type'
-  | 'payload_too_large'
-  | 'headers_too_large'
-  | 'request_timeout'
-  | 'account_disabled'
-  | 'unavailable'
-  | 'internal_error';
+/**
+ * Stable error codes of the account server: the one list. The OpenAPI document, the HTTP
+ * reference and the client's code list are generated from it. Tests assert these, never the message.
+ */
+export const ERROR_CODES = [
+  'invalid_request',
+  'weak_password',
+  'username_taken',
+  'invalid_credentials',
+  'too_many_attempts',
+  'too_many_streams',
+  'invalid_refresh_token',
+  'refresh_token_reused',
+  'unauthorized',
+  'invalid_token',
+  'csrf_failed',
+  'forbidden',
+  'not_found',
+  'unsupported_media_type',
+  'payload_too_large',
+  'headers_too_large',
+  'request_timeout',
+  'unavailable',
+  'internal_error',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 const STATUS: Record<ErrorCode, number> = {
   invalid_request: 400,
@@ -34,16 +37,13 @@ const STATUS: Record<ErrorCode, number> = {
   refresh_token_reused: 401,
   unauthorized: 401,
   invalid_token: 401,
-  session_expired: 401,
   csrf_failed: 403,
   forbidden: 403,
   not_found: 404,
-  method_not_allowed: 405,
   unsupported_media_type: 415,
   payload_too_large: 413,
   headers_too_large: 431,
   request_timeout: 408,
-  account_disabled: 401,
   unavailable: 503,
   internal_error: 500,
 };

@@ -1,24 +1,26 @@
-/** RFC 6749 §5.2 / §4.1.2.1, RFC 6750, RFC 7009, RFC 9449 and OIDC error codes. */
-export type OAuthErrorCode =
-  | 'invalid_request'
-  | 'invalid_client'
-  | 'invalid_grant'
-  | 'unauthorized_client'
-  | 'unsupported_grant_type'
-  | 'unsupported_response_type'
-  | 'unsupported_token_type'
-  | 'invalid_scope'
-  | 'invalid_target'
-  | 'access_denied'
-  | 'login_required'
-  | 'consent_required'
-  | 'request_not_supported'
-  | 'request_uri_not_supported'
-  | 'invalid_token'
-  | 'insufficient_scope'
-  | 'invalid_dpop_proof'
-  | 'temporarily_unavailable'
-  | 'server_error';
+/** RFC 6749 §5.2 / §4.1.2.1, RFC 6750, RFC 9449 and OIDC error codes: every one the OAuth endpoints send. */
+export const OAUTH_ERROR_CODES = [
+  'invalid_request',
+  'invalid_client',
+  'invalid_grant',
+  'unauthorized_client',
+  'unsupported_grant_type',
+  'unsupported_response_type',
+  'invalid_scope',
+  'invalid_target',
+  'access_denied',
+  'login_required',
+  'consent_required',
+  'request_not_supported',
+  'request_uri_not_supported',
+  'invalid_token',
+  'insufficient_scope',
+  'invalid_dpop_proof',
+  'temporarily_unavailable',
+  'server_error',
+] as const;
+
+export type OAuthErrorCode = (typeof OAUTH_ERROR_CODES)[number];
 
 const STATUS: Partial<Record<OAuthErrorCode, number>> = {
   invalid_client: 401,
