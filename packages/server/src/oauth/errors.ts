@@ -30,6 +30,11 @@ const STATUS: Partial<Record<OAuthErrorCode, number>> = {
   server_error: 500,
 };
 
+/** The status an OAuth error is sent with; 400 unless RFC 6749 / 6750 say otherwise. */
+export function oauthStatusOf(code: OAuthErrorCode): number {
+  return STATUS[code] ?? 400;
+}
+
 /**
  * An OAuth error safe to show to clients. `description` goes into `error_description` and never
  * names a secret or a token; `detail` is for logs only.
@@ -39,11 +44,11 @@ export class OAuthError extends Error {
   readonly status: number;
   readonly detail: string | undefined;
 
-  constructor(code: OAuthErrorCode, description: string, options: { detail?: string; status?: number } = {}) {
+  constructor(code: OAuthErrorCode, description: string, options: { detail?: string } = {}) {
     super(description);
     this.name = 'OAuthError';
     this.code = code;
-    this.status = options.status ?? STATUS[code] ?? 400;
+    this.status = oauthStatusOf(code);
     this.detail = options.detail;
   }
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import { cookieNames } from '../http/cookies.js';
+import { errors, media, noBody, PUBLIC, type Schema } from '../openapi/schemas.js';
 import { pageAssets } from './assets.js';
 import { accountPage, registerPage, signinPage } from './html.js';
 
@@ -17,6 +18,49 @@ export const PAGE_CSP = [
 ].join('; ');
 
 const LOOPBACK = /^(localhost|127\.0\.0\.1|\[::1\])$/;
+
+/** In development, a request to the other loopback name goes to the issuer's. */
+const TO_ISSUER_HOST = noBody('Development: to the same page on the issuer’s loopback host name.');
+
+function pageSchema(summary: string, response: Record<number, Schema>, headers?: Schema) {
+  return {
+    schema: {
+      summary,
+      tags: ['pages'],
+      security: PUBLIC,
+      ...(headers ? { headers } : {}),
+      response: { ...response, ...errors() },
+    },
+  };
+}
+
+const ASSET_SUMMARIES: Record<string, string> = {
+  'app.js': 'The pages’ script',
+  'app.js.map': 'The source map of the pages’ script',
+  'sdk.js': 'The browser SDK (`@tessera/client`), prebuilt as one ES module',
+  'sdk.js.map': 'The source map of the browser SDK',
+  'app.css': 'The pages’ stylesheet',
+  'logo.svg': 'The logo',
+};
+
+/** An asset: its file with an `ETag`, or 304 when the browser's copy is current. */
+function assetSchema(name: string, type: string) {
+  const mediaType = type.split(';')[0]!;
+  const body = mediaType === 'application/json' ? { type: 'object' } : { type: 'string' };
+  return pageSchema(
+    ASSET_SUMMARIES[name] ?? name,
+    {
+      200: media('The file (`Cache-Control: no-cache`, with an `ETag`).', mediaType, body),
+      304: noBody('`If-None-Match` named the current `ETag`.'),
+    },
+    {
+      type: 'object',
+      properties: {
+        'if-none-match': { type: 'string', description: 'The `ETag` of the copy the browser holds.' },
+      },
+    },
+  );
+}
 
 /** The web pages the account server serves (sign in, register, account) and their assets. */
 export function registerPages(app: FastifyInstance, deps: { config: Config }): void {
@@ -52,28 +96,51 @@ export function registerPages(app: FastifyInstance, deps: { config: Config }): v
       .send(html);
   }
 
-  app.get('/', async (request, reply) => {
-    if (wrongLoopbackHost(request, reply)) return reply;
-    return reply
-      .header('Cache-Control', 'no-store')
-      .redirect(cookieMode(request) ? '/account' : '/signin', 302);
-  });
-  app.get('/signin', async (request, reply) => {
-    if (wrongLoopbackHost(request, reply)) return reply;
-    return page(reply, signinPage(config.defaultMode, cookieMode(request)));
-  });
-  app.get('/register', async (request, reply) => {
-    if (wrongLoopbackHost(request, reply)) return reply;
-    return page(reply, registerPage());
-  });
-  app.get('/account', async (request, reply) => {
-    if (wrongLoopbackHost(request, reply)) return reply;
-    if (!cookieMode(request)) return reply.header('Cache-Control', 'no-store').redirect('/signin', 302);
-    return page(reply, accountPage(cookieMode(request), { grants: config.oauth }));
-  });
+  app.get(
+    '/',
+    pageSchema('Home', {
+      302: noBody(
+        'To `/account` with a login cookie, else to `/signin`; in development, to the issuer’s host name.',
+      ),
+    }),
+    async (request, reply) => {
+      if (wrongLoopbackHost(request, reply)) return reply;
+      return reply
+        .header('Cache-Control', 'no-store')
+        .redirect(cookieMode(request) ? '/account' : '/signin', 302);
+    },
+  );
+  app.get(
+    '/signin',
+    pageSchema('Sign-in page', { 200: media('The page.', 'text/html'), 302: TO_ISSUER_HOST }),
+    async (request, reply) => {
+      if (wrongLoopbackHost(request, reply)) return reply;
+      return page(reply, signinPage(config.defaultMode, cookieMode(request)));
+    },
+  );
+  app.get(
+    '/register',
+    pageSchema('Registration page', { 200: media('The page.', 'text/html'), 302: TO_ISSUER_HOST }),
+    async (request, reply) => {
+      if (wrongLoopbackHost(request, reply)) return reply;
+      return page(reply, registerPage());
+    },
+  );
+  app.get(
+    '/account',
+    pageSchema('Account page', {
+      200: media('The page: who am I, sessions, grants, password.', 'text/html'),
+      302: noBody('To `/signin` without a login cookie; in development, to the issuer’s host name.'),
+    }),
+    async (request, reply) => {
+      if (wrongLoopbackHost(request, reply)) return reply;
+      if (!cookieMode(request)) return reply.header('Cache-Control', 'no-store').redirect('/signin', 302);
+      return page(reply, accountPage(cookieMode(request), { grants: config.oauth }));
+    },
+  );
 
   for (const [name, asset] of assets) {
-    app.get(`/assets/${name}`, async (request, reply) => {
+    app.get(`/assets/${name}`, assetSchema(name, asset.type), async (request, reply) => {
       reply.header('Content-Type', asset.type).header('Cache-Control', 'no-cache').header('ETag', asset.etag);
       if (request.headers['if-none-match'] === asset.etag) return reply.code(304).send();
       return reply.send(asset.body);

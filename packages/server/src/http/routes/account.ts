@@ -1,8 +1,28 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts';
+import { array, errors, JSON_BODY_ERRORS, noBody, object, string } from '../../openapi/schemas.js';
 import type { SessionRecord } from '../../store/types.js';
 import { clearAuthCookies } from '../cookies.js';
 import { signedIn } from '../guard.js';
-import { type AuthRouteOptions, clientOf, EMPTY_BODY, ID_PARAMS, PASSWORD } from './shared.js';
+import {
+  type AuthRouteOptions,
+  clientOf,
+  EMPTY_BODY,
+  GUARD_ERRORS,
+  ID_PARAMS,
+  PASSWORD,
+  SESSION_MODE,
+  SIGNED_IN,
+  SIGNED_IN_WRITE,
+  TIMESTAMP,
+  USER_FIELDS,
+} from './shared.js';
+
+const SESSION_EXPIRES_AT = string(
+  'When the session ends unless used: the earlier of its idle and absolute end.',
+  {
+    format: 'date-time',
+  },
+);
 
 function sessionView(s: SessionRecord) {
   return {
@@ -20,39 +40,113 @@ export const accountRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
 ) => {
   app.addHook('preHandler', guard.requireAuth);
 
-  app.get('/auth/me', async (request, reply) => {
-    const who = signedIn(request);
-    reply.header('Cache-Control', 'no-store');
-    return {
-      user: { id: who.user.id, username: who.user.username, roles: who.user.roles },
-      session: sessionView(who.session),
-    };
-  });
+  app.get(
+    '/auth/me',
+    {
+      schema: {
+        summary: 'Who am I',
+        description: 'The signed-in user and the session the request belongs to.',
+        tags: ['account'],
+        security: SIGNED_IN,
+        response: {
+          200: object(
+            {
+              user: object({ ...USER_FIELDS, roles: array(string()) }),
+              session: object({
+                id: string('The session id (`sid`).'),
+                mode: SESSION_MODE,
+                created_at: TIMESTAMP,
+                expires_at: SESSION_EXPIRES_AT,
+              }),
+            },
+            { description: 'The user and the session.' },
+          ),
+          ...errors(...GUARD_ERRORS),
+        },
+      },
+    },
+    async (request, reply) => {
+      const who = signedIn(request);
+      reply.header('Cache-Control', 'no-store');
+      return {
+        user: { id: who.user.id, username: who.user.username, roles: who.user.roles },
+        session: sessionView(who.session),
+      };
+    },
+  );
 
-  app.get('/auth/sessions', async (request, reply) => {
-    const who = signedIn(request);
-    const sessions = await auth.listSessions(who.user);
-    reply.header('Cache-Control', 'no-store');
-    return {
-      sessions: sessions.map((s) => ({
-        id: s.id,
-        mode: s.mode,
-        created_at: new Date(s.createdAt).toISOString(),
-        last_seen_at: new Date(s.lastSeenAt).toISOString(),
-        expires_at: new Date(Math.min(s.expiresAt, s.idleExpiresAt)).toISOString(),
-        user_agent: s.userAgent,
-        current: s.id === who.session.id,
-      })),
-    };
-  });
+  app.get(
+    '/auth/sessions',
+    {
+      schema: {
+        summary: 'My sessions',
+        description: 'Every live session of the signed-in user, with its device and when it was last used.',
+        tags: ['account'],
+        security: SIGNED_IN,
+        response: {
+          200: object(
+            {
+              sessions: array(
+                object({
+                  id: string('The session id (`sid`).'),
+                  mode: SESSION_MODE,
+                  created_at: TIMESTAMP,
+                  last_seen_at: TIMESTAMP,
+                  expires_at: SESSION_EXPIRES_AT,
+                  user_agent: { type: ['string', 'null'], description: 'The User-Agent it signed in with.' },
+                  current: { type: 'boolean', description: 'The session this request belongs to.' },
+                }),
+              ),
+            },
+            { description: 'The sessions.' },
+          ),
+          ...errors(...GUARD_ERRORS),
+        },
+      },
+    },
+    async (request, reply) => {
+      const who = signedIn(request);
+      const sessions = await auth.listSessions(who.user);
+      reply.header('Cache-Control', 'no-store');
+      return {
+        sessions: sessions.map((s) => ({
+          id: s.id,
+          mode: s.mode,
+          created_at: new Date(s.createdAt).toISOString(),
+          last_seen_at: new Date(s.lastSeenAt).toISOString(),
+          expires_at: new Date(Math.min(s.expiresAt, s.idleExpiresAt)).toISOString(),
+          user_agent: s.userAgent,
+          current: s.id === who.session.id,
+        })),
+      };
+    },
+  );
 
-  app.delete('/auth/sessions/:id', { schema: { params: ID_PARAMS } }, async (request, reply) => {
-    const who = signedIn(request);
-    const { id } = request.params;
-    await auth.endSession(who.user, id, clientOf(request));
-    if (id === who.session.id) clearAuthCookies(reply, config, cookies);
-    return reply.code(204).send();
-  });
+  app.delete(
+    '/auth/sessions/:id',
+    {
+      schema: {
+        params: ID_PARAMS,
+        summary: 'End one of my sessions',
+        description:
+          'Ends the session at once (its tokens enter the revocation feed); the current one also clears ' +
+          'the cookies. Another user’s session answers `not_found`, like an unknown one.',
+        tags: ['account'],
+        security: SIGNED_IN_WRITE,
+        response: {
+          204: noBody('The session is over.'),
+          ...errors(...JSON_BODY_ERRORS, ...GUARD_ERRORS, 'not_found'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const who = signedIn(request);
+      const { id } = request.params;
+      await auth.endSession(who.user, id, clientOf(request));
+      if (id === who.session.id) clearAuthCookies(reply, config, cookies);
+      return reply.code(204).send();
+    },
+  );
 
   app.post(
     '/auth/password',
@@ -63,6 +157,22 @@ export const accountRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
           required: ['current_password', 'new_password'],
           additionalProperties: false,
           properties: { current_password: PASSWORD, new_password: PASSWORD },
+        },
+        summary: 'Change my password',
+        description:
+          'Needs the current password (throttled like a login). Ends every other session of the user ' +
+          'and, unless the operator keeps them, the OAuth grants.',
+        tags: ['account'],
+        security: SIGNED_IN_WRITE,
+        response: {
+          204: noBody('The password is changed.'),
+          ...errors(
+            ...JSON_BODY_ERRORS,
+            ...GUARD_ERRORS,
+            'invalid_credentials',
+            'weak_password',
+            'too_many_attempts',
+          ),
         },
       },
     },
@@ -75,9 +185,24 @@ export const accountRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
     },
   );
 
-  app.post('/auth/logout-all', { schema: { body: EMPTY_BODY } }, async (request, reply) => {
-    await auth.logoutAll(signedIn(request).user, clientOf(request));
-    clearAuthCookies(reply, config, cookies);
-    return reply.code(204).send();
-  });
+  app.post(
+    '/auth/logout-all',
+    {
+      schema: {
+        body: EMPTY_BODY,
+        summary: 'Sign out everywhere',
+        description:
+          'Ends every session of the user, revokes their tokens everywhere through the feed and, unless ' +
+          'the operator keeps them, the OAuth grants; clears the cookies.',
+        tags: ['account'],
+        security: SIGNED_IN_WRITE,
+        response: { 204: noBody('Every session is over.'), ...errors(...JSON_BODY_ERRORS, ...GUARD_ERRORS) },
+      },
+    },
+    async (request, reply) => {
+      await auth.logoutAll(signedIn(request).user, clientOf(request));
+      clearAuthCookies(reply, config, cookies);
+      return reply.code(204).send();
+    },
+  );
 };

@@ -2,9 +2,80 @@ import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-js
 import type { FastifyReply } from 'fastify';
 import type { IssuedTokens } from '../../domain/auth.js';
 import { TesseraError } from '../../errors.js';
+import {
+  errors,
+  integer,
+  JSON_BODY_ERRORS,
+  noBody,
+  object,
+  PUBLIC,
+  type Schema,
+  type Security,
+  string,
+} from '../../openapi/schemas.js';
 import type { SessionRecord } from '../../store/types.js';
 import { clearAuthCookies, readCookie, setAuthCookie } from '../cookies.js';
-import { type AuthRouteOptions, clientOf, EMPTY_BODY, PASSWORD, USERNAME } from './shared.js';
+import {
+  type AuthRouteOptions,
+  clientOf,
+  EMPTY_BODY,
+  GUARD_ERRORS,
+  PASSWORD,
+  SIGNED_IN_WRITE,
+  USER,
+  USERNAME,
+} from './shared.js';
+
+const BEARER = string('Always `Bearer`.', { enum: ['Bearer'] });
+const ACCESS_TOKEN = string('An ES256 JWT (`typ: at+jwt`); send it as `Authorization: Bearer …`.');
+const ACCESS_EXPIRES_IN = integer('Seconds the access token lives.');
+const SESSION_ID = string('The session (token mode: the refresh token family), as `sid` in tokens.');
+const CSRF_TOKEN = string('Send it back as `X-CSRF-Token` on cookie-authenticated writes.');
+
+/** Login and refresh answers: one shape per mode and delivery. */
+const ISSUED = {
+  tokenHeader: object(
+    {
+      token_type: BEARER,
+      access_token: ACCESS_TOKEN,
+      expires_in: ACCESS_EXPIRES_IN,
+      refresh_token: string('Rotates on every use; send it to `POST /auth/refresh`.'),
+      refresh_expires_in: integer('Seconds the refresh token lives unless used (idle expiry).'),
+      session_id: SESSION_ID,
+    },
+    { description: 'Token mode, header delivery.' },
+  ),
+  tokenCookie: object(
+    {
+      token_type: BEARER,
+      access_token: ACCESS_TOKEN,
+      expires_in: ACCESS_EXPIRES_IN,
+      session_id: SESSION_ID,
+      csrf_token: CSRF_TOKEN,
+    },
+    { description: 'Token mode, cookie delivery: the refresh token is in the HttpOnly refresh cookie.' },
+  ),
+  sessionHeader: object(
+    {
+      token_type: BEARER,
+      session_token: string('An opaque `id.secret`; send it as `Authorization: Bearer …`.'),
+      expires_in: integer('Seconds the session lives unless used (idle expiry).'),
+      session_id: SESSION_ID,
+    },
+    { description: 'Session mode, header delivery.' },
+  ),
+  sessionCookie: object(
+    {
+      session_id: SESSION_ID,
+      expires_in: integer('Seconds the session lives unless used (idle expiry).'),
+      csrf_token: CSRF_TOKEN,
+    },
+    { description: 'Session mode, cookie delivery: the session token is in the HttpOnly session cookie.' },
+  ),
+} satisfies Record<string, Schema>;
+
+/** The refresh cookie, with the CSRF token of its session for a write. */
+const REFRESH_COOKIE_WRITE: Security = [{ refreshCookie: [], csrfToken: [] }];
 
 /**
  * Signing in and out: register, login, refresh, the CSRF token for a browser that reloaded,
@@ -63,6 +134,22 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
           additionalProperties: false,
           properties: { username: USERNAME, password: PASSWORD },
         },
+        summary: 'Create an account',
+        description:
+          'Registers a user with a password (at least 8 characters, not a common one, not the username). ' +
+          'Limited per client address and hour.',
+        tags: ['session'],
+        security: PUBLIC,
+        response: {
+          201: object({ user: USER }, { description: 'The account was created; sign in next.' }),
+          ...errors(
+            ...JSON_BODY_ERRORS,
+            'weak_password',
+            'username_taken',
+            'too_many_attempts',
+            'unavailable',
+          ),
+        },
       },
     },
     async (request, reply) => {
@@ -88,6 +175,28 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
             mode: { type: 'string', enum: ['session', 'token'] },
             delivery: { type: 'string', enum: ['header', 'cookie'] },
           },
+        },
+        summary: 'Sign in',
+        description:
+          '`mode` is `session` or `token` (default from the configuration); `delivery` is `header` ' +
+          '(tokens in the body) or `cookie` (HttpOnly cookie plus a CSRF token), by default `cookie` ' +
+          'when the request carries an `Origin`. Cookie delivery is refused to origins not on the ' +
+          'allow-list. Unknown users, wrong passwords and disabled accounts get the same answer; ' +
+          'repeated failures lock the account and the client address for a while (`Retry-After`).',
+        tags: ['session'],
+        security: PUBLIC,
+        response: {
+          200: {
+            description: 'Signed in; a new session.',
+            anyOf: [ISSUED.tokenHeader, ISSUED.tokenCookie, ISSUED.sessionHeader, ISSUED.sessionCookie],
+          },
+          ...errors(
+            ...JSON_BODY_ERRORS,
+            'invalid_credentials',
+            'too_many_attempts',
+            'csrf_failed',
+            'unavailable',
+          ),
         },
       },
     },
@@ -126,6 +235,25 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
           additionalProperties: false,
           properties: { refresh_token: { type: 'string', maxLength: 512 } },
         },
+        summary: 'Rotate a refresh token',
+        description:
+          'Header delivery sends `{refresh_token}`; cookie delivery sends no token, the refresh ' +
+          'cookie and `X-CSRF-Token`. Answers a new access token and the successor refresh token; a ' +
+          'repeat within the grace window gets the same successor, a later reuse ends the session ' +
+          '(`refresh_token_reused`). A failed cookie refresh clears the cookies.',
+        tags: ['session'],
+        security: [{}, ...REFRESH_COOKIE_WRITE],
+        response: {
+          200: { description: 'The new tokens.', anyOf: [ISSUED.tokenHeader, ISSUED.tokenCookie] },
+          ...errors(
+            ...JSON_BODY_ERRORS,
+            'invalid_refresh_token',
+            'refresh_token_reused',
+            'too_many_attempts',
+            'csrf_failed',
+            'unavailable',
+          ),
+        },
       },
     },
     async (request, reply) => {
@@ -158,32 +286,74 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
     },
   );
 
-  app.get('/auth/csrf', async (request, reply) => {
-    // Readable only by allow-listed origins (CORS), so it adds nothing a foreign site can use.
-    reply.header('Cache-Control', 'no-store');
-    const viaSession = await guard.cookieSession(request);
-    if (viaSession)
-      return { csrf_token: auth.csrfToken(viaSession.session.id), session_id: viaSession.session.id };
-    const refreshCookie = readCookie(request, cookies.refresh);
-    const family = refreshCookie ? await auth.sessionOfRefreshToken(refreshCookie) : null;
-    if (family) return { csrf_token: auth.csrfToken(family.id), session_id: family.id, mode: 'token' };
-    throw new TesseraError('unauthorized', 'Sign in first.');
-  });
+  app.get(
+    '/auth/csrf',
+    {
+      schema: {
+        summary: 'The CSRF token of a browser login',
+        description:
+          'For a page that reloaded: the CSRF token bound to the session cookie or the refresh cookie. ' +
+          'Only allow-listed origins can read the answer (CORS).',
+        tags: ['session'],
+        security: [{ sessionCookie: [] }, { refreshCookie: [] }],
+        response: {
+          200: object(
+            {
+              csrf_token: CSRF_TOKEN,
+              session_id: SESSION_ID,
+              mode: string('`token` when the refresh cookie answered.', { enum: ['token'] }),
+            },
+            { optional: ['mode'], description: 'The CSRF token.' },
+          ),
+          ...errors('unauthorized', 'unavailable'),
+        },
+      },
+    },
+    async (request, reply) => {
+      // Readable only by allow-listed origins (CORS), so it adds nothing a foreign site can use.
+      reply.header('Cache-Control', 'no-store');
+      const viaSession = await guard.cookieSession(request);
+      if (viaSession)
+        return { csrf_token: auth.csrfToken(viaSession.session.id), session_id: viaSession.session.id };
+      const refreshCookie = readCookie(request, cookies.refresh);
+      const family = refreshCookie ? await auth.sessionOfRefreshToken(refreshCookie) : null;
+      if (family) return { csrf_token: auth.csrfToken(family.id), session_id: family.id, mode: 'token' };
+      throw new TesseraError('unauthorized', 'Sign in first.');
+    },
+  );
 
-  app.post('/auth/logout', { schema: { body: EMPTY_BODY } }, async (request, reply) => {
-    let session: SessionRecord | null = null;
-    const hasBearer = request.headers.authorization !== undefined;
-    const refreshCookie = readCookie(request, cookies.refresh);
-    if (!hasBearer && readCookie(request, cookies.session) === undefined && refreshCookie !== undefined) {
-      // Token mode in a browser that lost its access token: the refresh cookie plus CSRF ends the family.
-      session = await auth.sessionOfRefreshToken(refreshCookie);
-      if (!session) throw new TesseraError('unauthorized', 'Sign in first.');
-      guard.requireCsrf(request, session.id);
-    } else {
-      session = (await guard.authenticate(request)).session;
-    }
-    await auth.logout(session, clientOf(request));
-    clearAuthCookies(reply, config, cookies);
-    return reply.code(204).send();
-  });
+  app.post(
+    '/auth/logout',
+    {
+      schema: {
+        body: EMPTY_BODY,
+        summary: 'Sign out',
+        description:
+          'Ends the current session (token mode: its refresh token family) and clears the cookies. ' +
+          'A browser that lost its access token signs out with the refresh cookie and `X-CSRF-Token`.',
+        tags: ['session'],
+        security: [...SIGNED_IN_WRITE, ...REFRESH_COOKIE_WRITE],
+        response: {
+          204: noBody('Signed out.'),
+          ...errors(...JSON_BODY_ERRORS, ...GUARD_ERRORS),
+        },
+      },
+    },
+    async (request, reply) => {
+      let session: SessionRecord | null = null;
+      const hasBearer = request.headers.authorization !== undefined;
+      const refreshCookie = readCookie(request, cookies.refresh);
+      if (!hasBearer && readCookie(request, cookies.session) === undefined && refreshCookie !== undefined) {
+        // Token mode in a browser that lost its access token: the refresh cookie plus CSRF ends the family.
+        session = await auth.sessionOfRefreshToken(refreshCookie);
+        if (!session) throw new TesseraError('unauthorized', 'Sign in first.');
+        guard.requireCsrf(request, session.id);
+      } else {
+        session = (await guard.authenticate(request)).session;
+      }
+      await auth.logout(session, clientOf(request));
+      clearAuthCookies(reply, config, cookies);
+      return reply.code(204).send();
+    },
+  );
 };

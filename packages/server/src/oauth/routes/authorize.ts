@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { formFields, media, noBody, oauthErrorBody, oauthErrors, string } from '../../openapi/schemas.js';
 import {
   type AuthorizationRequest,
   type ClientAndRedirect,
@@ -13,6 +14,32 @@ import {
 import { OAuthError } from '../errors.js';
 import { consentCsp, consentPage, errorPage } from '../pages.js';
 import { formParams, noStore, type OAuthRouteOptions, useOAuthConventions } from './protocol.js';
+
+const AUTHORIZE_FIELDS = {
+  response_type: string('Only `code`.', { enum: ['code'] }),
+  client_id: string(),
+  redirect_uri: string('Exactly one of the registered ones; may be left out when only one is registered.'),
+  scope: string('Space-separated, among the client’s scopes.'),
+  state: string('Returned unchanged with the answer.'),
+  code_challenge: string('PKCE: base64url SHA-256 of the code verifier (required).'),
+  code_challenge_method: string('Only `S256`.', { enum: ['S256'] }),
+  nonce: string('OpenID Connect: copied into the ID token.'),
+  prompt: string('`none`, or any of `login` and `consent`, space-separated.'),
+  max_age: string('Seconds since sign-in after which the user must sign in again.'),
+  response_mode: string('Only `query`.', { enum: ['query'] }),
+  dpop_jkt: string('RFC 9449: bind the code to this DPoP key thumbprint.'),
+};
+const AUTHORIZE_REQUIRED = ['response_type', 'client_id', 'code_challenge'];
+
+/** Refusals sent to the client's redirect URI as `error` (RFC 6749 §4.1.2.1). */
+const REDIRECTED_ERRORS =
+  '`invalid_request`, `invalid_scope`, `invalid_target`, `unauthorized_client`, ' +
+  '`unsupported_response_type`, `request_not_supported`, `request_uri_not_supported`, ' +
+  '`access_denied`, `login_required`, `consent_required`';
+
+const ERROR_PAGE =
+  'An error page, never a redirect, when the client or its redirect URI cannot be trusted ' +
+  '(`invalid_request`, `invalid_client`).';
 
 /** Where a sign-in must send the browser back to: only ever this server's own authorize path. */
 function authorizePath(params: Params): string {
@@ -111,16 +138,77 @@ export const authorizeRoutes: FastifyPluginAsync<OAuthRouteOptions> = async (
       );
   }
 
-  app.get('/oauth/authorize', async (request, reply) =>
-    authorize(request, reply, paramsFrom(new URL(request.url, 'http://localhost').searchParams), false),
+  app.get(
+    '/oauth/authorize',
+    {
+      schema: {
+        form: formFields(AUTHORIZE_FIELDS, AUTHORIZE_REQUIRED),
+        summary: 'Authorization endpoint',
+        description:
+          'Authorization code with PKCE. A browser that is not signed in (or must sign in again) goes ' +
+          'to `/signin` first; a grant the user already made answers at once; otherwise the consent page.',
+        tags: ['oauth'],
+        security: [{ sessionCookie: [] }, {}],
+        response: {
+          200: media('The consent page.', 'text/html'),
+          302: noBody(
+            'To the redirect URI with `code`, `state` and `iss` (RFC 9207), or with `error` and ' +
+              `\`error_description\` (${REDIRECTED_ERRORS}); or to \`/signin\` first.`,
+          ),
+          400: media(ERROR_PAGE, 'text/html'),
+          ...oauthErrors('temporarily_unavailable'),
+        },
+      },
+    },
+    async (request, reply) =>
+      authorize(request, reply, paramsFrom(new URL(request.url, 'http://localhost').searchParams), false),
   );
-  app.post('/oauth/authorize', async (request, reply) => {
-    let params: Params;
-    try {
-      params = formParams(request);
-    } catch {
-      return htmlError(reply, 400, 'invalid_request', 'The consent form was not sent as a form.');
-    }
-    return authorize(request, reply, params, true);
-  });
+  app.post(
+    '/oauth/authorize',
+    {
+      schema: {
+        form: formFields(
+          {
+            ...AUTHORIZE_FIELDS,
+            csrf_token: string('From the consent page: bound to the session and this request.'),
+            decision: string(undefined, { enum: ['allow', 'deny'] }),
+          },
+          [...AUTHORIZE_REQUIRED, 'csrf_token', 'decision'],
+        ),
+        summary: 'Consent decision',
+        description:
+          'The consent form coming back: same-origin only (`Origin`, or `Sec-Fetch-Site: same-origin`), ' +
+          'with the form’s own CSRF token.',
+        tags: ['oauth'],
+        security: [{ sessionCookie: [] }],
+        response: {
+          303: noBody(
+            'To the redirect URI with `code`, `state` and `iss`, or with `error` ' +
+              `(${REDIRECTED_ERRORS}); or to \`/signin\` first.`,
+          ),
+          400: {
+            description: `${ERROR_PAGE} A body that is not a form: \`invalid_request\`.`,
+            content: {
+              'text/html': { schema: { type: 'string' } },
+              'application/json': { schema: oauthErrorBody(['invalid_request']) },
+            },
+          },
+          403: media(
+            'An error page (`csrf_failed`): the form expired or came from another site.',
+            'text/html',
+          ),
+          ...oauthErrors('temporarily_unavailable'),
+        },
+      },
+    },
+    async (request, reply) => {
+      let params: Params;
+      try {
+        params = formParams(request);
+      } catch {
+        return htmlError(reply, 400, 'invalid_request', 'The consent form was not sent as a form.');
+      }
+      return authorize(request, reply, params, true);
+    },
+  );
 };

@@ -2,10 +2,37 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { Config } from '../../config.js';
 import { TesseraError } from '../../errors.js';
 import type { AuthGuard } from '../../http/guard.js';
+import { formFields, type Schema, type Security, string } from '../../openapi/schemas.js';
 import { type Params, paramsFrom, single } from '../authorize.js';
 import { type ClientCredentials, parseBasic } from '../clients.js';
 import { OAuthError } from '../errors.js';
 import type { OAuthService } from '../service.js';
+
+/**
+ * How a client proves itself at the token, introspection and revocation endpoints: HTTP Basic
+ * (client_secret_basic), or `client_id` and `client_secret` in the form (client_secret_post), or
+ * for a public client `client_id` alone. Exactly the method the client registered.
+ */
+export const CLIENT_AUTH: Security = [{ clientSecretBasic: [] }, {}];
+
+/** The form fields of client_secret_post and public clients. */
+export const CLIENT_FIELDS = {
+  client_id: string('The client (client_secret_post, public clients); with Basic it must match, if sent.'),
+  client_secret: string('client_secret_post only.'),
+};
+
+/** A form with the client fields and these. */
+export function clientForm(fields: Record<string, Schema>, required: readonly string[]): Schema {
+  return formFields({ ...fields, ...CLIENT_FIELDS }, required);
+}
+
+/** The optional `DPoP` proof header (RFC 9449). */
+export const DPOP_HEADER = {
+  type: 'object',
+  properties: {
+    dpop: { type: 'string', description: 'A DPoP proof JWT for this request (RFC 9449).' },
+  },
+} as const;
 
 /** What every OAuth route plugin is given. */
 export interface OAuthRouteOptions {

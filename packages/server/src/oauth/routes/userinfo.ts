@@ -1,6 +1,33 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
+import { oauthErrors, object, string } from '../../openapi/schemas.js';
 import { OAuthError } from '../errors.js';
-import { dpopHeader, noStore, type OAuthRouteOptions, useOAuthConventions } from './protocol.js';
+import { DPOP_HEADER, dpopHeader, noStore, type OAuthRouteOptions, useOAuthConventions } from './protocol.js';
+
+const USERINFO: FastifySchema = {
+  headers: DPOP_HEADER,
+  summary: 'OpenID Connect userinfo',
+  description:
+    'For an OAuth access token with the `openid` scope, for this server: `Authorization: Bearer …`, or ' +
+    '`Authorization: DPoP …` with a `DPoP` proof for DPoP-bound tokens.',
+  tags: ['oauth'],
+  security: [{ oauthBearer: [] }, { dpop: [] }],
+  response: {
+    200: object(
+      {
+        sub: string('The user id.'),
+        preferred_username: string('With the `profile` scope.'),
+      },
+      { optional: ['preferred_username'], description: 'The claims about the user.' },
+    ),
+    ...oauthErrors(
+      'invalid_request',
+      'invalid_dpop_proof',
+      'invalid_token',
+      'insufficient_scope',
+      'temporarily_unavailable',
+    ),
+  },
+};
 
 /** The OpenID Connect userinfo endpoint, for Bearer and DPoP-bound access tokens. */
 export const userinfoRoutes: FastifyPluginAsync<OAuthRouteOptions> = async (app, { config, service }) => {
@@ -19,6 +46,6 @@ export const userinfoRoutes: FastifyPluginAsync<OAuthRouteOptions> = async (app,
     });
     return noStore(reply).send(claims);
   };
-  app.get('/oauth/userinfo', userinfo);
-  app.post('/oauth/userinfo', userinfo);
+  app.get('/oauth/userinfo', { schema: USERINFO }, userinfo);
+  app.post('/oauth/userinfo', { schema: USERINFO }, userinfo);
 };
