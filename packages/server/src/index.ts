@@ -1,6 +1,7 @@
 export { type Config, ConfigError, loadConfig } from './config.js';
-export { type ErrorCode, StoreUnavailableError, TesseraError } from './errors.js';
+export { ERROR_CODES, type ErrorCode, StoreUnavailableError, statusOf, TesseraError } from './errors.js';
 export { type App, type AppOptions, buildApp } from './http/app.js';
+export { type OpenApiDocument, openApiDocument } from './openapi/document.js';
 export { type RunningServer, startServer } from './server.js';
 export { closeStores, openStores } from './store/open.js';
 export type * from './store/ports.js';

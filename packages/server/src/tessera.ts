@@ -20,6 +20,8 @@ export interface TesseraOptions {
   logger?: boolean | Record<string, unknown>;
   now?: () => number;
   heartbeatMs?: number;
+  /** Tests: answers serialized with JSON.stringify, not the response schemas (see AppOptions). */
+  rawSerializer?: boolean;
   /** Between upkeep runs (key rotation when due, pruning); default one hour. */
   upkeepMs?: number;
 }
@@ -154,6 +156,7 @@ export async function createTessera(
       logger: options.logger,
       now: options.now,
       heartbeatMs: options.heartbeatMs,
+      rawSerializer: options.rawSerializer,
     });
     closers.push(() => app.fastify.close());
     const timer = setInterval(

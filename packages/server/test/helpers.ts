@@ -38,7 +38,7 @@ export interface TestServer {
  */
 export async function startTestServer(
   overrides: Partial<Config> = {},
-  options: { stores?: Stores; realClock?: boolean } = {},
+  options: { stores?: Stores; realClock?: boolean; rawSerializer?: boolean } = {},
 ): Promise<TestServer> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -59,6 +59,7 @@ export async function startTestServer(
     logger: false,
     now: options.realClock ? undefined : () => clock.now,
     heartbeatMs: 200,
+    rawSerializer: options.rawSerializer,
   });
   await tessera.listen();
   return { app: tessera.app, tessera, url, origin: url, config, clock, close: () => tessera.close() };

@@ -26,13 +26,19 @@ export async function addClient(srv: TestServer, input: NewClient) {
 }
 
 /** A server with a confidential web app, a public SPA, a machine client and a second web app. */
-export async function startOAuthServer(overrides: Partial<Config> = {}): Promise<OAuthFixture> {
+export async function startOAuthServer(
+  overrides: Partial<Config> = {},
+  options: Parameters<typeof startTestServer>[1] = {},
+): Promise<OAuthFixture> {
   // Set by oauth-store-postgres.test.ts to run a suite once with the stores in PostgreSQL.
   const pgSchema = process.env.TESSERA_TEST_OAUTH_PG_SCHEMA;
-  const srv = await startTestServer({
-    ...(pgSchema ? { databaseUrl: process.env.TESSERA_TEST_DATABASE_URL, databaseSchema: pgSchema } : {}),
-    ...overrides,
-  });
+  const srv = await startTestServer(
+    {
+      ...(pgSchema ? { databaseUrl: process.env.TESSERA_TEST_DATABASE_URL, databaseSchema: pgSchema } : {}),
+      ...overrides,
+    },
+    options,
+  );
   const web = await addClient(srv, {
     name: 'Web App',
     type: 'confidential',

@@ -14,6 +14,8 @@ import { introspectionRoutes } from '../oauth/routes/introspection.js';
 import { startOAuthProvider } from '../oauth/routes/provider.js';
 import { tokenRoutes } from '../oauth/routes/token.js';
 import { userinfoRoutes } from '../oauth/routes/userinfo.js';
+import type { RegisteredRoute } from '../openapi/document.js';
+import { collectRoutes, openApiRoute, SERVER_VERSION } from '../openapi/route.js';
 import { registerPages } from '../pages/index.js';
 import type { Stores } from '../store/ports.js';
 import type { OAuthParts } from '../tessera.js';
@@ -41,6 +43,11 @@ export interface AppOptions {
   logger?: boolean | Record<string, unknown>;
   now?: () => number;
   heartbeatMs?: number;
+  /**
+   * Tests: serialize answers with JSON.stringify instead of the response schemas, so a field a
+   * schema lacks shows up (and fails the document check) instead of being dropped.
+   */
+  rawSerializer?: boolean;
 }
 
 export interface App {
@@ -52,6 +59,8 @@ export interface App {
   metrics: Metrics;
   stores: Stores;
   config: Config;
+  /** Every route registered, as Fastify's onRoute hook saw it: what the OpenAPI document lists. */
+  routes: readonly RegisteredRoute[];
 }
 
 /** Never log what proves identity. */
@@ -119,6 +128,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
     clientErrorHandler: clientErrorHandler(securityHeaders(config)),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
+  if (options.rawSerializer) fastify.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  const routes = collectRoutes(fastify);
   // JSON only: without a text/plain parser no simple cross-site form post reaches a handler.
   fastify.removeContentTypeParser('text/plain');
   await fastify.register(cookie, { parseOptions: {} });
@@ -139,6 +150,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
 
   const cookies = cookieNames(config);
   const guard = authGuard({ auth, cookies, isAllowedOrigin });
+  await fastify.register(openApiRoute, {
+    routes,
+    info: { issuer: config.issuer, version: SERVER_VERSION, cookies },
+  });
   await fastify.register(sessionRoutes, { config, auth, cookies, metrics, guard });
   await fastify.register(accountRoutes, { config, auth, cookies, metrics, guard });
   await fastify.register(feedRoutes, {
@@ -172,5 +187,5 @@ export async function buildApp(options: AppOptions): Promise<App> {
     authorizeMetrics: internalAccess(config, config.metricsToken, 'TESSERA_METRICS_TOKEN'),
   });
 
-  return { fastify, auth, keys, tokens, revocations, metrics, stores, config };
+  return { fastify, auth, keys, tokens, revocations, metrics, stores, config, routes };
 }
