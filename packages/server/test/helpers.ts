@@ -77,7 +77,13 @@ export async function call(
   base: string,
   method: string,
   path: string,
-  options: { body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+  options: {
+    body?: unknown;
+    rawBody?: string;
+    headers?: Record<string, string>;
+    /** `manual`: a redirect is the answer. */
+    redirect?: RequestRedirect;
+  } = {},
 ): Promise<Answer> {
   const headers: Record<string, string> = { ...options.headers };
   let body: string | undefined;
@@ -86,7 +92,7 @@ export async function call(
     body = JSON.stringify(options.body);
     headers['content-type'] ??= 'application/json';
   }
-  const res = await fetch(`${base}${path}`, { method, headers, body });
+  const res = await fetch(`${base}${path}`, { method, headers, body, redirect: options.redirect });
   const text = await res.text();
   let parsed: unknown = text;
   try {

@@ -4,16 +4,13 @@ import assert from 'node:assert/strict';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import type { OpenApiDocument } from '../src/openapi/document.js';
+import { type Answer, call } from './helpers.js';
 
-export interface Sent {
-  status: number;
-  headers: Headers;
-  /** The body as text; '' when there was none. */
-  text: string;
-}
+/** An answer: status, headers, and the body (parsed when JSON, '' when there was none). */
+export type Sent = Pick<Answer, 'status' | 'headers'> & { body: unknown };
 
-/** One request; redirects are answers too, so they are not followed. */
-export async function send(
+/** One request through `call`; redirects are answers too, so they are not followed. */
+export function send(
   base: string,
   method: string,
   path: string,
@@ -23,23 +20,20 @@ export async function send(
     raw?: string;
     headers?: Record<string, string>;
   } = {},
-): Promise<Sent> {
-  const headers: Record<string, string> = { ...options.headers };
-  let body: string | undefined = options.raw;
-  if (options.json !== undefined) {
-    body = JSON.stringify(options.json);
-    headers['content-type'] ??= 'application/json';
-  } else if (options.form !== undefined) {
-    body = new URLSearchParams(options.form).toString();
+): Promise<Answer> {
+  const headers = { ...options.headers };
+  let rawBody = options.raw;
+  if (options.form !== undefined) {
+    rawBody = new URLSearchParams(options.form).toString();
     headers['content-type'] ??= 'application/x-www-form-urlencoded';
   }
-  const res = await fetch(`${base}${path}`, { method, headers, body, redirect: 'manual' });
-  return { status: res.status, headers: res.headers, text: await res.text() };
+  return call(base, method, path, { body: options.json, rawBody, headers, redirect: 'manual' });
 }
 
-/** The parsed JSON body of an answer (which must be JSON). */
+/** The body of a JSON answer. */
 export function json(sent: Sent): any {
-  return JSON.parse(sent.text);
+  assert.equal(typeof sent.body, 'object', `a JSON body, not ${String(sent.body).slice(0, 200)}`);
+  return sent.body;
 }
 
 interface ResponseObject {
@@ -86,14 +80,15 @@ export class Contract {
   }
 
   /** Asserts that `sent` is a documented answer of `METHOD template` and returns it. */
-  check(method: string, template: string, sent: Sent, expectedStatus?: number): Sent {
+  check<T extends Sent>(method: string, template: string, sent: T, expectedStatus?: number): T {
     const where = `${method} ${template} → ${sent.status}`;
+    const text = typeof sent.body === 'string' ? sent.body : (JSON.stringify(sent.body) ?? '');
     if (expectedStatus !== undefined)
-      assert.equal(sent.status, expectedStatus, `${where}: ${sent.text.slice(0, 300)}`);
+      assert.equal(sent.status, expectedStatus, `${where}: ${text.slice(0, 300)}`);
     this.covered.add(`${method} ${template}`);
     const documented = this.response(method, template, sent.status);
     if (documented.content === undefined) {
-      assert.equal(sent.text, '', `${where}: documented without a body`);
+      assert.equal(sent.body, undefined, `${where}: documented without a body`);
       return sent;
     }
     const type = (sent.headers.get('content-type') ?? '').split(';')[0]!.trim();
@@ -104,13 +99,12 @@ export class Contract {
     );
     if (type === 'application/json') {
       const validate = this.validator(media.schema);
-      const body: unknown = JSON.parse(sent.text);
       assert.ok(
-        validate(body),
-        `${where}: ${this.ajv.errorsText(validate.errors)} in ${sent.text.slice(0, 500)}`,
+        validate(sent.body),
+        `${where}: ${this.ajv.errorsText(validate.errors)} in ${text.slice(0, 500)}`,
       );
     } else {
-      assert.ok(sent.text.length > 0, `${where}: an empty ${type} body`);
+      assert.ok(typeof sent.body === 'string' && sent.body.length > 0, `${where}: a ${type} body`);
     }
     return sent;
   }
