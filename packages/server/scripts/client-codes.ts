@@ -1,8 +1,8 @@
 // Writes the client's copy of the server's error codes (npm run codes:client); `--check` only compares.
 // The client has no dependencies, so it gets the list as a generated file instead of an import.
-import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ERROR_CODES } from '../src/errors.js';
+import { isMain, writeOrCheck } from './generated.js';
 
 export const CLIENT_CODES_FILE = path.resolve(import.meta.dirname, '../../client/src/server-codes.ts');
 
@@ -21,19 +21,4 @@ export function clientCodesModule(): string {
   ].join('\n');
 }
 
-const isMain = process.argv[1] !== undefined && path.resolve(process.argv[1]) === import.meta.filename;
-if (isMain) {
-  const next = clientCodesModule();
-  let current = '';
-  try {
-    current = readFileSync(CLIENT_CODES_FILE, 'utf8');
-  } catch {
-    // not written yet
-  }
-  if (process.argv.includes('--check')) {
-    if (next !== current) {
-      process.stderr.write('packages/client/src/server-codes.ts is out of date; run npm run codes:client\n');
-      process.exit(1);
-    }
-  } else if (next !== current) writeFileSync(CLIENT_CODES_FILE, next);
-}
+if (isMain(import.meta)) writeOrCheck(CLIENT_CODES_FILE, clientCodesModule(), 'npm run codes:client');

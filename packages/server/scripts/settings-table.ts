@@ -1,7 +1,8 @@
 // Writes the README's settings table from SETTINGS (npm run docs:settings); `--check` only compares.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { acceptedValues, defaultText, SETTINGS } from '../src/settings.js';
+import { isMain, writeOrCheck } from './generated.js';
 
 export const README = path.resolve(import.meta.dirname, '../../../README.md');
 const BEGIN = '<!-- settings:begin (npm run docs:settings) -->';
@@ -27,14 +28,5 @@ export function withSettingsTable(readme: string): string {
   return `${readme.slice(0, begin + BEGIN.length)}\n${settingsTable()}\n${readme.slice(end)}`;
 }
 
-const isMain = process.argv[1] !== undefined && path.resolve(process.argv[1]) === import.meta.filename;
-if (isMain) {
-  const current = readFileSync(README, 'utf8');
-  const next = withSettingsTable(current);
-  if (process.argv.includes('--check')) {
-    if (next !== current) {
-      process.stderr.write('README.md: the settings table is out of date; run npm run docs:settings\n');
-      process.exit(1);
-    }
-  } else if (next !== current) writeFileSync(README, next);
-}
+if (isMain(import.meta))
+  writeOrCheck(README, withSettingsTable(readFileSync(README, 'utf8')), 'npm run docs:settings');

@@ -1,8 +1,10 @@
 // The OpenAPI document at /openapi.json: valid OpenAPI 3.1 by an independent validator, made from
 // Fastify's own route table, every route and every error code in it.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
+import { HTTP_API, httpApiMarkdown, servedDocument } from '../scripts/http-api.js';
 import { ERROR_CODES } from '../src/errors.js';
 import { cookieNames } from '../src/http/cookies.js';
 import { OAUTH_ERROR_CODES } from '../src/oauth/errors.js';
@@ -140,5 +142,18 @@ describe('OpenAPI document without the OAuth provider', () => {
     } finally {
       await srv.close();
     }
+  });
+});
+
+describe('docs/http-api.md', () => {
+  it('is the reference the served document makes (npm run docs:api)', async () => {
+    const doc = await servedDocument();
+    const written = readFileSync(HTTP_API, 'utf8');
+    assert.equal(written, httpApiMarkdown(doc), 'docs/http-api.md is out of date: npm run docs:api');
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const method of Object.keys(ops))
+        assert.ok(written.includes(`\n### ${method.toUpperCase()} ${path}\n`));
+    }
+    assert.doesNotMatch(written, /\]\((?!#)/, 'links stay inside the page');
   });
 });

@@ -126,9 +126,18 @@ function securitySchemes(info: DocumentInfo): Record<string, Schema> {
 
 /** What can refuse any request before a route runs. */
 const FRAMEWORK_RESPONSES: Record<string, { status: number; schema: Schema }> = {
-  MalformedRequest: { status: 400, schema: errorBody(['invalid_request']) },
-  RequestTimeout: { status: 408, schema: errorBody(['request_timeout']) },
-  HeadersTooLarge: { status: 431, schema: errorBody(['headers_too_large']) },
+  MalformedRequest: {
+    status: 400,
+    schema: { ...errorBody(['invalid_request']), description: 'A request or URL that cannot be parsed.' },
+  },
+  RequestTimeout: {
+    status: 408,
+    schema: { ...errorBody(['request_timeout']), description: 'The request took too long to arrive.' },
+  },
+  HeadersTooLarge: {
+    status: 431,
+    schema: { ...errorBody(['headers_too_large']), description: 'The request headers are too large.' },
+  },
 };
 
 function jsonResponse(schema: Schema): Schema {

@@ -156,7 +156,13 @@ export const accountRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
           type: 'object',
           required: ['current_password', 'new_password'],
           additionalProperties: false,
-          properties: { current_password: PASSWORD, new_password: PASSWORD },
+          properties: {
+            current_password: PASSWORD,
+            new_password: {
+              ...PASSWORD,
+              description: 'At least 8 characters, not a common password, not the username.',
+            },
+          },
         },
         summary: 'Change my password',
         description:

@@ -132,7 +132,10 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
           type: 'object',
           required: ['username', 'password'],
           additionalProperties: false,
-          properties: { username: USERNAME, password: PASSWORD },
+          properties: {
+            username: USERNAME,
+            password: { ...PASSWORD, description: 'At least 8 characters, not a common password.' },
+          },
         },
         summary: 'Create an account',
         description:
@@ -172,8 +175,16 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
           properties: {
             username: USERNAME,
             password: PASSWORD,
-            mode: { type: 'string', enum: ['session', 'token'] },
-            delivery: { type: 'string', enum: ['header', 'cookie'] },
+            mode: {
+              type: 'string',
+              enum: ['session', 'token'],
+              description: 'An opaque session token, or JWT access and refresh tokens.',
+            },
+            delivery: {
+              type: 'string',
+              enum: ['header', 'cookie'],
+              description: 'In the body, or in an HttpOnly cookie with a CSRF token.',
+            },
           },
         },
         summary: 'Sign in',
@@ -233,7 +244,13 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
         body: {
           type: ['object', 'null'],
           additionalProperties: false,
-          properties: { refresh_token: { type: 'string', maxLength: 512 } },
+          properties: {
+            refresh_token: {
+              type: 'string',
+              maxLength: 512,
+              description: 'Header delivery; cookie delivery sends no body.',
+            },
+          },
         },
         summary: 'Rotate a refresh token',
         description:

@@ -16,7 +16,12 @@ export interface AuthRouteOptions {
   guard: AuthGuard;
 }
 
-export const USERNAME = { type: 'string', minLength: 1, maxLength: 256 } as const;
+export const USERNAME = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 256,
+  description: '3 to 64 letters, digits, dots, dashes or underscores; compared case-insensitively.',
+} as const;
 export const PASSWORD = { type: 'string', minLength: 1, maxLength: 4096 } as const;
 export const EMPTY_BODY = {
   description: 'Nothing, or an empty JSON object.',

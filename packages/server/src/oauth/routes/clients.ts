@@ -57,22 +57,32 @@ const NEW_CLIENT = {
   required: ['client_name', 'client_type'],
   additionalProperties: false,
   properties: {
-    client_id: { type: 'string', maxLength: 64 },
-    client_name: { type: 'string', maxLength: 100 },
+    client_id: { type: 'string', maxLength: 64, description: 'Default: generated.' },
+    client_name: { type: 'string', maxLength: 100, description: 'Shown to users on the consent page.' },
     client_type: { type: 'string', enum: ['public', 'confidential'] },
-    redirect_uris: { type: 'array', maxItems: 20, items: { type: 'string', maxLength: 2000 } },
+    redirect_uris: {
+      type: 'array',
+      maxItems: 20,
+      items: { type: 'string', maxLength: 2000 },
+      description: 'Compared as exact strings.',
+    },
     grant_types: {
       type: 'array',
       maxItems: 3,
       items: { type: 'string', enum: ['authorization_code', 'refresh_token', 'client_credentials'] },
     },
-    scope: { type: 'string', maxLength: 2000 },
+    scope: { type: 'string', maxLength: 2000, description: 'The scopes it may ask for, space-separated.' },
     token_endpoint_auth_method: {
       type: 'string',
       enum: ['none', 'client_secret_basic', 'client_secret_post'],
     },
-    require_dpop: { type: 'boolean' },
-    resources: { type: 'array', maxItems: 20, items: { type: 'string', maxLength: 2000 } },
+    require_dpop: { type: 'boolean', description: 'Its tokens must be DPoP-bound.' },
+    resources: {
+      type: 'array',
+      maxItems: 20,
+      items: { type: 'string', maxLength: 2000 },
+      description: 'The APIs (RFC 8707 resources) it may ask tokens for.',
+    },
   },
 } as const;
 
