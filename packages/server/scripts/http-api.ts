@@ -96,7 +96,8 @@ const SCHEME_TEXT: Record<string, string> = {
   dpop: '`Authorization: DPoP` token with a `DPoP` proof',
   clientSecretBasic: 'client authentication (Basic, or `client_id`/`client_secret` in the form)',
   adminToken: '`Authorization: Bearer` admin token',
-  internalToken: '`Authorization: Bearer` feed or metrics token',
+  feedToken: '`Authorization: Bearer` feed token',
+  metricsToken: '`Authorization: Bearer` metrics token',
 };
 
 function authText(op: Operation): string {

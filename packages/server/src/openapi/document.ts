@@ -63,6 +63,11 @@ Request bodies of the account API are JSON (\`Content-Type: application/json\`);
 
 Every GET also answers HEAD. \`OPTIONS\` on any path is the CORS preflight: allow-listed origins get the allowed methods and headers, others nothing. A path that matches no route answers \`404 not_found\`. Before any route runs, a request can be refused with \`400 invalid_request\` (a request or URL that cannot be parsed), \`408 request_timeout\` and \`431 headers_too_large\`; every operation lists these.`;
 
+const INTERNAL_ACCESS =
+  'Readers from TESSERA_INTERNAL_ALLOW need no token. With neither configured the route is open ' +
+  'while TESSERA_INTERNAL_AUTH is off (the default for a plain-HTTP issuer) and answers `403 forbidden` ' +
+  'otherwise.';
+
 function securitySchemes(info: DocumentInfo): Record<string, Schema> {
   return {
     bearer: {
@@ -113,13 +118,15 @@ function securitySchemes(info: DocumentInfo): Record<string, Schema> {
       scheme: 'bearer',
       description: 'The operator’s TESSERA_ADMIN_TOKEN.',
     },
-    internalToken: {
+    feedToken: {
       type: 'http',
       scheme: 'bearer',
-      description:
-        'TESSERA_FEED_TOKEN (the revocation feed) or TESSERA_METRICS_TOKEN (`/metrics`). Readers from ' +
-        'TESSERA_INTERNAL_ALLOW need none; with neither configured these routes are open on a plain-HTTP ' +
-        'issuer and answer `403 forbidden` otherwise.',
+      description: `TESSERA_FEED_TOKEN. ${INTERNAL_ACCESS}`,
+    },
+    metricsToken: {
+      type: 'http',
+      scheme: 'bearer',
+      description: `TESSERA_METRICS_TOKEN. ${INTERNAL_ACCESS}`,
     },
   };
 }

@@ -18,8 +18,8 @@ const FEED_QUERY = {
   },
 } as const;
 
-/** Open on a plain-HTTP issuer with nothing configured; else the feed token or an allowed address. */
-const FEED_READER: Security = [{ internalToken: [] }, {}];
+/** The feed token, or no token from an allowed address (or while internal access is open). */
+const FEED_READER: Security = [{ feedToken: [] }, {}];
 
 const FEED_ERRORS = ['invalid_request', 'unauthorized', 'forbidden', 'unavailable'] as const;
 

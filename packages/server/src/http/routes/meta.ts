@@ -106,10 +106,9 @@ export const metaRoutes: FastifyPluginAsync<MetaRouteOptions> = async (
       schema: {
         summary: 'Prometheus metrics',
         description:
-          'Counters and gauges in the Prometheus text format. With an `https` issuer only readers with ' +
-          'the metrics token or from an allowed address may read them.',
+          'Counters and gauges in the Prometheus text format, for operators (see the `metricsToken` scheme).',
         tags: ['operations'],
-        security: [{ internalToken: [] }, {}],
+        security: [{ metricsToken: [] }, {}],
         response: {
           200: media('The metrics (text format 0.0.4).', 'text/plain'),
           ...errors('unauthorized', 'forbidden'),

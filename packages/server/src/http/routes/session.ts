@@ -259,7 +259,7 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
           'repeat within the grace window gets the same successor, a later reuse ends the session ' +
           '(`refresh_token_reused`). A failed cookie refresh clears the cookies.',
         tags: ['session'],
-        security: [{}, ...REFRESH_COOKIE_WRITE],
+        security: [...REFRESH_COOKIE_WRITE, {}],
         response: {
           200: { description: 'The new tokens.', anyOf: [ISSUED.tokenHeader, ISSUED.tokenCookie] },
           ...errors(
