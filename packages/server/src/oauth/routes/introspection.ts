@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { integer, noBody, oauthErrors, object, string } from '../../openapi/schemas.js';
+import { array, integer, noBody, oauthErrors, object, string } from '../../openapi/schemas.js';
 import {
   CLIENT_AUTH,
   clientCredentials,
@@ -27,22 +27,30 @@ const INTROSPECTION = {
       { description: 'Not live, or not this client’s.' },
     ),
     {
+      // The claims are the token's own, as the verifier accepted them: typed no stricter than it checks.
       description: 'A live access token: its claims.',
       type: 'object',
       additionalProperties: true,
-      required: ['active', 'token_type', 'iss', 'sub', 'aud', 'exp', 'iat', 'client_id', 'scope'],
+      required: ['active', 'token_type', 'iss', 'sub', 'aud', 'exp', 'iat', 'client_id'],
       properties: {
         active: ACTIVE,
         token_type: string('`DPoP` when the token is DPoP-bound.', { enum: ['Bearer', 'DPoP'] }),
         iss: string(),
         sub: string('The user, or `client:<client_id>` for client credentials.'),
-        aud: string('The resource the token is for, else the issuer.'),
+        aud: {
+          description: 'The resource the token is for, else the issuer.',
+          anyOf: [string(), array(string())],
+        },
         sid: string('The grant.'),
         scope: string(),
         client_id: string(),
-        cnf: object({ jkt: string('The DPoP key thumbprint.') }),
-        exp: integer(),
-        iat: integer(),
+        cnf: {
+          type: 'object',
+          additionalProperties: true,
+          properties: { jkt: { description: 'The DPoP key thumbprint.' } },
+        },
+        exp: { type: 'number' },
+        iat: { type: 'number' },
         jti: string(),
         username: string('For tokens of a user.'),
       },
