@@ -185,11 +185,12 @@ const TAG_TITLES: Record<string, string> = {
   pages: 'Pages',
 };
 
+/** The anchor GitHub gives the heading `### METHOD /path`: lower case, punctuation dropped, spaces to '-'. */
 const anchor = (method: string, p: string) =>
-  `${method}-${p}`
+  `${method} ${p}`
     .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-|-$/g, '');
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/\s/g, '-');
 
 /** The Markdown reference of every operation, grouped by tag. */
 export function httpApiMarkdown(doc: OpenApiDocument): string {
