@@ -226,6 +226,15 @@ describe('health, readiness and metrics', () => {
     const metrics = await fetch(`${srv.url}/metrics`).then((r) => r.text());
     assert.match(metrics, /^tessera_logins_total\{result="ok",mode="token"\} \d+$/m);
     assert.match(metrics, /# TYPE tessera_revocation_stream_clients gauge/);
+    // Every metric served says what it counts.
+    const names = new Set(
+      metrics
+        .split('\n')
+        .filter((l) => l !== '' && !l.startsWith('#'))
+        .map((l) => /^[a-z_]+/.exec(l)![0]),
+    );
+    assert.ok(names.has('tessera_registrations_total'), 'a registration was counted');
+    for (const name of names) assert.match(metrics, new RegExp(`^# HELP ${name} \\S`, 'm'), name);
   });
 
   it('every answer carries the security headers', async () => {

@@ -82,6 +82,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   const hub = revocations.hub;
   const metrics = new Metrics();
   metrics.describe('tessera_logins_total', 'Login attempts by result.');
+  metrics.describe('tessera_registrations_total', 'Accounts registered.');
+  metrics.describe('tessera_password_changes_total', 'Passwords changed by their users.');
   metrics.describe('tessera_refreshes_total', 'Refresh attempts by result.');
   metrics.describe('tessera_refresh_reuse_total', 'Refresh token reuse detections (families revoked).');
   metrics.describe('tessera_revocations_total', 'Revocation feed entries recorded, by reason and kind.');
