@@ -31,6 +31,8 @@ export interface Config {
   sessionAbsoluteTtl: number;
   /** Sliding expiry is written back at most this often, seconds. */
   sessionTouchInterval: number;
+  /** How long an instance may answer from its own copy of a live session, ms; 0: always the store. */
+  sessionCacheMs: number;
   keyRotationDays: number;
   /** Cookies get `Secure` and the `__Host-` prefix; off only for plain-HTTP development. */
   secureCookies: boolean;

@@ -338,6 +338,16 @@ const TABLE = [
     max: 3600,
   },
   {
+    key: 'sessionCacheMs',
+    env: 'TESSERA_SESSION_CACHE_MS',
+    description:
+      'an instance answers from its own copy of a live session for this long before it reads the store again, ms; ending a session waits as long before it answers, so no instance serves it after (every instance and `tessera` command must use the same value; 0: no copy, no wait)',
+    type: 'int',
+    default: 100,
+    min: 0,
+    max: 5000,
+  },
+  {
     key: 'keyRotationDays',
     env: 'TESSERA_KEY_ROTATION_DAYS',
     description: 'signing-key rotation, days',

@@ -10,6 +10,7 @@ import { OAuthService } from './oauth/service.js';
 import type { OAuthStore } from './oauth/types.js';
 import { closeStores, openStores } from './store/open.js';
 import type { Stores } from './store/ports.js';
+import { SessionCache } from './store/session-cache.js';
 
 export interface TesseraOptions {
   /** Every storage role; default: what the config names (openStores). Either way closed with the rest. */
@@ -82,8 +83,12 @@ export async function createTessera(
     return closing;
   };
   try {
-    const stores = options.stores ?? (await openStores(config));
-    closers.push(() => closeStores(stores));
+    const opened = options.stores ?? (await openStores(config));
+    closers.push(() => closeStores(opened));
+    const stores: Stores =
+      config.sessionCacheMs > 0
+        ? { ...opened, sessions: new SessionCache(opened.sessions, config.sessionCacheMs) }
+        : opened;
     const { secret, generated } = loadOrCreateSecret(config.secret, config.dataDir);
     const secrets = deriveSecrets(secret);
     const keys = new KeyRing(stores, secrets.keyEncryption, {

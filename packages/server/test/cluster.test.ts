@@ -186,6 +186,9 @@ describe('cluster: two instances, one store, an API server on the feed', { skip,
       listA.body.sessions.map((s: { id: string }) => s.id),
       listB.body.sessions.map((s: { id: string }) => s.id),
     );
+    // A has just read the session, so it holds a copy (TESSERA_SESSION_CACHE_MS): the logout on B
+    // must not answer before that copy has run out.
+    assert.equal((await call(a.url, 'GET', '/auth/me', { headers: bearer(token) })).status, 200);
     assert.equal((await call(b.url, 'POST', '/auth/logout', { headers: bearer(token) })).status, 204);
     assert.equal((await call(a.url, 'GET', '/auth/me', { headers: bearer(token) })).status, 401);
     assert.equal((await call(b.url, 'GET', '/auth/me', { headers: bearer(token) })).status, 401);
@@ -233,6 +236,7 @@ describe('cluster: two instances, one store, an API server on the feed', { skip,
     const access = login.body.access_token as string;
     assert.equal((await call(api.url, 'GET', '/api/hello', { headers: bearer(access) })).status, 200);
 
+    assert.equal((await call(a.url, 'GET', '/auth/me', { headers: bearer(access) })).status, 200);
     const seen = feedSet.waitFor(sid, 10_000);
     const started = performance.now();
     const out = await call(b.url, 'POST', '/auth/logout', { headers: bearer(access) });

@@ -10,7 +10,8 @@ import { fields, num, optNum, optStr, type RedisBackend, str, toMap } from './re
 import type { RefreshTokenRecord, SessionRecord } from './types.js';
 
 /*
- * Sessions on Redis, the source of truth for them (no cache in front). Key layout, under the
+ * Sessions on Redis, the source of truth for them (each instance may hold a read for a short
+ * lease, store/session-cache.ts). Key layout, under the
  * deployment's prefix P:
  *
  *   P s:{<sid>}              hash    the session, and the snapshot of its user (fields u.*)
