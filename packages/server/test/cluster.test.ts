@@ -277,6 +277,41 @@ describe('cluster: two instances, one store, an API server on the feed', { skip,
     assert.equal(status, 401);
   });
 
+  it('every way of ending a session holds on the other instance, which had a copy of it', async () => {
+    // Each ending is answered by B only once A's copy of the session has run out.
+    const me = async (base: string, token: string) =>
+      (await call(base, 'GET', '/auth/me', { headers: bearer(token) })).status;
+    const login = async (username: string) => {
+      const r = await call(a.url, 'POST', '/auth/login', {
+        body: { username, password: PASSWORD, mode: 'session', delivery: 'header' },
+      });
+      assert.equal(r.status, 200);
+      return r.body.session_token as string;
+    };
+    const { username, login: first } = await registerAndLogin(a.url, { mode: 'session', delivery: 'header' });
+    const t1 = first.body.session_token as string;
+    const t2 = await login(username);
+    const t3 = await login(username);
+    for (const t of [t1, t2, t3]) assert.equal(await me(a.url, t), 200);
+
+    // DELETE /auth/sessions/{id}: t1 ends t2.
+    const ended = await call(b.url, 'DELETE', `/auth/sessions/${t2.split('.')[0]}`, { headers: bearer(t1) });
+    assert.equal(ended.status, 204);
+    assert.equal(await me(a.url, t2), 401, 'ended by the user');
+    // A password change ends every other session: t1 changes it, t3 ends.
+    assert.equal(await me(a.url, t3), 200);
+    const changed = await call(b.url, 'POST', '/auth/password', {
+      headers: bearer(t1),
+      body: { current_password: PASSWORD, new_password: `${PASSWORD} again` },
+    });
+    assert.equal(changed.status, 204);
+    assert.equal(await me(a.url, t3), 401, 'password change');
+    assert.equal(await me(a.url, t1), 200, 'the session that changed it lives on');
+    // Sign out everywhere.
+    assert.equal((await call(b.url, 'POST', '/auth/logout-all', { headers: bearer(t1) })).status, 204);
+    assert.equal(await me(a.url, t1), 401, 'logout-all');
+  });
+
   it('50 concurrent refreshes of one token split across A and B make one successor chain', async () => {
     const { login } = await registerAndLogin(b.url, { mode: 'token', delivery: 'header' });
     const refreshToken = login.body.refresh_token as string;
@@ -327,11 +362,15 @@ describe('cluster: two instances, one store, an API server on the feed', { skip,
     const rotated = await call(a.url, 'POST', '/auth/refresh', { body: { refresh_token: stolen } });
     assert.equal(rotated.status, 200);
     const reuseBefore = await metric(b.url, 'tessera_refresh_reuse_total');
+    // A holds a copy of the session: the reuse on B must not answer while it could still be served.
+    const meA = () => call(a.url, 'GET', '/auth/me', { headers: bearer(rotated.body.access_token) });
+    assert.equal((await meA()).status, 200);
     await new Promise((r) => setTimeout(r, 5_200));
     const seen = feedSet.waitFor(login.body.session_id, 10_000);
     const reuse = await call(b.url, 'POST', '/auth/refresh', { body: { refresh_token: stolen } });
     assert.equal(reuse.status, 401);
     assert.equal(reuse.body.error, 'refresh_token_reused');
+    assert.equal((await meA()).status, 401, 'A no longer serves the session');
     await seen;
     // The legitimate holder's newer token is dead too, on the other instance, and on the API side.
     const legit = await call(a.url, 'POST', '/auth/refresh', {

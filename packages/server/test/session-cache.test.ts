@@ -81,7 +81,7 @@ describe('session cache: a live session in process, never one that has ended', (
     }
   });
 
-  it('a session ended on one instance is not served by another once the ending has answered', async () => {
+  it('a session ended on one instance is not served by another once the ending has settled', async () => {
     const { stores, u, s, a, b, close } = await setup(300);
     try {
       const other = session(u.id);
@@ -89,15 +89,17 @@ describe('session cache: a live session in process, never one that has ended', (
       assert.notEqual(await b.getLiveSession(s.id, T0 + 1), null);
       assert.notEqual(await b.getLiveSession(other.id, T0 + 1), null);
       assert.equal(await a.revokeSession(s.id, T0 + 2, 'logout'), true);
+      await a.settle();
       assert.equal(await b.getLiveSession(s.id, T0 + 3), null, 'revoked on a, cached on b');
       assert.deepEqual(await a.revokeUserSessions(u.id, T0 + 4, 'logout_all'), [other.id]);
+      await a.settle();
       assert.equal(await b.getLiveSession(other.id, T0 + 5), null, 'revoke-all on a, cached on b');
     } finally {
       await close();
     }
   });
 
-  it('a refresh-token reuse ends the session everywhere before it answers', async () => {
+  it('a refresh-token reuse ends the session everywhere once it has settled', async () => {
     const { s, first, a, b, close } = await setup(300);
     try {
       assert.notEqual(await b.getLiveSession(s.id, T0 + 1), null);
@@ -112,6 +114,7 @@ describe('session cache: a live session in process, never one that has ended', (
       assert.equal((await a.rotateRefreshToken({ ...rotate, now: T0 + 2 })).outcome, 'rotated');
       assert.equal((await b.getLiveSession(s.id, T0 + 3)) !== null, true, 'a rotation ends nothing');
       assert.equal((await a.rotateRefreshToken({ ...rotate, now: T0 + 1000 })).outcome, 'reused');
+      await a.settle();
       assert.equal(await b.getLiveSession(s.id, T0 + 1001), null);
     } finally {
       await close();
@@ -126,7 +129,10 @@ describe('session cache: a live session in process, never one that has ended', (
         release = resolve;
       });
       const stale = b.getLiveSession(s.id, T0 + 1);
-      const ending = a.revokeSession(s.id, T0 + 2, 'logout');
+      const ending = a.revokeSession(s.id, T0 + 2, 'logout').then(async (ended) => {
+        await a.settle();
+        return ended;
+      });
       await sleep(20);
       release();
       store.hold = undefined;

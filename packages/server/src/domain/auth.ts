@@ -293,7 +293,7 @@ export class AuthService {
           now,
         );
       case 'reused':
-        await this.deps.revocations.revokeSessions([result.sessionId], 'refresh_reuse', now);
+        await this.ended([result.sessionId], 'refresh_reuse', now);
         await this.audit('refresh_reuse', { userId: result.userId, sessionId: result.sessionId, client });
         throw new TesseraError(
           'refresh_token_reused',
@@ -363,7 +363,7 @@ export class AuthService {
   async logout(session: SessionRecord, client?: ClientInfo): Promise<void> {
     const now = this.now();
     await this.deps.stores.sessions.revokeSession(session.id, now, 'logout');
-    await this.deps.revocations.revokeSessions([session.id], 'logout', now);
+    await this.ended([session.id], 'logout', now);
     await this.audit('logout', { userId: session.userId, sessionId: session.id, client });
   }
 
@@ -374,8 +374,7 @@ export class AuthService {
   ): Promise<string[]> {
     const now = this.now();
     const ids = await this.deps.stores.sessions.revokeUserSessions(user.id, now, reason);
-    await this.deps.revocations.revokeSessions(ids, reason, now);
-    await this.deps.revocations.revokeUser(user.id, reason, now);
+    await this.ended(ids, reason, now, user.id);
     await this.endGrants(user.id, reason);
     await this.audit(reason, { userId: user.id, client, detail: `${ids.length} sessions ended` });
     return ids;
@@ -393,7 +392,7 @@ export class AuthService {
       throw new TesseraError('not_found', 'No such session.');
     }
     await this.deps.stores.sessions.revokeSession(session.id, now, 'ended_by_user');
-    await this.deps.revocations.revokeSessions([session.id], 'ended_by_user', now);
+    await this.ended([session.id], 'ended_by_user', now);
     await this.audit('session_ended', { userId: user.id, sessionId: session.id, client });
   }
 
@@ -424,7 +423,7 @@ export class AuthService {
       'password_change',
       auth.session.id,
     );
-    await this.deps.revocations.revokeSessions(ids, 'password_change', now);
+    await this.ended(ids, 'password_change', now);
     await this.endGrants(user.id, 'password_change');
     await this.audit('password_change', {
       userId: user.id,
@@ -432,6 +431,17 @@ export class AuthService {
       client,
       detail: `${ids.length} other sessions ended`,
     });
+  }
+
+  /**
+   * After the store has ended sessions: tells the revocation feed (API servers hear at once; with
+   * `everyTokenOf`, also every token of that user issued until now), then waits until no instance
+   * can serve the sessions from a copy. Every ending goes through here.
+   */
+  private async ended(ids: string[], reason: string, now: number, everyTokenOf?: string): Promise<void> {
+    if (ids.length > 0) await this.deps.revocations.revokeSessions(ids, reason, now);
+    if (everyTokenOf !== undefined) await this.deps.revocations.revokeUser(everyTokenOf, reason, now);
+    if (ids.length > 0) await this.deps.stores.sessions.settle?.();
   }
 
   /** OAuth grants end with the sessions; a setting keeps them, except for a disabled account. */

@@ -109,6 +109,12 @@ export interface SessionStore {
   sessionOfRefreshToken(id: string, secretHash: string, now: number): Promise<SessionRecord | null>;
   /** The compare-and-set at the heart of rotation: everything the caller needs, in one round trip. */
   rotateRefreshToken(request: RotateRequest): Promise<RotateResult>;
+  /**
+   * Resolves once no copy of a session this store has ended can still be served by any instance
+   * (store/session-cache.ts); absent where nothing is copied. Whatever ends sessions calls it
+   * before it answers, after it has told the revocation feed.
+   */
+  settle?(): Promise<void>;
 }
 
 /** The signing-key ring. */

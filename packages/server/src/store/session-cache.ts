@@ -8,9 +8,10 @@ import type { RefreshTokenRecord, SessionRecord } from './types.js';
  *
  * An entry is read from the store at time r and used only until r + lease (this process's
  * monotonic clock). Ending a session (revoke, revoke-all, a refresh-token reuse) writes to the
- * store first, then waits one lease before it answers. Whatever instance cached the session read
- * it before that write, so its entry has run out by the time the ending is answered, and any read
- * after the write sees the session ended. The guarantee holds across instances as long as every
+ * store; `settle()`, which the caller awaits before it answers (after telling the revocation feed,
+ * so API servers hear at once), lasts until one lease after that write. Whatever instance cached
+ * the session read it before the write, so its entry has run out by the time the ending is
+ * answered, and any read after the write sees the session ended. The guarantee holds across instances as long as every
  * instance and every `tessera` command that ends sessions uses the same lease; ends are the rare
  * operation, and they pay for it, not every request.
  *
@@ -20,6 +21,8 @@ import type { RefreshTokenRecord, SessionRecord } from './types.js';
  */
 export class SessionCache implements SessionStore {
   readonly #entries = new Map<string, { live: LiveSession; until: number }>();
+  /** When the latest write that ended a session returned (the lease clock). */
+  #endedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly store: SessionStore,
@@ -67,7 +70,7 @@ export class SessionCache implements SessionStore {
   async revokeSession(id: string, now: number, reason: string): Promise<boolean> {
     const wasLive = await this.store.revokeSession(id, now, reason);
     this.#entries.delete(id);
-    if (wasLive) await this.leaseOver();
+    if (wasLive) this.#endedAt = this.clock();
     return wasLive;
   }
 
@@ -79,7 +82,7 @@ export class SessionCache implements SessionStore {
   ): Promise<string[]> {
     const ids = await this.store.revokeUserSessions(userId, now, reason, exceptId);
     for (const id of ids) this.#entries.delete(id);
-    if (ids.length > 0) await this.leaseOver();
+    if (ids.length > 0) this.#endedAt = this.clock();
     return ids;
   }
 
@@ -87,7 +90,7 @@ export class SessionCache implements SessionStore {
     const result = await this.store.rotateRefreshToken(request);
     if (result.outcome === 'reused') {
       this.#entries.delete(result.sessionId);
-      await this.leaseOver();
+      this.#endedAt = this.clock();
     }
     return result;
   }
@@ -108,10 +111,10 @@ export class SessionCache implements SessionStore {
     return this.store.sessionOfRefreshToken(id, secretHash, now);
   }
 
-  /** Every entry another instance may hold of a session ended just now has run out. */
-  private async leaseOver(): Promise<void> {
+  /** Every copy any instance holds of a session this one has ended has run out. */
+  async settle(): Promise<void> {
     // Timers run on the event loop's cached clock and may fire a little early: wait on our own.
-    const end = this.clock() + this.leaseMs;
-    for (let left = this.leaseMs; left > 0; left = end - this.clock()) await sleep(Math.ceil(left));
+    const end = this.#endedAt + this.leaseMs;
+    for (let left = end - this.clock(); left > 0; left = end - this.clock()) await sleep(Math.ceil(left));
   }
 }
