@@ -7,288 +7,65 @@
 //
 // BENCH_ROUNDS (3), BENCH_SECONDS (5), BENCH_CONNECTIONS (16), BENCH_PROFILE_SECONDS (10);
 // PostgreSQL and Redis from TESSERA_TEST_DATABASE_URL / TESSERA_TEST_REDIS_URL (defaults: local).
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
-import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
-import pg from 'pg';
-import { freePort } from '../packages/server/test/helpers.js';
 import { type CpuProfile, profileMarkdown, summariseProfile } from './cpuprofile.js';
+import { cannon as load } from './lib/load.js';
+import { machine, ROOT, startTessera } from './lib/proc.js';
+import { fmt } from './lib/report.js';
+import { connectPostgres, DATABASE_URL } from './lib/services.js';
+import { type Row, type Run, summariseRounds } from './lib/stats.js';
+import {
+  BENCH_SETTINGS,
+  fillPool as fillPoolOf,
+  logins,
+  meFreshTokens as meFreshTokensOf,
+  meSessions as meSessionsOf,
+  refreshChains as refreshChainsOf,
+  registerUsers,
+  USERS,
+} from './lib/tessera.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const PROFILE_SECONDS = Number(process.env.BENCH_PROFILE_SECONDS ?? 10);
 const WARMUP_SECONDS = 1;
-const DATABASE_URL = process.env.TESSERA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_URL = process.env.TESSERA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const USERS = 4;
-const PASSWORD = 'benchmark passphrase 42';
-const ROOT = path.resolve(import.meta.dirname, '..');
 const RESULTS = path.join(ROOT, 'bench/results');
 /** Settings the server gets besides port, data folder, issuer and the store's. */
-const SETTINGS: Record<string, string> = {
-  TESSERA_LOG_LEVEL: 'warn',
-  // Every connection of every round logs in; registration and logins must not be refused.
-  TESSERA_REGISTER_PER_IP_PER_HOUR: '1000',
-  TESSERA_LOGIN_MAX_FAILURES_PER_ACCOUNT: '1000',
-  TESSERA_LOGIN_MAX_FAILURES_PER_IP: '1000',
-};
+const SETTINGS = BENCH_SETTINGS;
 
 type StoreKind = 'sqlite' | 'postgres+redis';
 
-interface Server {
-  base: string;
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-async function startServer(env: Record<string, string>, nodeArgs: string[] = []): Promise<Server> {
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'tessera-bench-core-'));
-  const child = spawn(
-    process.execPath,
-    [
-      ...nodeArgs,
-      '--conditions=@tessera/source',
-      '--import',
-      'tsx',
-      'packages/server/src/cli/main.ts',
-      'serve',
-    ],
-    {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        ...SETTINGS,
-        ...env,
-        TESSERA_PORT: String(port),
-        TESSERA_HOST: '127.0.0.1',
-        TESSERA_DATA_DIR: dataDir,
-        TESSERA_ISSUER: base,
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  let stderr = '';
-  child.stderr!.on('data', (chunk) => {
-    stderr += chunk;
-    process.stderr.write(chunk);
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    rmSync(dataDir, { recursive: true, force: true });
-  };
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}: ${stderr}`);
-    const up = await fetch(`${base}/healthz`).then(
-      (res) => res.ok,
-      () => false,
-    );
-    if (up) return { base, child, stop };
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`the server did not answer /healthz within 30 s: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function post(base: string, pathname: string, body: unknown): Promise<Record<string, string>> {
-  const res = await fetch(`${base}${pathname}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`POST ${pathname}: ${res.status} ${text}`);
-  return JSON.parse(text);
-}
-
-/** The server's users; logins go round-robin over them, at most one at a time per account. */
-async function registerUsers(base: string): Promise<void> {
-  for (let u = 0; u < USERS; u++)
-    await post(base, '/auth/register', { username: `bench${u}`, password: PASSWORD });
-}
-
-/** `count` logins (argon2 each), one per user in flight; returns the refresh or session tokens. */
-async function logins(base: string, mode: 'token' | 'session', count: number): Promise<string[]> {
-  const out: string[] = new Array(count);
-  await Promise.all(
-    Array.from({ length: USERS }, async (_, u) => {
-      for (let i = u; i < count; i += USERS) {
-        const body = await post(base, '/auth/login', {
-          username: `bench${u}`,
-          password: PASSWORD,
-          mode,
-          delivery: 'header',
-        });
-        out[i] = (mode === 'token' ? body.refresh_token : body.session_token)!;
-      }
-    }),
-  );
-  return out;
-}
-
-interface Run {
-  requests: number;
-  seconds: number;
-  rps: number;
-  p50: number;
-  p99: number;
-  /** non-2xx answers, connection errors and timeouts. */
-  failures: number;
-  /** Refresh tokens sent a second time, or access tokens presented a second time. */
-  repeats: number;
-}
-
-function cannon(opts: autocannon.Options, repeats = () => 0): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    autocannon({ connections: CONNECTIONS, duration: SECONDS, ...opts }, (err, r) => {
-      if (err) return reject(err);
-      const seconds = (r.finish.getTime() - r.start.getTime()) / 1000;
-      resolve({
-        requests: r.requests.total,
-        seconds,
-        rps: r.requests.total / seconds,
-        p50: r.latency.p50,
-        p99: r.latency.p99,
-        failures: r.non2xx + r.errors + r.timeouts,
-        repeats: repeats(),
-      });
-    });
-  });
-}
-
-/**
- * POST /auth/refresh on one chain per connection: each connection starts from its own login's
- * refresh token and sends the one from its previous answer next. A token is never sent twice
- * (that would be a grace-window repeat); if one is, it is counted. `onPair` sees every answer.
- */
-function refreshChains(
+const startServer = (env: Record<string, string>, nodeArgs: string[] = []) =>
+  startTessera({ ...SETTINGS, ...env }, nodeArgs);
+const cannon = (opts: Parameters<typeof load>[0] | Omit<Parameters<typeof load>[0], 'connections'>) =>
+  load({ connections: CONNECTIONS, duration: SECONDS, ...opts });
+const refreshChains = (
   base: string,
   chains: string[],
   opts: { seconds?: number; amount?: number; onPair?: (pair: Record<string, string>) => void } = {},
-): Promise<Run> {
-  if (chains.length < CONNECTIONS) throw new Error(`${CONNECTIONS} chains needed, got ${chains.length}`);
-  const sent = new Set<string>();
-  let repeats = 0;
-  let next = 0;
-  return cannon(
-    {
-      url: `${base}/auth/refresh`,
-      ...(opts.amount === undefined ? { duration: opts.seconds ?? SECONDS } : { amount: opts.amount }),
-      setupClient: (client) => {
-        const chain = { token: chains[next++]! };
-        client.setRequests([
-          {
-            method: 'POST',
-            path: '/auth/refresh',
-            headers: { 'content-type': 'application/json' },
-            setupRequest: (req) => {
-              if (sent.has(chain.token)) repeats++;
-              sent.add(chain.token);
-              return { ...req, body: JSON.stringify({ refresh_token: chain.token }) };
-            },
-            onResponse: (status, body) => {
-              if (status !== 200) return;
-              const pair = JSON.parse(body) as Record<string, string>;
-              chain.token = pair.refresh_token!;
-              opts.onPair?.(pair);
-            },
-          },
-        ]);
-      },
-    },
-    () => repeats,
-  );
-}
-
-/** GET /auth/me with a different access token on every request, taken from the front of `pool`. */
-async function meFreshTokens(base: string, pool: string[], seconds = SECONDS): Promise<Run> {
-  let used = 0;
-  let short = 0;
-  const run = await cannon(
-    {
-      url: `${base}/auth/me`,
-      duration: seconds,
-      requests: [
-        {
-          method: 'GET',
-          setupRequest: (req) => {
-            const token = pool[used++];
-            if (token === undefined) short++;
-            return { ...req, headers: { ...req.headers, authorization: `Bearer ${token ?? pool.at(-1)}` } };
-          },
-        },
-      ],
-    },
-    () => short,
-  );
-  pool.splice(0, used);
-  return run;
-}
-
-/** GET /auth/me in session mode, one session per connection. */
-function meSessions(base: string, sessions: string[], seconds = SECONDS): Promise<Run> {
-  let next = 0;
-  return cannon({
-    url: `${base}/auth/me`,
-    duration: seconds,
-    setupClient: (client) => client.setHeaders({ authorization: `Bearer ${sessions[next++]}` }),
+) =>
+  refreshChainsOf(base, chains, {
+    connections: CONNECTIONS,
+    ...opts,
+    ...(opts.amount === undefined ? { seconds: opts.seconds ?? SECONDS } : {}),
   });
-}
-
-/** Tops `pool` up to `size` distinct access tokens, minted by refreshes on fresh chains. */
-async function fillPool(base: string, pool: string[], size: number): Promise<void> {
-  const need = size - pool.length;
-  if (need <= 0) return;
-  const known = new Set(pool);
-  const run = await refreshChains(base, await logins(base, 'token', CONNECTIONS), {
-    amount: need,
-    onPair: (pair) => {
-      if (!known.has(pair.access_token!)) {
-        known.add(pair.access_token!);
-        pool.push(pair.access_token!);
-      }
-    },
-  });
-  if (run.failures > 0 || run.repeats > 0) throw new Error(`minting access tokens: ${JSON.stringify(run)}`);
-}
+const meFreshTokens = (base: string, pool: string[], seconds = SECONDS) =>
+  meFreshTokensOf(base, pool, seconds, CONNECTIONS);
+const meSessions = (base: string, sessions: string[], seconds = SECONDS) =>
+  meSessionsOf(base, sessions, seconds, CONNECTIONS);
+const fillPool = (base: string, pool: string[], size: number) => fillPoolOf(base, pool, size, CONNECTIONS);
 
 interface Scenario {
   name: string;
   /** Before the round's /healthz: logins, minting. */
   prepare?: () => Promise<void>;
   run: () => Promise<Run>;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-interface Row {
-  scenario: string;
-  rps: number;
-  ratio: number;
-  p50: number;
-  p99: number;
-  failures: number;
-  repeats: number;
-  rounds: (Run & { ratio: number })[];
 }
 
 /** Prepares every scenario, then: /healthz, each scenario, per round. */
@@ -307,19 +84,8 @@ async function rounds(scenarios: Scenario[], healthz: () => Promise<Run>): Promi
       );
     }
   }
-  return all.map((s, i) => {
-    const rs = runs[i]!;
-    return {
-      scenario: s.name,
-      rps: median(rs.map((x) => x.rps)),
-      ratio: median(rs.map((x) => x.ratio)),
-      p50: median(rs.map((x) => x.p50)),
-      p99: median(rs.map((x) => x.p99)),
-      failures: rs.reduce((a, x) => a + x.failures, 0),
-      repeats: rs.reduce((a, x) => a + x.repeats, 0),
-      rounds: rs,
-    };
-  });
+  const ceilings = runs[0]!.map((x) => x.rps);
+  return all.map((s, i) => summariseRounds(s.name, runs[i]!, ceilings));
 }
 
 const REFRESH = 'POST /auth/refresh, token mode, one chain per connection';
@@ -383,14 +149,8 @@ async function postgresRedis(): Promise<
   const suffix = randomBytes(5).toString('hex');
   const schema = `bench_core_${suffix}`;
   const prefix = `bench-core-${suffix}:`;
-  const db = new pg.Client({ connectionString: DATABASE_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await db.connect();
-    await db.query('SELECT 1');
-  } catch (err) {
-    await db.end().catch(() => undefined);
-    return { skip: `PostgreSQL at ${DATABASE_URL} not reachable (${(err as Error).message})` };
-  }
+  const db = await connectPostgres();
+  if ('skip' in db) return db;
   const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 3000 });
   try {
     await redis.connect();
@@ -419,20 +179,6 @@ async function postgresRedis(): Promise<
       redis.disconnect();
     },
   };
-}
-
-function machine(): Record<string, unknown> {
-  return {
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model ?? 'unknown',
-    node: process.version,
-    date: new Date().toISOString(),
-    loadAverage: loadavg().map((x) => Number(x.toFixed(2))),
-  };
-}
-
-function fmt(n: number, digits = 0): string {
-  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 
 function table(rows: Row[]): string[] {

@@ -8,7 +8,6 @@
 // the redis-server binary. Creates a throwaway database and Redis, both removed at the end; loopback only.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { RevocationFeedClient, RevocationSet } from '@tessera/verify';
@@ -16,6 +15,7 @@ import pg from 'pg';
 import { closeStores } from '../packages/server/src/store/open.js';
 import { openPostgresStores } from '../packages/server/src/store/postgres.js';
 import { randomId, randomToken, sha256 } from '../packages/server/src/util/crypto.js';
+import { freePort, waitForPort } from './lib/proc.js';
 
 const LOGOUTS = Number(process.env.BENCH_LOGOUTS ?? 1000);
 const CONCURRENCY = 16;
@@ -39,34 +39,6 @@ const watchdog = setTimeout(() => {
   void cleanup().finally(() => process.exit(2));
 }, BUDGET_MS);
 watchdog.unref();
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port });
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function post(base: string, pathname: string, body: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(`${base}${pathname}`, {

@@ -5,7 +5,7 @@
 //   BENCH_SECONDS=10 npm run bench:verify   (measuring budget, wall-clock seconds; default 30)
 // Throughput is ops per CPU-second of this process (process.cpuUsage, all threads), measured in
 // short slices that rotate between contenders, so other load on a shared machine hits all alike.
-import { verify as cryptoVerify, generateKeyPairSync, sign } from 'node:crypto';
+import { verify as cryptoVerify } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import { createVerifier as fastJwtVerifier } from 'fast-jwt';
 import { importJWK, jwtVerify } from 'jose';
 import jsonwebtoken from 'jsonwebtoken';
 import { createVerifier, RevocationSet } from '../packages/verify/src/index.js';
+import { benchKeys, mintTokens } from './lib/tokens.js';
 
 const ISSUER = 'https://auth.example.test';
 const AUDIENCE = 'tessera';
@@ -20,29 +21,10 @@ const TOKENS = 2000;
 const BUDGET_SECONDS = Number(process.env['BENCH_SECONDS'] ?? 30);
 const SLICE_SECONDS = 0.03;
 
-const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256', use: 'sig' };
-const pem = publicKey.export({ format: 'pem', type: 'spki' }) as string;
-
-const b64 = (x: unknown): string => Buffer.from(JSON.stringify(x)).toString('base64url');
+const keys = benchKeys();
+const { publicKey, jwk, pem } = keys;
 const now = Math.floor(Date.now() / 1000);
-const header = b64({ alg: 'ES256', kid: 'k1', typ: 'at+jwt' });
-const tokens: string[] = [];
-for (let i = 0; i < TOKENS; i++) {
-  const payload = b64({
-    iss: ISSUER,
-    sub: `user-${i}`,
-    aud: AUDIENCE,
-    exp: now + 3600,
-    iat: now,
-    jti: `jti-${i}-${Math.random().toString(36).slice(2)}`,
-    sid: `sess-${i}`,
-    scope: 'read write',
-  });
-  const input = `${header}.${payload}`;
-  const sig = sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' });
-  tokens.push(`${input}.${sig.toString('base64url')}`);
-}
+const tokens = mintTokens(keys, TOKENS, { issuer: ISSUER, audience: AUDIENCE });
 // The limit: signature verification alone, on inputs decoded ahead of time.
 const decoded = tokens.map((t) => {
   const dot = t.lastIndexOf('.');

@@ -1,0 +1,75 @@
+// HTTP load from this process with autocannon; every bench's runs go through here.
+import autocannon from 'autocannon';
+import type { Run } from './stats.js';
+
+export type LoadOptions = autocannon.Options & { connections: number };
+
+/** One autocannon run; `repeats` is read when it ends (see Run.repeats). */
+export function cannon(opts: LoadOptions, repeats = () => 0): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    autocannon(opts, (err, r) => {
+      if (err) return reject(err);
+      const seconds = (r.finish.getTime() - r.start.getTime()) / 1000;
+      resolve({
+        requests: r.requests.total,
+        seconds,
+        rps: r.requests.total / seconds,
+        p50: r.latency.p50,
+        p99: r.latency.p99,
+        failures: r.non2xx + r.errors + r.timeouts,
+        repeats: repeats(),
+      });
+    });
+  });
+}
+
+/** GET `url` with the same headers on every request. */
+export function getRun(
+  url: string,
+  seconds: number,
+  connections: number,
+  headers: Record<string, string> = {},
+): Promise<Run> {
+  return cannon({ url, duration: seconds, connections, headers });
+}
+
+/** GET `url`, each connection with its own headers from `perConnection` (taken in turn). */
+export function getPerConnection(
+  url: string,
+  seconds: number,
+  connections: number,
+  perConnection: Record<string, string>[],
+): Promise<Run> {
+  let next = 0;
+  return cannon({
+    url,
+    duration: seconds,
+    connections,
+    setupClient: (client) => client.setHeaders(perConnection[next++ % perConnection.length]!),
+  });
+}
+
+/** GET `url` with the next value of `pool` (round-robin) in `header` on every request. */
+export function getRotating(
+  url: string,
+  seconds: number,
+  connections: number,
+  header: string,
+  pool: readonly string[],
+): Promise<Run> {
+  let i = 0;
+  return cannon({
+    url,
+    duration: seconds,
+    connections,
+    requests: [
+      {
+        method: 'GET',
+        setupRequest: (req) => {
+          const value = pool[i++ % pool.length]!;
+          return { ...req, headers: { ...req.headers, [header]: value } };
+        },
+      },
+    ],
+  });
+}
