@@ -40,7 +40,7 @@ export interface Bar {
 
 /** A horizontal bar chart: one bar per entry, scaled to the largest value. */
 export function barChart(title: string, unit: string, bars: Bar[]): string {
-  const labelW = 330;
+  const labelW = 430;
   const barW = 360;
   const noteW = 220;
   const rowH = 22;
@@ -59,8 +59,9 @@ export function barChart(title: string, unit: string, bars: Bar[]): string {
     const v = Number.isFinite(b.value) ? Math.max(0, b.value) : 0;
     const w = Math.max(1, Math.round((v / max) * barW));
     const colour = PALETTE[groups.indexOf(b.group ?? '') % PALETTE.length];
+    const label = b.label.length > 68 ? `${b.label.slice(0, 67)}…` : b.label;
     out.push(
-      `<text x="${labelW - 6}" y="${y + 15}" ${FONT} text-anchor="end">${escapeXml(b.label)}</text>`,
+      `<text x="${labelW - 6}" y="${y + 15}" ${FONT} text-anchor="end">${escapeXml(label)}</text>`,
       `<rect x="${labelW}" y="${y + 3}" width="${w}" height="${rowH - 6}" fill="${colour}"/>`,
       `<text x="${labelW + w + 6}" y="${y + 15}" ${FONT}>${escapeXml(fmt(b.value))}${b.note ? ` · ${escapeXml(b.note)}` : ''}</text>`,
     );
@@ -76,10 +77,10 @@ export interface Series {
 
 /** A line chart with a log-10 x axis (session counts) and a linear y axis from 0. */
 export function lineChart(title: string, xLabel: string, yLabel: string, series: Series[]): string {
-  const width = 640;
+  const width = 700;
   const height = 320;
   const left = 64;
-  const right = 160;
+  const right = 200;
   const top = 34;
   const bottom = 44;
   const pts = series
