@@ -600,7 +600,7 @@ async function tesseraWindow(issuer: Proc): Promise<Window> {
   return {
     what: 'Tessera access token at an API server (@tessera/verify + revocation feed)',
     ms,
-    note: `POST /auth/logout sent to the account server at t0 (its own time included), then the API server (examples/api/server.ts in its own process, following the account server's revocation feed) is asked with the token, back to back, until it answers 401; ${REVOCATION_TRIALS} trials`,
+    note: `POST /auth/logout sent to the account server at t0 (its own time included), then the API server (examples/api/server.ts in its own process, following the account server's revocation feed) is asked with the token, back to back, until it answers 401; ${REVOCATION_TRIALS} trials. The logout itself answers only after the session-cache lease (\`TESSERA_SESSION_CACHE_MS\`, 100 ms by default) has run out`,
   };
 }
 
@@ -999,7 +999,7 @@ function write(
       ['l', 'l', 'r', 'r'],
     ),
     '',
-    'The server keeps no session in its own memory: its RSS moves with garbage collection, not with the session count; the store holds them.',
+    "The store holds the sessions; an instance keeps at most 10,000 busy ones, for the `TESSERA_SESSION_CACHE_MS` lease (100 ms by default). The RSS column shows whether the server's own memory follows the session count; between nearby sizes its differences are garbage-collector noise, so read its slope only over the full run's 1k to 1M.",
     '',
   );
   for (const [file, title, unit, y] of [
