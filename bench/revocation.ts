@@ -12,8 +12,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { RevocationFeedClient, RevocationSet } from '@tessera/verify';
 import pg from 'pg';
-import { closeStores } from '../packages/server/src/store/open.js';
-import { openPostgresStores } from '../packages/server/src/store/postgres.js';
+import { closeStores, openStores } from '../packages/server/src/store/open.js';
 import { randomId, randomToken, sha256 } from '../packages/server/src/util/crypto.js';
 import { freePort, waitForPort } from './lib/proc.js';
 
@@ -179,7 +178,15 @@ async function main(): Promise<void> {
     headers: { authorization: `Bearer ${login.body.session_token}` },
   });
   const user = ((await me.json()) as { user: { id: string; username: string; roles: string[] } }).user;
-  const stores = await openPostgresStores(dbUrl.href);
+  // The servers' own stores: accounts in PostgreSQL, sessions in Redis.
+  const stores = await openStores({
+    dataDir,
+    databaseUrl: dbUrl.href,
+    databaseSchema: 'public',
+    redisUrl: `redis://127.0.0.1:${redisPort}/0`,
+    redisCluster: false,
+    redisPrefix: 'tessera:',
+  });
   const tokens: { sid: string; token: string }[] = [];
   const now = Date.now();
   for (let i = 0; i < LOGOUTS * 2 + WARMUP; i++) {
