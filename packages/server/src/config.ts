@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { ProviderConfig } from './federation/providers.js';
 import { readSetting, SETTINGS } from './settings.js';
 
 export { isAddressOrCidr } from './settings.js';
@@ -63,6 +64,8 @@ export interface Config {
   internalAuth: boolean;
   /** Concurrent revocation streams per client IP. */
   feedMaxStreamsPerClient: number;
+  /** Upstream sign-in providers (OpenID Connect or plain OAuth 2); none by default. */
+  providers: ProviderConfig[];
 }
 
 /** A mistake in configuration; the CLI prints each message and exits. */
@@ -138,6 +141,8 @@ export function loadConfig(
 /** The configuration fit to print: every secret setting that is set reads `[redacted]`. */
 export function redactedConfig(config: Config): Record<string, unknown> {
   const shown: Record<string, unknown> = { ...config };
-  for (const s of SETTINGS) if (s.secret && shown[s.key] !== undefined) shown[s.key] = '[redacted]';
+  for (const s of SETTINGS)
+    if (s.secret && shown[s.key] !== undefined)
+      shown[s.key] = s.redact ? s.redact(shown[s.key]) : '[redacted]';
   return shown;
 }

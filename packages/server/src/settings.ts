@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import type { Config } from './config.js';
+import { parseProviders, redactProviders } from './federation/providers.js';
 
 /** What a custom parser gets: where to report, how to name the setting, and the settings read before it. */
 export interface ParseContext {
@@ -19,6 +20,8 @@ interface Common {
   defaultText?: string;
   /** Never printed: not in problems, logs or the README. */
   secret?: boolean;
+  /** With `secret`: what the printed configuration shows instead of `[redacted]` (the value less its secrets). */
+  redact?: (value: unknown) => unknown;
 }
 
 /** One setting: its name in the config file (`key`) and the environment (`env`), its type, default and limits. */
@@ -485,6 +488,18 @@ const TABLE = [
     default: 16,
     min: 1,
     max: 100_000,
+  },
+  {
+    key: 'providers',
+    env: 'TESSERA_PROVIDERS',
+    description:
+      'upstream sign-in providers, a JSON array: `{id, issuer, client_id, client_secret, scopes?, name?}` for OpenID Connect, or `{type: "oauth2", id, client_id, client_secret, authorization_endpoint, token_endpoint, userinfo_endpoint, mapping: {subject, email?, name?}}` (see docs/operations.md)',
+    defaultText: 'none',
+    secret: true,
+    redact: redactProviders,
+    type: 'list',
+    accepts: 'JSON array of providers (https, or http on a loopback address)',
+    parse: parseProviders,
   },
   {
     key: 'logLevel',

@@ -54,6 +54,20 @@ const SAMPLES: Record<string, [string, unknown]> = {
   TESSERA_INTERNAL_ALLOW: ['10.1.2.3, fd00::/8', ['10.1.2.3', 'fd00::/8']],
   TESSERA_INTERNAL_AUTH: ['yes', true],
   TESSERA_FEED_MAX_STREAMS_PER_CLIENT: ['4', 4],
+  TESSERA_PROVIDERS: [
+    '[{"id":"corp","issuer":"https://id.example.test/","client_id":"tessera","client_secret":"provider-client-secret-1"}]',
+    [
+      {
+        type: 'oidc',
+        id: 'corp',
+        name: 'corp',
+        issuer: 'https://id.example.test',
+        clientId: 'tessera',
+        clientSecret: 'provider-client-secret-1',
+        scopes: ['openid', 'email', 'profile'],
+      },
+    ],
+  ],
   TESSERA_LOG_LEVEL: ['warn', 'warn'],
 };
 

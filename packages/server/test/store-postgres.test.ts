@@ -8,6 +8,7 @@ import { openPostgresStores } from '../src/store/postgres.js';
 import { auditLogContract } from './contracts/audit.js';
 import { countersContract } from './contracts/counters.js';
 import { countersOn, sessionsOn } from './contracts/fixtures.js';
+import { identityStoreContract } from './contracts/identities.js';
 import { keyStoreContract } from './contracts/keys.js';
 import { oauthStoreContract } from './contracts/oauth.js';
 import { user } from './contracts/records.js';
@@ -38,6 +39,7 @@ after(async () => {
 let n = 0;
 const open = () => openPostgresStores(url!, { schema: schema(`contract_${n++}`) });
 userStoreContract('postgres', open, { skip });
+identityStoreContract('postgres', open, { skip });
 sessionStoreContract('postgres', sessionsOn(open), { skip });
 countersContract('postgres', countersOn(open), { skip });
 keyStoreContract('postgres', open, { skip });

@@ -58,6 +58,9 @@ export async function openStores(config: StoresConfig): Promise<Stores> {
   }
 }
 
+/** Every role but the identities, which each backend adds beside its users. */
+export type AccountStores = Omit<Stores, 'identities'>;
+
 /**
  * Every role from one backend: its account roles, its OAuth store, and itself to ping and close.
  * Counters come from the account roles unless given apart (with their own backend to close).
@@ -67,18 +70,18 @@ export function storesOn(
   accounts: UserStore & SessionStore & KeyStore & RevocationLog & AuditLog,
   oauth: OAuthStore,
   counters: Counters & Backend,
-): Stores;
+): AccountStores;
 export function storesOn(
   backend: Backend,
   accounts: UserStore & SessionStore & KeyStore & RevocationLog & Counters & AuditLog,
   oauth: OAuthStore,
-): Stores;
+): AccountStores;
 export function storesOn(
   backend: Backend,
   accounts: UserStore & SessionStore & KeyStore & RevocationLog & AuditLog & Partial<Counters>,
   oauth: OAuthStore,
   counters?: Counters & Backend,
-): Stores {
+): AccountStores {
   return {
     users: accounts,
     sessions: accounts,

@@ -10,6 +10,7 @@ import type { OAuthStore } from '../oauth/types.js';
 import type {
   AuditEvent,
   AuditQuery,
+  IdentityRecord,
   NewAuditEvent,
   NewRevocation,
   RefreshTokenRecord,
@@ -28,6 +29,32 @@ export interface UserStore {
   listUsers(limit: number, offset: number): Promise<UserRecord[]>;
   setPasswordHash(userId: string, passwordHash: string, changedAt: number): Promise<void>;
   setUserDisabled(userId: string, disabled: boolean): Promise<boolean>;
+}
+
+/** What `createUserWithIdentity` did: both rows, or neither. */
+export type CreateWithIdentityResult = 'created' | 'username_taken' | 'identity_taken';
+
+/** What `unlinkIdentity` did. `last`: refused, it is the user's only way in (no password, no other identity). */
+export type UnlinkResult = 'unlinked' | 'not_found' | 'last';
+
+/**
+ * Upstream sign-in identities, keyed by (issuer, subject), each linked to one user: in every
+ * backend that holds users, beside them. A user without a password (`passwordHash` '') signs in
+ * only through their identities.
+ */
+export interface IdentityStore {
+  getIdentity(issuer: string, subject: string): Promise<IdentityRecord | null>;
+  /** The user's identities, oldest first. */
+  listIdentities(userId: string): Promise<IdentityRecord[]>;
+  /** Links an identity to an existing user; null when (issuer, subject) is linked already, to anyone. */
+  linkIdentity(identity: IdentityRecord): Promise<IdentityRecord | null>;
+  /** A new user and their first identity in one step: both are stored, or neither. */
+  createUserWithIdentity(user: UserRecord, identity: IdentityRecord): Promise<CreateWithIdentityResult>;
+  /**
+   * Removes one of the user's identities, in one step with the check that the user keeps a way
+   * in (a password or another identity); concurrent unlinks cannot leave a user with none.
+   */
+  unlinkIdentity(userId: string, identityId: string): Promise<UnlinkResult>;
 }
 
 /**
@@ -181,6 +208,7 @@ export interface Stores {
   counters: Counters;
   audit: AuditLog;
   oauth: OAuthStore;
+  identities: IdentityStore;
   /** The backends behind the roles, each once: readiness pings them all, shutdown closes them all. */
   backends: Backend[];
 }

@@ -15,6 +15,7 @@ import type {
   Stores,
   UserStore,
 } from './ports.js';
+import { PostgresIdentities } from './postgres-identities.js';
 import { type Row, toAudit, toKey, toRevocation, toSession, toSessionUser, toUser } from './rows.js';
 import type {
   AuditEvent,
@@ -195,9 +196,31 @@ const MIGRATIONS: string[] = [
    );
    CREATE INDEX IF NOT EXISTS oauth_jti_expires ON oauth_jti (expires_at);
    DROP TABLE IF EXISTS tessera_oauth_migrations;`,
+  // Upstream sign-in identities, keyed by (issuer, subject), never by email.
+  `CREATE TABLE IF NOT EXISTS identities (
+     id TEXT COLLATE "C" PRIMARY KEY,
+     user_id TEXT COLLATE "C" NOT NULL REFERENCES users (id),
+     issuer TEXT NOT NULL,
+     subject TEXT NOT NULL,
+     provider_id TEXT NOT NULL,
+     email TEXT,
+     name TEXT,
+     created_at BIGINT NOT NULL,
+     UNIQUE (issuer, subject)
+   );
+   CREATE INDEX IF NOT EXISTS identities_user ON identities (user_id, created_at);`,
 ];
 
 export type PostgresStoreOptions = PgOptions;
+
+/** The statement that inserts a user row unless the username (or id) is taken: a row comes back when it did. */
+export function userInsert(u: UserRecord): [string, unknown[]] {
+  return [
+    `INSERT INTO users (id, username, password_hash, roles, disabled, created_at, password_changed_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id`,
+    [u.id, u.username, u.passwordHash, u.roles, u.disabled, u.createdAt, u.passwordChangedAt],
+  ];
+}
 
 const INSERT_KEY = `INSERT INTO signing_keys (kid, alg, state, public_jwk, private_key_enc, created_at, retire_until)
   VALUES ($1, $2, $3, $4, $5, $6, $7)`;
@@ -247,12 +270,7 @@ export class PostgresAccounts
   }
 
   async createUser(u: UserRecord): Promise<UserRecord | null> {
-    const rows = await this.q(
-      `INSERT INTO users (id, username, password_hash, roles, disabled, created_at, password_changed_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id`,
-      [u.id, u.username, u.passwordHash, u.roles, u.disabled, u.createdAt, u.passwordChangedAt],
-    );
-    return rows.length === 1 ? u : null;
+    return (await this.q(...userInsert(u))).length === 1 ? u : null;
   }
 
   async getUserById(id: string): Promise<UserRecord | null> {
@@ -565,5 +583,8 @@ export class PostgresAccounts
 /** Every role from one PostgreSQL schema, over one pool. */
 export async function openPostgresStores(url: string, options: PostgresStoreOptions = {}): Promise<Stores> {
   const db = await openPgDatabase(url, options);
-  return storesOn(db, new PostgresAccounts(db), new PostgresOAuthStore(db));
+  return {
+    ...storesOn(db, new PostgresAccounts(db), new PostgresOAuthStore(db)),
+    identities: new PostgresIdentities(db),
+  };
 }

@@ -5,7 +5,14 @@ import type {
   OAuthRefreshTokenRecord,
 } from '../oauth/types.js';
 import type { SessionUser } from './ports.js';
-import type { AuditEvent, RevocationEntry, SessionRecord, SigningKeyRecord, UserRecord } from './types.js';
+import type {
+  AuditEvent,
+  IdentityRecord,
+  RevocationEntry,
+  SessionRecord,
+  SigningKeyRecord,
+  UserRecord,
+} from './types.js';
 
 /**
  * Row → record mappers shared by the SQL backends. Both use the same snake_case columns; they differ
@@ -153,5 +160,18 @@ export function toOAuthRefresh(r: Row): OAuthRefreshTokenRecord {
     createdAt: r.created_at as number,
     expiresAt: r.expires_at as number,
     usedAt: orNull(r.used_at),
+  };
+}
+
+export function toIdentity(r: Row): IdentityRecord {
+  return {
+    id: r.id as string,
+    userId: r.user_id as string,
+    issuer: r.issuer as string,
+    subject: r.subject as string,
+    providerId: r.provider_id as string,
+    email: orNull(r.email),
+    name: orNull(r.name),
+    createdAt: r.created_at as number,
   };
 }

@@ -219,6 +219,19 @@ const MIGRATIONS: string[] = [
    -- Rate-limit counters and lockouts live in the process (MemoryCounters).
    DROP TABLE IF EXISTS counters;
    DROP TABLE IF EXISTS locks;`,
+  // Upstream sign-in identities, keyed by (issuer, subject), never by email.
+  `CREATE TABLE IF NOT EXISTS identities (
+     id TEXT PRIMARY KEY,
+     user_id TEXT NOT NULL REFERENCES users(id),
+     issuer TEXT NOT NULL,
+     subject TEXT NOT NULL,
+     provider_id TEXT NOT NULL,
+     email TEXT,
+     name TEXT,
+     created_at INTEGER NOT NULL,
+     UNIQUE (issuer, subject)
+   );
+   CREATE INDEX IF NOT EXISTS identities_user ON identities(user_id, created_at);`,
 ];
 
 /**

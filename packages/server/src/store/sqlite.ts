@@ -18,6 +18,7 @@ import type {
 } from './ports.js';
 import { type Row, toAudit, toKey, toRevocation, toSession, toSessionUser, toUser } from './rows.js';
 import { SqliteDatabase } from './sqlite-common.js';
+import { SqliteIdentities } from './sqlite-identities.js';
 import type {
   AuditEvent,
   AuditQuery,
@@ -29,6 +30,26 @@ import type {
   SigningKeyRecord,
   UserRecord,
 } from './types.js';
+
+/** Inserts a user row unless the username (or id) is taken; true when it was inserted. */
+export function insertUser(sql: SqliteDatabase, u: UserRecord): boolean {
+  return (
+    sql
+      .q(
+        `INSERT INTO users (id, username, password_hash, roles, disabled, created_at, password_changed_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      )
+      .run(
+        u.id,
+        u.username,
+        u.passwordHash,
+        JSON.stringify(u.roles),
+        u.disabled ? 1 : 0,
+        u.createdAt,
+        u.passwordChangedAt,
+      ).changes === 1
+  );
+}
 
 function sessionLive(s: SessionRecord, now: number): boolean {
   return s.revokedAt === null && s.expiresAt > now && s.idleExpiresAt > now;
@@ -57,21 +78,7 @@ export class SqliteAccounts implements UserStore, SessionStore, KeyStore, Revoca
   }
 
   createUser(u: UserRecord): Promise<UserRecord | null> {
-    return this.run(() => {
-      const info = this.q(
-        `INSERT INTO users (id, username, password_hash, roles, disabled, created_at, password_changed_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-      ).run(
-        u.id,
-        u.username,
-        u.passwordHash,
-        JSON.stringify(u.roles),
-        u.disabled ? 1 : 0,
-        u.createdAt,
-        u.passwordChangedAt,
-      );
-      return info.changes === 1 ? u : null;
-    });
+    return this.run(() => (insertUser(this.sql, u) ? u : null));
   }
 
   getUserById(id: string): Promise<UserRecord | null> {
@@ -391,5 +398,8 @@ export function openSqliteStores(file: string): Stores {
     }
   }
   // One process owns the file, so its rate-limit counters need not leave the process.
-  return storesOn(db, new SqliteAccounts(db), new SqliteOAuthStore(db), new MemoryCounters());
+  return {
+    ...storesOn(db, new SqliteAccounts(db), new SqliteOAuthStore(db), new MemoryCounters()),
+    identities: new SqliteIdentities(db),
+  };
 }

@@ -15,6 +15,22 @@ export interface UserRecord {
   passwordChangedAt: number;
 }
 
+/**
+ * A sign-in identity at an upstream provider, linked to one user. Keyed by (issuer, subject),
+ * never by email: the email and name are what the provider said, kept for display only.
+ */
+export interface IdentityRecord {
+  id: string;
+  userId: string;
+  issuer: string;
+  subject: string;
+  /** The configured provider it came through (`/auth/providers/{id}`). */
+  providerId: string;
+  email: string | null;
+  name: string | null;
+  createdAt: number;
+}
+
 export interface SessionRecord {
   id: string;
   userId: string;
@@ -89,7 +105,11 @@ export type AuditType =
   | 'oauth_refresh_reuse'
   | 'oauth_grant_revoked'
   | 'oauth_client_added'
-  | 'oauth_client_removed';
+  | 'oauth_client_removed'
+  | 'identity_linked'
+  | 'identity_unlinked'
+  | 'federated_login'
+  | 'federated_login_failed';
 
 /** One security event; append-only, never holding a secret, a token or a password. */
 export interface AuditEvent {
