@@ -21,6 +21,14 @@ export const SERVER_ERROR_CODES = [
   'request_timeout',
   'unavailable',
   'internal_error',
+  'provider_state_invalid',
+  'provider_issuer_mismatch',
+  'provider_rejected',
+  'provider_response_invalid',
+  'provider_unavailable',
+  'identity_taken',
+  'last_sign_in_method',
+  'password_not_set',
 ] as const;
 
 export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number];

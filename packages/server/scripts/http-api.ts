@@ -177,6 +177,7 @@ function bodyOf(op: Operation): string[] {
 const TAG_TITLES: Record<string, string> = {
   session: 'Signing in',
   account: 'The account',
+  federation: 'Sign-in providers',
   feed: 'Revocation feed',
   discovery: 'Discovery',
   oauth: 'OAuth 2 and OpenID Connect',

@@ -22,6 +22,14 @@ export const ERROR_CODES = [
   'request_timeout',
   'unavailable',
   'internal_error',
+  'provider_state_invalid',
+  'provider_issuer_mismatch',
+  'provider_rejected',
+  'provider_response_invalid',
+  'provider_unavailable',
+  'identity_taken',
+  'last_sign_in_method',
+  'password_not_set',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -46,6 +54,14 @@ const STATUS: Record<ErrorCode, number> = {
   request_timeout: 408,
   unavailable: 503,
   internal_error: 500,
+  provider_state_invalid: 400,
+  provider_issuer_mismatch: 400,
+  provider_rejected: 400,
+  provider_response_invalid: 502,
+  provider_unavailable: 502,
+  identity_taken: 409,
+  last_sign_in_method: 409,
+  password_not_set: 409,
 };
 
 /**

@@ -5,6 +5,7 @@ import { KeyRing } from './domain/keys.js';
 import { RevocationHub, Revocations } from './domain/revocations.js';
 import { deriveSecrets, loadOrCreateSecret, type Secrets } from './domain/secrets.js';
 import { TokenIssuer } from './domain/tokens.js';
+import { FederationService } from './federation/service.js';
 import { type App, buildApp } from './http/app.js';
 import { OAuthService } from './oauth/service.js';
 import type { OAuthStore } from './oauth/types.js';
@@ -158,6 +159,7 @@ export async function createTessera(
       revocations,
       auth,
       oauth,
+      federation: new FederationService({ config, stores, auth, secrets, now: options.now }),
       logger: options.logger,
       now: options.now,
       heartbeatMs: options.heartbeatMs,

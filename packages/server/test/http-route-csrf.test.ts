@@ -65,6 +65,7 @@ const PROBES: Record<string, Probe> = {
   },
   'DELETE /auth/sessions/:id': { csrf: ['session cookie'] },
   'DELETE /auth/grants/:id': { csrf: ['session cookie'] },
+  'DELETE /auth/identities/:id': { csrf: ['session cookie'] },
   'POST /oauth/authorize': { form: AUTHORIZE, csrf: ['session cookie'] },
   'POST /oauth/token': { form: { grant_type: 'authorization_code', code: 'x' }, csrf: [] },
   'POST /oauth/introspect': { form: { token: 'x', client_id: CLIENT_ID }, csrf: [] },

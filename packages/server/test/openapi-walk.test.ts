@@ -806,6 +806,23 @@ for (const rawSerializer of [false, true]) {
         await send(u, 'DELETE', `/auth/grants/${grants.grants[0].id}`, { headers: write }),
         404,
       );
+
+      // Provider sign-in, with no provider configured (test/federation.test.ts drives real ones).
+      check('GET', '/auth/providers', await send(u, 'GET', '/auth/providers'), 200);
+      const S = '/auth/providers/{id}/start';
+      check('GET', S, await send(u, 'GET', '/auth/providers/nope/start?mode=session'), 404);
+      check('GET', S, await send(u, 'GET', '/auth/providers/nope/start?link=1'), 401);
+      const C = '/auth/providers/{id}/callback';
+      check('GET', C, await send(u, 'GET', '/auth/providers/nope/callback?code=x&state=y'), 400);
+      check(
+        'GET',
+        '/auth/identities',
+        await send(u, 'GET', '/auth/identities', { headers: { cookie } }),
+        200,
+      );
+      check('GET', '/auth/identities', await send(u, 'GET', '/auth/identities'), 401);
+      const D = '/auth/identities/{id}';
+      check('DELETE', D, await send(u, 'DELETE', '/auth/identities/none', { headers: write }), 404);
     });
 
     it('walked every operation of the document', () => {

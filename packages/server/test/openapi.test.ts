@@ -108,7 +108,9 @@ describe('OpenAPI document', () => {
     const text = JSON.stringify(doc);
     const enums = new Set<string>();
     JSON.stringify(doc, (key, value) => {
-      if (key === 'enum' && Array.isArray(value)) for (const v of value) enums.add(String(v));
+      // A JSON error body names its codes in an enum; an HTML error page in `x-error-codes`.
+      if ((key === 'enum' || key === 'x-error-codes') && Array.isArray(value))
+        for (const v of value) enums.add(String(v));
       return value;
     });
     for (const code of ERROR_CODES) assert.ok(enums.has(code), `${code} is in an error enum`);

@@ -153,8 +153,9 @@ export class AuthService {
 
     const user = username ? await this.deps.stores.users.getUserByUsername(username) : null;
     const password = input.password.length > 1024 ? '' : input.password;
-    const ok = await verifyPassword(user?.passwordHash ?? (await dummyHash()), password);
-    if (!user || !ok || user.disabled || password === '') {
+    // An account without a password (it signs in through a provider) costs and answers the same as a wrong one.
+    const ok = await verifyPassword(user?.passwordHash || (await dummyHash()), password);
+    if (!user || !ok || !user.passwordHash || user.disabled || password === '') {
       const reason = !user ? 'unknown user' : user.disabled ? 'account disabled' : 'wrong password';
       await this.audit('login_failed', { userId: user?.id, client, detail: reason });
       const locked = await this.throttle.loginFailed(reservation);
@@ -174,6 +175,35 @@ export class AuthService {
       detail: issued.mode,
     });
     return issued;
+  }
+
+  /**
+   * An ordinary session for a user an upstream provider vouched for (domain/federation.ts):
+   * the same session a password login starts, audited as a federated sign-in.
+   */
+  async federatedLogin(
+    user: UserRecord,
+    mode: SessionMode,
+    client: ClientInfo,
+    provider: string,
+  ): Promise<IssuedTokens> {
+    if (user.disabled) throw new TesseraError('forbidden', 'This account is disabled.');
+    const issued = await this.startSession(user, mode, client);
+    await this.audit('federated_login', {
+      userId: user.id,
+      sessionId: issued.session.id,
+      client,
+      detail: `${provider} ${issued.mode}`,
+    });
+    return issued;
+  }
+
+  /** Audits a federation event (link, unlink, a refused sign-in); the detail names the provider, nothing secret. */
+  auditFederation(
+    type: 'identity_linked' | 'identity_unlinked' | 'federated_login_failed' | 'register',
+    fields: { userId?: string | null; sessionId?: string | null; client?: ClientInfo; detail: string },
+  ): Promise<void> {
+    return this.audit(type, fields);
   }
 
   private async startSession(user: UserRecord, mode: SessionMode, client: ClientInfo): Promise<IssuedTokens> {
@@ -408,6 +438,11 @@ export class AuthService {
     const user = await this.deps.stores.users.getUserById(auth.user.id);
     if (!user || user.disabled)
       throw new TesseraError('invalid_credentials', 'The current password is wrong.');
+    if (!user.passwordHash)
+      throw new TesseraError(
+        'password_not_set',
+        'This account has no password; it signs in through a provider.',
+      );
     const reservation = await this.throttle.reserveLogin(user.username, null);
     if (!(await verifyPassword(user.passwordHash, current))) {
       await this.throttle.loginFailed(reservation);

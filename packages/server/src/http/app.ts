@@ -6,6 +6,7 @@ import type { KeyRing } from '../domain/keys.js';
 import { hashesWaiting } from '../domain/passwords.js';
 import type { Revocations } from '../domain/revocations.js';
 import type { TokenIssuer } from '../domain/tokens.js';
+import type { FederationService } from '../federation/service.js';
 import { authorizeRoutes } from '../oauth/routes/authorize.js';
 import { clientRoutes } from '../oauth/routes/clients.js';
 import { discoveryRoutes } from '../oauth/routes/discovery.js';
@@ -25,6 +26,7 @@ import { authGuard } from './guard.js';
 import { internalAccess } from './internal-access.js';
 import { Metrics } from './metrics.js';
 import { accountRoutes } from './routes/account.js';
+import { federationRoutes } from './routes/federation.js';
 import { feedRoutes } from './routes/feed.js';
 import { metaRoutes } from './routes/meta.js';
 import { sessionRoutes } from './routes/session.js';
@@ -39,6 +41,8 @@ export interface AppOptions {
   revocations: Revocations;
   auth: AuthService;
   oauth: OAuthParts | undefined;
+  /** Sign-in through upstream providers (routes only when providers are configured). */
+  federation?: FederationService;
   /** pino options or false; tests pass false. */
   logger?: boolean | Record<string, unknown>;
   now?: () => number;
@@ -158,6 +162,15 @@ export async function buildApp(options: AppOptions): Promise<App> {
   });
   await fastify.register(sessionRoutes, { config, auth, cookies, metrics, guard });
   await fastify.register(accountRoutes, { config, auth, cookies, metrics, guard });
+  if (options.federation)
+    await fastify.register(federationRoutes, {
+      config,
+      auth,
+      cookies,
+      metrics,
+      guard,
+      federation: options.federation,
+    });
   await fastify.register(feedRoutes, {
     revocations,
     heartbeatMs: options.heartbeatMs ?? 15_000,

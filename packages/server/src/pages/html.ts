@@ -1,6 +1,6 @@
 /** The three pages as static HTML shells; the script fills in what depends on the user. */
 
-export type PageName = 'signin' | 'register' | 'account';
+export type PageName = 'signin' | 'register' | 'account' | 'federation-error';
 
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -164,5 +164,17 @@ export function accountPage(mode?: string, options: { grants: boolean } = { gran
   </section>
 </div>`,
     { wide: true, ...(mode === undefined ? {} : { mode }) },
+  );
+}
+
+/** Where a failed provider sign-in lands: what happened, its stable code, and the way back. */
+export function federationErrorPage(code: string, message: string): string {
+  return layout(
+    'federation-error',
+    'Sign-in failed',
+    `<h1>Sign-in failed</h1>
+<p id="federation-error" class="alert alert-error" role="alert" data-code="${escapeHtml(code)}">${escapeHtml(message)}</p>
+<p class="muted">Error code: <code id="federation-error-code">${escapeHtml(code)}</code></p>
+<p class="switch"><a href="/signin">Back to sign in</a></p>`,
   );
 }

@@ -177,6 +177,7 @@ export const accountRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
             ...GUARD_ERRORS,
             'invalid_credentials',
             'weak_password',
+            'password_not_set',
             'too_many_attempts',
           ),
         },
