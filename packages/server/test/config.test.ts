@@ -216,3 +216,49 @@ describe('redis cluster settings', () => {
     );
   });
 });
+
+describe('sign-in providers (TESSERA_PROVIDERS)', () => {
+  const secret = 'do-not-print-this-client-secret';
+  it('refuses bad entries with clear problems that never repeat a client secret', () => {
+    const bad = [
+      { id: 'Bad Id', issuer: 'http://id.example.test', client_id: 'c', client_secret: secret },
+      { id: 'x', issuer: 'https://id.example.test', client_id: 'c', client_secret: secret, extra: secret },
+      {
+        id: 'gh',
+        type: 'oauth2',
+        client_id: 'c',
+        client_secret: secret,
+        authorization_endpoint: 'https://a',
+      },
+      { id: 'y', issuer: 'https://id.example.test', client_id: 'c' },
+    ];
+    const problems = configProblems({ TESSERA_PROVIDERS: JSON.stringify(bad) }).join('\n');
+    assert.match(problems, /TESSERA_PROVIDERS \(providers\)\[0\]\.id must be/);
+    assert.match(problems, /\[0\]\.issuer is not a usable URL: https is required/);
+    assert.match(problems, /\[1\]: unknown field "extra"/);
+    assert.match(problems, /\[2\]\.token_endpoint must be a non-empty string/);
+    assert.match(problems, /\[2\]\.mapping must be an object/);
+    assert.match(problems, /\[3\]\.client_secret must be a non-empty string/);
+    assert.ok(!problems.includes(secret));
+    assert.deepEqual(configProblems({ TESSERA_PROVIDERS: '{"id":1}' }), [
+      'TESSERA_PROVIDERS (providers) must be a JSON array of provider objects',
+    ]);
+  });
+
+  it('takes plain http only on a loopback address, and prints the providers without their secrets', () => {
+    const providers = [
+      {
+        id: 'dev',
+        issuer: 'http://127.0.0.1:9000',
+        client_id: 'c',
+        client_secret: secret,
+        scopes: ['email'],
+      },
+    ];
+    const config = loadConfig({ TESSERA_PROVIDERS: JSON.stringify(providers) });
+    assert.deepEqual(config.providers[0]?.scopes, ['openid', 'email']);
+    const shown = JSON.stringify(redactedConfig(config));
+    assert.ok(!shown.includes(secret));
+    assert.match(shown, /"issuer":"http:\/\/127\.0\.0\.1:9000"/);
+  });
+});

@@ -370,7 +370,11 @@ function usernameBase(hint: string | null | undefined, providerId: string): stri
 /** What went wrong upstream, as one of the stable codes; the provider's own words only in `detail`. */
 function upstreamError(err: unknown, p: ProviderConfig): TesseraError {
   if (err instanceof TesseraError) return err;
-  const message = err instanceof Error ? err.message : String(err);
+  // openid-client wraps oauth4webapi's errors: the specific words are on the causes.
+  const messages: string[] = [];
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++)
+    messages.push(e.message);
+  const message = messages.join(': ') || String(err);
   const code = (err as { code?: unknown })?.code;
   const coded = (c: ErrorCode, text: string) =>
     new TesseraError(c, text, { detail: `${p.id}: ${message}`.slice(0, 300), cause: err });
