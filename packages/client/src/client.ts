@@ -7,25 +7,33 @@ import {
   endSessionRequest,
   grantsRequest,
   type HttpRequest,
+  identitiesRequest,
   loginRequest,
   logoutAllRequest,
   logoutRequest,
   type Mode,
   meRequest,
+  providerStartUrl,
   refreshRequest,
   registerRequest,
   revokeGrantRequest,
   sessionsRequest,
+  unlinkIdentityRequest,
 } from './requests.js';
 import {
+  errorFrom,
   type GrantInfo,
+  type IdentityInfo,
   type Issued,
   type Me,
+  type ProviderInfo,
   processCsrf,
   processGrants,
+  processIdentities,
   processIssued,
   processMe,
   processNoContent,
+  processProviders,
   processRegister,
   processSessions,
   type SessionInfo,
@@ -275,6 +283,32 @@ export class TesseraClient {
   /** Takes back an app's access; its access and refresh tokens stop working. `not_found` when already gone. */
   async revokeGrant(id: string): Promise<void> {
     await this.authed((c) => revokeGrantRequest(this.issuer, c, id), processNoContent);
+  }
+
+  /** The upstream providers this server signs in with (id and display name). */
+  async providers(): Promise<ProviderInfo[]> {
+    const res = await fetch(new URL('/auth/providers', this.issuer), { credentials: 'omit' });
+    if (!res.ok) throw await errorFrom(res);
+    return processProviders(res);
+  }
+
+  /**
+   * Browser: navigates to the provider to sign in (or, with `link`, to link it to the account
+   * signed in in this browser). The server answers with the cookies of a cookie-delivery login
+   * and redirects to `next` (a path on the server) or `/account`.
+   */
+  signInWith(provider: string, options: { next?: string; link?: boolean } = {}): void {
+    location.assign(providerStartUrl(this.issuer, provider, { mode: this.mode, ...options }));
+  }
+
+  /** The upstream identities linked to the account. */
+  identities(): Promise<IdentityInfo[]> {
+    return this.authed((c) => identitiesRequest(this.issuer, c), processIdentities);
+  }
+
+  /** Unlinks one; `last_sign_in_method` when it is the account's only way in. */
+  async unlinkIdentity(id: string): Promise<void> {
+    await this.authed((c) => unlinkIdentityRequest(this.issuer, c, id), processNoContent);
   }
 
   /** The server ends the user's other sessions; this one stays. */

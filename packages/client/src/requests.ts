@@ -105,6 +105,32 @@ export function revokeGrantRequest(base: string, creds: Credentials, id: string)
   return build(base, 'DELETE', `/auth/grants/${encodeURIComponent(id)}`, creds);
 }
 
+/** The upstream identities linked to the account. */
+export function identitiesRequest(base: string, creds: Credentials): HttpRequest {
+  return build(base, 'GET', '/auth/identities', creds);
+}
+
+/** Unlinks one upstream identity; refused (`last_sign_in_method`) when it is the only way in. */
+export function unlinkIdentityRequest(base: string, creds: Credentials, id: string): HttpRequest {
+  return build(base, 'DELETE', `/auth/identities/${encodeURIComponent(id)}`, creds);
+}
+
+/**
+ * Where a browser starts signing in through a provider (`GET /auth/providers/{id}/start`):
+ * `link` links it to the account signed in in this browser instead.
+ */
+export function providerStartUrl(
+  base: string,
+  provider: string,
+  options: { mode?: 'session' | 'token'; next?: string; link?: boolean } = {},
+): string {
+  const url = new URL(`/auth/providers/${encodeURIComponent(provider)}/start`, base);
+  if (options.mode) url.searchParams.set('mode', options.mode);
+  if (options.next) url.searchParams.set('next', options.next);
+  if (options.link) url.searchParams.set('link', '1');
+  return url.href;
+}
+
 export function changePasswordRequest(
   base: string,
   creds: Credentials,

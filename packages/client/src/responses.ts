@@ -39,6 +39,23 @@ export interface GrantInfo {
   updatedAt: string;
 }
 
+/** An upstream identity linked to the account. */
+export interface IdentityInfo {
+  id: string;
+  /** The provider's id, as in `/auth/providers/{id}`, and its display name. */
+  provider: string;
+  providerName: string;
+  email: string | null;
+  name: string | null;
+  createdAt: string;
+}
+
+/** A configured sign-in provider. */
+export interface ProviderInfo {
+  id: string;
+  name: string;
+}
+
 /** A login or refresh answer, whatever the mode and delivery. */
 export interface Issued {
   mode: Mode;
@@ -209,5 +226,32 @@ export async function processGrants(res: Response): Promise<GrantInfo[]> {
       createdAt: str(e, 'created_at', res.status),
       updatedAt: str(e, 'updated_at', res.status),
     };
+  });
+}
+
+export async function processIdentities(res: Response): Promise<IdentityInfo[]> {
+  const o = await json(res);
+  const list = o.identities;
+  if (!Array.isArray(list)) throw bad('identities missing', res.status);
+  return list.map((item: unknown) => {
+    if (typeof item !== 'object' || item === null) throw bad('identity entry', res.status);
+    const e = item as Json;
+    return {
+      id: str(e, 'id', res.status),
+      provider: str(e, 'provider', res.status),
+      providerName: str(e, 'provider_name', res.status),
+      email: typeof e.email === 'string' ? e.email : null,
+      name: typeof e.name === 'string' ? e.name : null,
+      createdAt: str(e, 'created_at', res.status),
+    };
+  });
+}
+
+export async function processProviders(res: Response): Promise<ProviderInfo[]> {
+  const o = await json(res);
+  if (!Array.isArray(o.providers)) throw bad('providers missing', res.status);
+  return o.providers.map((item: unknown) => {
+    const e = (item ?? {}) as Json;
+    return { id: str(e, 'id', res.status), name: str(e, 'name', res.status) };
   });
 }

@@ -6,6 +6,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import Provider from 'oidc-provider';
+import type { Browser as Chromium } from 'playwright-core';
+import { browserSkip, launchChromium, newPage, watchErrors } from '../../client/test/browser-helpers.js';
 import { call, freePort, PASSWORD, startTestServer, type TestServer, uniqueName } from './helpers.js';
 
 /** A browser: one cookie jar for every loopback port (cookies ignore ports), following redirects by hand. */
@@ -455,5 +457,36 @@ describe('sign-in through upstream providers', () => {
     assert.equal((await call(tesseraUrl, 'GET', '/healthz')).status, 200);
     const unknown = await new Browser().get(`${tesseraUrl}/auth/providers/nope/start`);
     assert.equal(unknown.status, 404);
+  });
+
+  describe('in Chromium', { skip: browserSkip, timeout: 60_000 }, () => {
+    let chromium: Chromium;
+    before(async () => {
+      chromium = await launchChromium();
+    });
+    after(async () => {
+      await chromium?.close();
+    });
+
+    it('the sign-in page button goes through the provider and back to the account page, which lists it', async () => {
+      oidcUp.account.id = `u${uniqueName().slice(-10)}`;
+      const { context, page } = await newPage(chromium);
+      const errors = watchErrors(page);
+      try {
+        await page.goto(`${tesseraUrl}/signin`);
+        await page.click('a[data-provider="corp"]');
+        await page.waitForURL(`${tesseraUrl}/account`);
+        await page.locator('#identities li').first().waitFor();
+        assert.match(await page.locator('#identities').innerText(), /Corp ID/);
+        assert.match(await page.locator('#username').innerText(), new RegExp(oidcUp.account.id));
+        // The only way in: unlinking says so, in words.
+        await page.click('#identities button[data-identity]');
+        await page.locator('#identities-error').waitFor();
+        assert.match(await page.locator('#identities-error').innerText(), /only way to sign in/);
+        assert.deepEqual(errors, []);
+      } finally {
+        await context.close();
+      }
+    });
   });
 });

@@ -37,8 +37,43 @@ ${main}
 `;
 }
 
-export function signinPage(defaultMode: 'session' | 'token', mode?: string): string {
+/** A configured sign-in provider, as the pages show it. */
+export interface PageProvider {
+  id: string;
+  name: string;
+}
+
+/** One button (a link: the start is a plain navigation) per configured provider. */
+function providerButtons(
+  providers: readonly PageProvider[],
+  query: Record<string, string | undefined>,
+  label: (name: string) => string,
+): string {
+  return providers
+    .map((p) => {
+      const params = new URLSearchParams(
+        Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined),
+      ).toString();
+      const href = `/auth/providers/${encodeURIComponent(p.id)}/start${params ? `?${params}` : ''}`;
+      return `<a class="button button-secondary button-block" data-provider="${escapeHtml(p.id)}" href="${escapeHtml(href)}">${escapeHtml(label(p.name))}</a>`;
+    })
+    .join('\n  ');
+}
+
+export function signinPage(
+  defaultMode: 'session' | 'token',
+  mode?: string,
+  providers: readonly PageProvider[] = [],
+  next?: string,
+): string {
   const checked = (m: string) => (m === defaultMode ? ' checked' : '');
+  const federated =
+    providers.length === 0
+      ? ''
+      : `<div id="providers" class="providers" aria-label="Sign in with another account">
+  ${providerButtons(providers, { mode: next === undefined ? defaultMode : 'session', next }, (n) => `Sign in with ${n}`)}
+</div>
+`;
   return layout(
     'signin',
     'Sign in',
@@ -63,7 +98,7 @@ export function signinPage(defaultMode: 'session' | 'token', mode?: string): str
   </fieldset>
   <button type="submit" class="button button-primary button-block">Sign in</button>
 </form>
-<p class="switch">New here? <a href="/register">Create an account</a></p>`,
+${federated}<p class="switch">New here? <a href="/register">Create an account</a></p>`,
     mode === undefined ? {} : { mode },
   );
 }
@@ -96,7 +131,11 @@ export function registerPage(): string {
 }
 
 /** `grants`: list the OAuth apps with access (only when the OAuth provider is on). */
-export function accountPage(mode?: string, options: { grants: boolean } = { grants: true }): string {
+export function accountPage(
+  mode?: string,
+  options: { grants: boolean; providers?: readonly PageProvider[] } = { grants: true },
+): string {
+  const providers = options.providers ?? [];
   return layout(
     'account',
     'Your account',
@@ -140,7 +179,23 @@ export function accountPage(mode?: string, options: { grants: boolean } = { gran
       : ''
   }
 
-  <section aria-labelledby="password-title">
+${
+  providers.length > 0
+    ? `<section aria-labelledby="identities-title">
+    <div class="section-head">
+      <h2 id="identities-title" tabindex="-1">Linked sign-in providers</h2>
+    </div>
+    <p id="identities-error" class="alert alert-error" role="alert" hidden></p>
+    <ul id="identities" class="sessions" aria-labelledby="identities-title" hidden></ul>
+    <p id="identities-empty" class="empty" hidden>No provider is linked.</p>
+    <div class="providers">
+    ${providerButtons(providers, { link: '1' }, (n) => `Link ${n}`)}
+    </div>
+  </section>
+
+  `
+    : ''
+}<section aria-labelledby="password-title">
     <h2 id="password-title">Change password</h2>
     <form id="password-form" method="post" action="/account">
       <p id="password-message" class="alert alert-error" role="alert" hidden></p>

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
+import { localPath } from '../federation/service.js';
 import { cookieNames } from '../http/cookies.js';
 import { errors, media, noBody, PUBLIC, type Schema } from '../openapi/schemas.js';
 import { pageAssets } from './assets.js';
@@ -68,6 +69,7 @@ export function registerPages(app: FastifyInstance, deps: { config: Config }): v
   const cookies = cookieNames(config);
   const issuer = new URL(config.issuer);
   const assets = pageAssets();
+  const providers = config.providers.map((p) => ({ id: p.id, name: p.name }));
 
   /** Which kind of login cookie the browser holds, so the script restores the right way first. */
   function cookieMode(request: FastifyRequest): 'session' | 'token' | undefined {
@@ -115,7 +117,8 @@ export function registerPages(app: FastifyInstance, deps: { config: Config }): v
     pageSchema('Sign-in page', { 200: media('The page.', 'text/html'), 302: TO_ISSUER_HOST }),
     async (request, reply) => {
       if (wrongLoopbackHost(request, reply)) return reply;
-      return page(reply, signinPage(config.defaultMode, cookieMode(request)));
+      const next = localPath((request.query as { next?: unknown } | undefined)?.next);
+      return page(reply, signinPage(config.defaultMode, cookieMode(request), providers, next));
     },
   );
   app.get(
@@ -135,7 +138,7 @@ export function registerPages(app: FastifyInstance, deps: { config: Config }): v
     async (request, reply) => {
       if (wrongLoopbackHost(request, reply)) return reply;
       if (!cookieMode(request)) return reply.header('Cache-Control', 'no-store').redirect('/signin', 302);
-      return page(reply, accountPage(cookieMode(request), { grants: config.oauth }));
+      return page(reply, accountPage(cookieMode(request), { grants: config.oauth, providers }));
     },
   );
 

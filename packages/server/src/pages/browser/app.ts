@@ -6,6 +6,7 @@
 import {
   describeError,
   type GrantInfo,
+  type IdentityInfo,
   isClientError,
   type Mode,
   type SessionInfo,
@@ -161,6 +162,8 @@ async function accountPage(): Promise<void> {
 
   // The page has no apps section when the server runs without its OAuth provider.
   const grants = document.getElementById('grants') !== null;
+  // And no providers section when no sign-in provider is configured.
+  const identities = document.getElementById('identities') !== null;
   await guard('account-error', async () => {
     const me = await c.me();
     $('username').textContent = me.user.username;
@@ -170,7 +173,11 @@ async function accountPage(): Promise<void> {
         ? 'A short-lived access token in memory, renewed with an HttpOnly refresh cookie'
         : 'A session cookie (HttpOnly) this server remembers';
     // A failure to list the apps shows in its own section; the rest of the page still works.
-    await Promise.all([renderSessions(c), grants && guard('grants-error', () => renderGrants(c))]);
+    await Promise.all([
+      renderSessions(c),
+      grants && guard('grants-error', () => renderGrants(c)),
+      identities && guard('identities-error', () => renderIdentities(c)),
+    ]);
     $('loading').hidden = true;
     $('account').hidden = false;
   });
@@ -225,6 +232,19 @@ async function accountPage(): Promise<void> {
     });
   });
 
+  document.getElementById('identities')?.addEventListener('click', (event) => {
+    const button = (event.target as Element).closest('button[data-identity]');
+    if (!(button instanceof HTMLButtonElement)) return;
+    const id = button.dataset.identity ?? '';
+    const name = button.dataset.name ?? 'The provider';
+    void busy(button, 'Unlinking…', 'identities-error', async () => {
+      await c.unlinkIdentity(id);
+      await renderIdentities(c);
+      say('identities-error', `${name} is no longer linked.`, 'success');
+      $('identities-title').focus();
+    });
+  });
+
   const form = $('password-form') as HTMLFormElement;
   form.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -258,6 +278,29 @@ async function renderGrants(c: TesseraClient): Promise<void> {
   $('grants').hidden = list.length === 0;
   $('grants-empty').hidden = list.length !== 0;
   $('grant-count').textContent = list.length === 0 ? '' : list.length === 1 ? '1 app' : `${list.length} apps`;
+}
+
+async function renderIdentities(c: TesseraClient): Promise<void> {
+  const list = await c.identities();
+  $('identities').replaceChildren(...list.map(identityItem));
+  $('identities').hidden = list.length === 0;
+  $('identities-empty').hidden = list.length !== 0;
+}
+
+function identityItem(i: IdentityInfo): HTMLLIElement {
+  const li = el('li', 'session');
+  const info = el('div', 'session-info');
+  info.append(
+    el('p', 'session-device', i.providerName),
+    el('p', 'session-meta', [i.name, i.email].filter(Boolean).join(' · ') || 'Linked'),
+  );
+  const unlink = el('button', 'button button-secondary button-small', 'Unlink');
+  unlink.type = 'button';
+  unlink.dataset.identity = i.id;
+  unlink.dataset.name = i.providerName;
+  unlink.setAttribute('aria-label', `Unlink ${i.providerName}`);
+  li.append(info, unlink);
+  return li;
 }
 
 function el<K extends keyof HTMLElementTagNameMap>(
