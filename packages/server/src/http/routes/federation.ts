@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { TesseraError } from '../../errors.js';
+import { ERROR_CODES, TesseraError } from '../../errors.js';
 import type { FederationService } from '../../federation/service.js';
 import { array, errors, noBody, object, PUBLIC, string } from '../../openapi/schemas.js';
 import { federationErrorPage } from '../../pages/html.js';
@@ -24,19 +24,13 @@ const PROVIDER_PARAMS = {
 } as const;
 
 /** The codes a failure page names (in the page, as `data-code` and as text). */
-const PAGE_CODES = [
-  'invalid_request',
-  'unauthorized',
-  'forbidden',
-  'not_found',
-  'provider_state_invalid',
-  'provider_issuer_mismatch',
-  'provider_rejected',
-  'provider_response_invalid',
-  'provider_unavailable',
-  'identity_taken',
-  'unavailable',
-] as const;
+const PAGE_CODES = ERROR_CODES.filter(
+  (c) =>
+    c.startsWith('provider_') ||
+    ['invalid_request', 'unauthorized', 'forbidden', 'not_found', 'identity_taken', 'unavailable'].includes(
+      c,
+    ),
+);
 
 const ERROR_PAGE = {
   description: 'The sign-in failed: a page naming what happened and its error code (`data-code`).',
