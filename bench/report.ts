@@ -851,7 +851,7 @@ function write(
   const lines: string[] = [];
   if (QUICK)
     lines.push(
-      `> **Quick run on a busy machine** (\`npm run bench:report -- --quick\`: ${SECONDS} s per cell, ${ROUNDS} rounds, up to ${fmt(SIZES.at(-1)!)} sessions, other work sharing the CPUs). It checks the harness; its absolute figures are depressed and noisy. Re-run \`npm run bench:report\` on an idle machine for the figures to quote.`,
+      `> **Quick run** (\`npm run bench:report -- --quick\`: ${SECONDS} s per cell, ${ROUNDS} rounds, up to ${fmt(SIZES.at(-1)!)} sessions; the load average below says what else shared the CPUs). Short cells are noisy and the session-growth rows stop at ${fmt(SIZES.at(-1)!)}: run \`npm run bench:report\` on an idle machine for the figures to quote.`,
       '',
     );
   lines.push(
