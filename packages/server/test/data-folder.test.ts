@@ -29,6 +29,8 @@ async function open(dataDir: string) {
     disabled: false,
     createdAt: now,
     passwordChangedAt: now,
+    email: null,
+    emailVerified: false,
   });
   return {
     files: ['tessera.sqlite', 'tessera.sqlite-wal', 'tessera.sqlite-shm', 'secret'],

@@ -230,6 +230,8 @@ describe('passwords', () => {
       disabled: false,
       createdAt: 1,
       passwordChangedAt: 1,
+      email: null,
+      emailVerified: false,
     });
     assert.equal((await login(username, PASSWORD, '192.0.2.200')).status, 200);
     const after = await srv.app.stores.users.getUserByUsername(username);

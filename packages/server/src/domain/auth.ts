@@ -116,6 +116,8 @@ export class AuthService {
       disabled: false,
       createdAt: now,
       passwordChangedAt: now,
+      email: null,
+      emailVerified: false,
     };
     const created = await this.deps.stores.users.createUser(user);
     if (!created) throw new TesseraError('username_taken', 'That username is taken.');

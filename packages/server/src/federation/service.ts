@@ -253,6 +253,9 @@ export class FederationService {
         disabled: false,
         createdAt: now,
         passwordChangedAt: now,
+        // An upstream address is the provider's word, not a verified one: it is not taken.
+        email: null,
+        emailVerified: false,
       };
       const outcome = await identities.createUserWithIdentity(user, { ...identity, userId: user.id });
       if (outcome === 'username_taken') continue;

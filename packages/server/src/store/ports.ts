@@ -10,6 +10,8 @@ import type { OAuthStore } from '../oauth/types.js';
 import type {
   AuditEvent,
   AuditQuery,
+  EmailTokenPurpose,
+  EmailTokenRecord,
   IdentityRecord,
   NewAuditEvent,
   NewRevocation,
@@ -29,6 +31,24 @@ export interface UserStore {
   listUsers(limit: number, offset: number): Promise<UserRecord[]>;
   setPasswordHash(userId: string, passwordHash: string, changedAt: number): Promise<void>;
   setUserDisabled(userId: string, disabled: boolean): Promise<boolean>;
+  /** The account whose verified address `email` (normalised) is; unverified claims are not found. */
+  getUserByEmail(email: string): Promise<UserRecord | null>;
+  /**
+   * Sets the address (null: none) and whether it is verified. False when the user is missing, or
+   * when `verified` and another account holds the address verified (the store enforces it).
+   */
+  setEmail(userId: string, email: string | null, verified: boolean): Promise<boolean>;
+  /** Stores a one-time token (by its hash). */
+  createEmailToken(token: EmailTokenRecord): Promise<void>;
+  /** The token with this hash and purpose if it is unused and unexpired at `now`; nothing is spent. */
+  getEmailToken(hash: string, purpose: EmailTokenPurpose, now: number): Promise<EmailTokenRecord | null>;
+  /**
+   * Spends the token in one atomic step and returns it; null when it is unknown, of another
+   * purpose, used or expired, so of concurrent uses exactly one gets it.
+   */
+  useEmailToken(hash: string, purpose: EmailTokenPurpose, now: number): Promise<EmailTokenRecord | null>;
+  /** Drops tokens that expired before `now`, used or not. */
+  pruneEmailTokens(now: number): Promise<number>;
 }
 
 /** What `createUserWithIdentity` did: both rows, or neither. */

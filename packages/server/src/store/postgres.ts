@@ -16,10 +16,21 @@ import type {
   UserStore,
 } from './ports.js';
 import { PostgresIdentities } from './postgres-identities.js';
-import { type Row, toAudit, toKey, toRevocation, toSession, toSessionUser, toUser } from './rows.js';
+import {
+  type Row,
+  toAudit,
+  toEmailToken,
+  toKey,
+  toRevocation,
+  toSession,
+  toSessionUser,
+  toUser,
+} from './rows.js';
 import type {
   AuditEvent,
   AuditQuery,
+  EmailTokenPurpose,
+  EmailTokenRecord,
   NewAuditEvent,
   NewRevocation,
   RefreshTokenRecord,
@@ -209,16 +220,46 @@ const MIGRATIONS: string[] = [
      UNIQUE (issuer, subject)
    );
    CREATE INDEX IF NOT EXISTS identities_user ON identities (user_id, created_at);`,
+  // Email addresses (unique among verified ones) and the one-time tokens mailed to them, by hash;
+  // written to run again harmlessly over a schema that has them.
+  `ALTER TABLE users ADD COLUMN IF NOT EXISTS email TEXT;
+   ALTER TABLE users ADD COLUMN IF NOT EXISTS email_verified BOOLEAN NOT NULL DEFAULT false;
+   CREATE UNIQUE INDEX IF NOT EXISTS users_verified_email ON users (email) WHERE email_verified;
+   CREATE INDEX IF NOT EXISTS users_email ON users (email);
+   CREATE TABLE IF NOT EXISTS email_tokens (
+     hash TEXT COLLATE "C" PRIMARY KEY,
+     purpose TEXT NOT NULL,
+     user_id TEXT COLLATE "C" NOT NULL REFERENCES users (id),
+     email TEXT NOT NULL,
+     created_at BIGINT NOT NULL,
+     expires_at BIGINT NOT NULL,
+     used_at BIGINT
+   );
+   CREATE INDEX IF NOT EXISTS email_tokens_expires ON email_tokens (expires_at);`,
 ];
 
 export type PostgresStoreOptions = PgOptions;
 
-/** The statement that inserts a user row unless the username (or id) is taken: a row comes back when it did. */
+/**
+ * The statement that inserts a user row unless the username (or id) is taken, or its address is
+ * verified and another account holds it verified: a row comes back when it did.
+ */
 export function userInsert(u: UserRecord): [string, unknown[]] {
   return [
-    `INSERT INTO users (id, username, password_hash, roles, disabled, created_at, password_changed_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id`,
-    [u.id, u.username, u.passwordHash, u.roles, u.disabled, u.createdAt, u.passwordChangedAt],
+    `INSERT INTO users (id, username, password_hash, roles, disabled, created_at, password_changed_at,
+       email, email_verified)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING id`,
+    [
+      u.id,
+      u.username,
+      u.passwordHash,
+      u.roles,
+      u.disabled,
+      u.createdAt,
+      u.passwordChangedAt,
+      u.email,
+      u.emailVerified,
+    ],
   ];
 }
 
@@ -299,6 +340,63 @@ export class PostgresAccounts
 
   async setUserDisabled(userId: string, disabled: boolean): Promise<boolean> {
     return (await this.count('UPDATE users SET disabled = $1 WHERE id = $2', [disabled, userId])) === 1;
+  }
+
+  async getUserByEmail(email: string): Promise<UserRecord | null> {
+    const [r] = await this.q('SELECT * FROM users WHERE email = $1 AND email_verified', [email]);
+    return r ? toUser(r) : null;
+  }
+
+  async setEmail(userId: string, email: string | null, verified: boolean): Promise<boolean> {
+    try {
+      return (
+        (await this.count('UPDATE users SET email = $1, email_verified = $2 WHERE id = $3', [
+          email,
+          verified && email !== null,
+          userId,
+        ])) === 1
+      );
+    } catch (err) {
+      if ((err as { code?: unknown }).code === '23505') return false;
+      throw err;
+    }
+  }
+
+  async createEmailToken(t: EmailTokenRecord): Promise<void> {
+    await this.q(
+      `INSERT INTO email_tokens (hash, purpose, user_id, email, created_at, expires_at, used_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [t.hash, t.purpose, t.userId, t.email, t.createdAt, t.expiresAt, t.usedAt],
+    );
+  }
+
+  async getEmailToken(
+    hash: string,
+    purpose: EmailTokenPurpose,
+    now: number,
+  ): Promise<EmailTokenRecord | null> {
+    const [r] = await this.q(
+      'SELECT * FROM email_tokens WHERE hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3',
+      [hash, purpose, now],
+    );
+    return r ? toEmailToken(r) : null;
+  }
+
+  async useEmailToken(
+    hash: string,
+    purpose: EmailTokenPurpose,
+    now: number,
+  ): Promise<EmailTokenRecord | null> {
+    const [r] = await this.q(
+      `UPDATE email_tokens SET used_at = $3
+       WHERE hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3 RETURNING *`,
+      [hash, purpose, now],
+    );
+    return r ? toEmailToken(r) : null;
+  }
+
+  pruneEmailTokens(now: number): Promise<number> {
+    return this.count('DELETE FROM email_tokens WHERE expires_at <= $1', [now]);
   }
 
   /** The user is the users row the session references; `_user` is for stores that keep sessions apart. */

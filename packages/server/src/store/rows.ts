@@ -7,6 +7,7 @@ import type {
 import type { SessionUser } from './ports.js';
 import type {
   AuditEvent,
+  EmailTokenRecord,
   IdentityRecord,
   RevocationEntry,
   SessionRecord,
@@ -33,6 +34,20 @@ export function toUser(r: Row): UserRecord {
     disabled: bool(r.disabled),
     createdAt: r.created_at as number,
     passwordChangedAt: r.password_changed_at as number,
+    email: orNull(r.email),
+    emailVerified: bool(r.email_verified),
+  };
+}
+
+export function toEmailToken(r: Row): EmailTokenRecord {
+  return {
+    hash: r.hash as string,
+    purpose: r.purpose as EmailTokenRecord['purpose'],
+    userId: r.user_id as string,
+    email: r.email as string,
+    createdAt: r.created_at as number,
+    expiresAt: r.expires_at as number,
+    usedAt: orNull(r.used_at),
   };
 }
 

@@ -232,6 +232,21 @@ const MIGRATIONS: string[] = [
      UNIQUE (issuer, subject)
    );
    CREATE INDEX IF NOT EXISTS identities_user ON identities(user_id, created_at);`,
+  // Email addresses (unique among verified ones) and the one-time tokens mailed to them, by hash.
+  `ALTER TABLE users ADD COLUMN email TEXT;
+   ALTER TABLE users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0;
+   CREATE UNIQUE INDEX users_verified_email ON users(email) WHERE email_verified = 1;
+   CREATE INDEX users_email ON users(email);
+   CREATE TABLE email_tokens (
+     hash TEXT PRIMARY KEY,
+     purpose TEXT NOT NULL,
+     user_id TEXT NOT NULL REFERENCES users(id),
+     email TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     used_at INTEGER
+   ) WITHOUT ROWID;
+   CREATE INDEX email_tokens_expires ON email_tokens(expires_at);`,
 ];
 
 /**

@@ -16,12 +16,23 @@ import type {
   Stores,
   UserStore,
 } from './ports.js';
-import { type Row, toAudit, toKey, toRevocation, toSession, toSessionUser, toUser } from './rows.js';
+import {
+  type Row,
+  toAudit,
+  toEmailToken,
+  toKey,
+  toRevocation,
+  toSession,
+  toSessionUser,
+  toUser,
+} from './rows.js';
 import { SqliteDatabase } from './sqlite-common.js';
 import { SqliteIdentities } from './sqlite-identities.js';
 import type {
   AuditEvent,
   AuditQuery,
+  EmailTokenPurpose,
+  EmailTokenRecord,
   NewAuditEvent,
   NewRevocation,
   RefreshTokenRecord,
@@ -31,13 +42,17 @@ import type {
   UserRecord,
 } from './types.js';
 
-/** Inserts a user row unless the username (or id) is taken; true when it was inserted. */
+/**
+ * Inserts a user row unless the username (or id) is taken, or its address is verified and another
+ * account holds it verified; true when it was inserted.
+ */
 export function insertUser(sql: SqliteDatabase, u: UserRecord): boolean {
   return (
     sql
       .q(
-        `INSERT INTO users (id, username, password_hash, roles, disabled, created_at, password_changed_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+        `INSERT INTO users (id, username, password_hash, roles, disabled, created_at, password_changed_at,
+           email, email_verified)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
       )
       .run(
         u.id,
@@ -47,6 +62,8 @@ export function insertUser(sql: SqliteDatabase, u: UserRecord): boolean {
         u.disabled ? 1 : 0,
         u.createdAt,
         u.passwordChangedAt,
+        u.email,
+        u.emailVerified ? 1 : 0,
       ).changes === 1
   );
 }
@@ -117,6 +134,64 @@ export class SqliteAccounts implements UserStore, SessionStore, KeyStore, Revoca
     return this.run(
       () => this.q('UPDATE users SET disabled = ? WHERE id = ?').run(disabled ? 1 : 0, userId).changes === 1,
     );
+  }
+
+  getUserByEmail(email: string): Promise<UserRecord | null> {
+    return this.run(() => {
+      const r = this.q('SELECT * FROM users WHERE email = ? AND email_verified = 1').get(email) as
+        | Row
+        | undefined;
+      return r ? toUser(r) : null;
+    });
+  }
+
+  setEmail(userId: string, email: string | null, verified: boolean): Promise<boolean> {
+    return this.run(() => {
+      try {
+        return (
+          this.q('UPDATE users SET email = ?, email_verified = ? WHERE id = ?').run(
+            email,
+            verified && email !== null ? 1 : 0,
+            userId,
+          ).changes === 1
+        );
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 'SQLITE_CONSTRAINT_UNIQUE') return false;
+        throw err;
+      }
+    });
+  }
+
+  createEmailToken(t: EmailTokenRecord): Promise<void> {
+    return this.run(() => {
+      this.q(
+        `INSERT INTO email_tokens (hash, purpose, user_id, email, created_at, expires_at, used_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ).run(t.hash, t.purpose, t.userId, t.email, t.createdAt, t.expiresAt, t.usedAt);
+    });
+  }
+
+  getEmailToken(hash: string, purpose: EmailTokenPurpose, now: number): Promise<EmailTokenRecord | null> {
+    return this.run(() => {
+      const r = this.q(
+        'SELECT * FROM email_tokens WHERE hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?',
+      ).get(hash, purpose, now) as Row | undefined;
+      return r ? toEmailToken(r) : null;
+    });
+  }
+
+  useEmailToken(hash: string, purpose: EmailTokenPurpose, now: number): Promise<EmailTokenRecord | null> {
+    return this.run(() => {
+      const r = this.q(
+        `UPDATE email_tokens SET used_at = ?
+         WHERE hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ? RETURNING *`,
+      ).get(now, hash, purpose, now) as Row | undefined;
+      return r ? toEmailToken(r) : null;
+    });
+  }
+
+  pruneEmailTokens(now: number): Promise<number> {
+    return this.run(() => this.q('DELETE FROM email_tokens WHERE expires_at <= ?').run(now).changes);
   }
 
   private insertSession(s: SessionRecord): void {

@@ -13,6 +13,28 @@ export interface UserRecord {
   disabled: boolean;
   createdAt: number;
   passwordChangedAt: number;
+  /** Normalised (NFKC, trimmed, lower case); null: none. Unique among verified addresses only. */
+  email: string | null;
+  /** The user proved they read mail at `email` (a link or a code from it). */
+  emailVerified: boolean;
+}
+
+/** What a one-time email token is for: each purpose is redeemed by its own operation. */
+export type EmailTokenPurpose = 'verify' | 'reset' | 'change' | 'undo';
+
+/**
+ * A one-time token sent by mail (a link, or a short code): only its hash is stored. It is bound
+ * to one purpose, one user and the address it was sent to, and works once, before `expiresAt`.
+ */
+export interface EmailTokenRecord {
+  hash: string;
+  purpose: EmailTokenPurpose;
+  userId: string;
+  /** The address it was sent to (change: the new address; undo: the address to restore). */
+  email: string;
+  createdAt: number;
+  expiresAt: number;
+  usedAt: number | null;
 }
 
 /**
@@ -109,7 +131,16 @@ export type AuditType =
   | 'identity_linked'
   | 'identity_unlinked'
   | 'federated_login'
-  | 'federated_login_failed';
+  | 'federated_login_failed'
+  | 'email_verification_sent'
+  | 'email_verified'
+  | 'email_change_requested'
+  | 'email_changed'
+  | 'email_change_undone'
+  | 'password_reset_requested'
+  | 'password_reset'
+  | 'email_token_refused'
+  | 'new_device_notice';
 
 /** One security event; append-only, never holding a secret, a token or a password. */
 export interface AuditEvent {

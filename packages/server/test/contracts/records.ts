@@ -21,6 +21,8 @@ export function user(overrides: Partial<UserRecord> = {}): UserRecord {
     disabled: false,
     createdAt: T0,
     passwordChangedAt: T0,
+    email: null,
+    emailVerified: false,
     ...overrides,
   };
 }

@@ -1,8 +1,23 @@
 // The UserStore contract, for every backend that holds accounts.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { EmailTokenRecord } from '../../src/store/types.js';
+import { randomId } from '../../src/util/crypto.js';
 import { type Open, opened } from './fixtures.js';
 import { T0, user } from './records.js';
+
+function emailToken(userId: string, overrides: Partial<EmailTokenRecord> = {}): EmailTokenRecord {
+  return {
+    hash: `hash-${randomId()}`,
+    purpose: 'verify',
+    userId,
+    email: `${randomId().toLowerCase()}@example.test`,
+    createdAt: T0,
+    expiresAt: T0 + 600_000,
+    usedAt: null,
+    ...overrides,
+  };
+}
 
 export function userStoreContract(name: string, open: Open<'users'>, options: { skip?: string } = {}): void {
   describe(`UserStore contract: ${name}`, { skip: options.skip }, () => {
@@ -45,6 +60,59 @@ export function userStoreContract(name: string, open: Open<'users'>, options: { 
       assert.equal(await users.setUserDisabled(u.id, false), true);
       assert.equal((await users.getUserById(u.id))?.disabled, false);
       assert.equal(await users.setUserDisabled('missing-user-id-000', true), false);
+    });
+
+    it('keeps an address per account, found by email only once verified, verified by one account only', async () => {
+      const { users } = s.stores;
+      const email = `${randomId().toLowerCase()}@example.test`;
+      const a = user({ email });
+      const b = user({ email });
+      assert.deepEqual(await users.createUser(a), a, 'unverified claims may share an address');
+      assert.deepEqual(await users.createUser(b), b);
+      assert.equal(await users.getUserByEmail(email), null, 'an unverified address signs no one in');
+      assert.equal(await users.setEmail(a.id, email, true), true);
+      assert.deepEqual(await users.getUserByEmail(email), { ...a, emailVerified: true });
+      assert.equal(await users.setEmail(b.id, email, true), false, 'verified by one account only');
+      assert.equal((await users.getUserById(b.id))?.emailVerified, false);
+      assert.equal(
+        await users.createUser(user({ email, emailVerified: true })),
+        null,
+        'nor created verified beside it',
+      );
+      assert.equal(await users.setEmail(a.id, null, true), true, 'an address can be removed');
+      assert.deepEqual(await users.getUserById(a.id), { ...a, email: null, emailVerified: false });
+      assert.equal(await users.setEmail(b.id, email, true), true, 'and then verified by another');
+      assert.equal((await users.getUserByEmail(email))?.id, b.id);
+      assert.equal(await users.setEmail('missing-user-id-000', email, false), false);
+    });
+
+    it('keeps one-time tokens by hash: bound to a purpose, spent once, dead when expired', async () => {
+      const { users } = s.stores;
+      const u = user();
+      await users.createUser(u);
+      const t = emailToken(u.id);
+      await users.createEmailToken(t);
+      assert.deepEqual(await users.getEmailToken(t.hash, 'verify', T0), t);
+      assert.equal(await users.getEmailToken(t.hash, 'reset', T0), null, 'another purpose');
+      assert.equal(await users.useEmailToken(t.hash, 'reset', T0), null, 'not spent by another purpose');
+      assert.equal(await users.getEmailToken(t.hash, 'verify', t.expiresAt), null, 'expired');
+      assert.equal(await users.useEmailToken(t.hash, 'verify', t.expiresAt), null);
+      assert.deepEqual(await users.useEmailToken(t.hash, 'verify', T0 + 1), { ...t, usedAt: T0 + 1 });
+      assert.equal(await users.useEmailToken(t.hash, 'verify', T0 + 2), null, 'single use');
+      assert.equal(await users.getEmailToken(t.hash, 'verify', T0 + 2), null);
+      assert.equal(await users.useEmailToken('hash-unknown', 'verify', T0), null);
+
+      const racing = emailToken(u.id, { purpose: 'reset' });
+      await users.createEmailToken(racing);
+      const results = await Promise.all(
+        Array.from({ length: 10 }, () => users.useEmailToken(racing.hash, 'reset', T0)),
+      );
+      assert.equal(results.filter((r) => r !== null).length, 1, 'one of concurrent uses wins');
+
+      const old = emailToken(u.id, { expiresAt: T0 + 10 });
+      await users.createEmailToken(old);
+      assert.ok((await users.pruneEmailTokens(T0 + 10)) >= 1);
+      assert.equal(await users.getEmailToken(old.hash, 'verify', T0), null, 'pruned');
     });
 
     it('lets one of concurrent registrations of a name win', async () => {
