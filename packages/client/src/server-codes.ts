@@ -29,6 +29,9 @@ export const SERVER_ERROR_CODES = [
   'identity_taken',
   'last_sign_in_method',
   'password_not_set',
+  'email_taken',
+  'invalid_email_token',
+  'email_not_verified',
 ] as const;
 
 export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number];

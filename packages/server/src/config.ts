@@ -66,6 +66,26 @@ export interface Config {
   feedMaxStreamsPerClient: number;
   /** Upstream sign-in providers (OpenID Connect or plain OAuth 2); none by default. */
   providers: ProviderConfig[];
+  /** SMTP server (`smtp://user:pass@host:port`, `smtps://…`); undefined: mails go to the outbox folder. */
+  smtpUrl: string | undefined;
+  /** The From of every mail. */
+  mailFrom: string;
+  /** The product name mails and pages speak of. */
+  productName: string;
+  /** Registration needs an email address. */
+  emailRequired: boolean;
+  /** Sign-in needs a verified email address. */
+  emailRequireVerified: boolean;
+  /** Verification and email-change links live this long, seconds. */
+  emailTokenTtl: number;
+  /** Password reset links live this long, seconds. */
+  passwordResetTtl: number;
+  /** Password reset requests per address per hour. */
+  passwordResetPerAddressPerHour: number;
+  /** Password reset requests per client IP per hour. */
+  passwordResetPerIpPerHour: number;
+  /** The first wait before a failed mail is sent again, seconds (doubling up to an hour). */
+  mailRetrySeconds: number;
 }
 
 /** A mistake in configuration; the CLI prints each message and exits. */

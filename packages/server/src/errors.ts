@@ -30,6 +30,9 @@ export const ERROR_CODES = [
   'identity_taken',
   'last_sign_in_method',
   'password_not_set',
+  'email_taken',
+  'invalid_email_token',
+  'email_not_verified',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -62,6 +65,9 @@ const STATUS: Record<ErrorCode, number> = {
   identity_taken: 409,
   last_sign_in_method: 409,
   password_not_set: 409,
+  email_taken: 409,
+  invalid_email_token: 400,
+  email_not_verified: 403,
 };
 
 /**

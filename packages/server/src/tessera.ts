@@ -1,12 +1,14 @@
 import { RevocationBridge } from './cluster/revocation-bridge.js';
 import type { Config } from './config.js';
 import { AuthService } from './domain/auth.js';
+import { EmailAccounts } from './domain/email.js';
 import { KeyRing } from './domain/keys.js';
 import { RevocationHub, Revocations } from './domain/revocations.js';
 import { deriveSecrets, loadOrCreateSecret, type Secrets } from './domain/secrets.js';
 import { TokenIssuer } from './domain/tokens.js';
 import { FederationService } from './federation/service.js';
 import { type App, buildApp } from './http/app.js';
+import { MailQueue } from './mail/queue.js';
 import { OAuthService } from './oauth/service.js';
 import type { OAuthStore } from './oauth/types.js';
 import { closeStores, openStores } from './store/open.js';
@@ -45,6 +47,10 @@ export interface TesseraCore {
   tokens: TokenIssuer;
   revocations: Revocations;
   auth: AuthService;
+  /** Email verification, recovery and notices. */
+  email: EmailAccounts;
+  /** Where mails wait to be sent (SMTP, or the development outbox). */
+  mail: MailQueue;
   /** Undefined when the provider is off (`TESSERA_OAUTH=false`). */
   oauth: OAuthParts | undefined;
   /** Rotates keys when due and prunes expired revocations and OAuth state; rejects with the first failure. */
@@ -101,6 +107,10 @@ export async function createTessera(
     const revocations = new Revocations(stores.revocations, hub, config.accessTokenTtl + 120, options.now);
     const tokens = new TokenIssuer({ config, keys, now: options.now });
     const auth = new AuthService({ config, stores, tokens, secrets, revocations, now: options.now });
+    const mail = MailQueue.fromConfig(config);
+    closers.push(() => mail.close());
+    const email = new EmailAccounts({ config, stores, secrets, mail, auth, now: options.now });
+    auth.email = email;
     let oauth: OAuthParts | undefined;
     if (config.oauth) {
       const service = new OAuthService({
@@ -129,6 +139,7 @@ export async function createTessera(
         () => keys.init(now()),
         () => stores.revocations.pruneRevocations(Math.floor(now() / 1000)),
         () => oauth?.store.prune(now()),
+        () => stores.users.pruneEmailTokens(now()),
       ];
       for (const step of steps)
         await Promise.resolve()
@@ -145,6 +156,8 @@ export async function createTessera(
       tokens,
       revocations,
       auth,
+      email,
+      mail,
       oauth,
       upkeep,
       close,
@@ -158,6 +171,8 @@ export async function createTessera(
       tokens,
       revocations,
       auth,
+      email,
+      mail,
       oauth,
       federation: new FederationService({ config, stores, auth, secrets, now: options.now }),
       logger: options.logger,

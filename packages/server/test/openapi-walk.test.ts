@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import type { OpenApiDocument } from '../src/openapi/document.js';
 import { PASSWORD, startTestServer, uniqueName } from './helpers.js';
+import { codeIn, linkToken, outbox } from './mail.js';
 import {
   authorize,
   basic,
@@ -401,6 +402,64 @@ for (const rawSerializer of [false, true]) {
       );
       check('POST', '/auth/logout-all', await send(u, 'POST', '/auth/logout-all', { headers: auth }), 204);
       check('POST', '/auth/logout-all', await send(u, 'POST', '/auth/logout-all', { headers: auth }), 401);
+    });
+
+    it('email: verify by link and code, forgot and reset, change', async () => {
+      const username = uniqueName('mail');
+      const email = `${username}@example.test`;
+      const settled = () => fx.srv.tessera.email.settled();
+      const mailTo = async (to: string, subject: RegExp) => {
+        await settled();
+        const found = (await outbox(fx.srv.config.dataDir)).filter(
+          (m) => m.to === to && subject.test(m.subject),
+        );
+        assert.ok(found.length > 0, `a mail to ${to} matching ${subject}`);
+        return found.at(-1)!;
+      };
+      const reg = { username, password: PASSWORD, email };
+      check('POST', '/auth/register', await send(u, 'POST', '/auth/register', { json: reg }), 201);
+      const signIn = async (name: string) =>
+        json(
+          await send(u, 'POST', '/auth/login', {
+            json: { username: name, password: PASSWORD, mode: 'token', delivery: 'header' },
+          }),
+        ) as { access_token: string };
+      const auth = { authorization: `Bearer ${(await signIn(username)).access_token}` };
+      const verifyMail = await mailTo(email, /Confirm your email/);
+      const verify = (token: string) => send(u, 'POST', '/auth/email/verify', { json: { token } });
+      const code = (c: string, headers: Record<string, string> = auth) =>
+        send(u, 'POST', '/auth/email/verify/code', { json: { code: c }, headers });
+      check('POST', '/auth/email/verify/code', await code(codeIn(verifyMail), {}), 401);
+      check('POST', '/auth/email/verify/code', await code('12345'), 400);
+      check('POST', '/auth/email/verify/code', await code(codeIn(verifyMail)), 200);
+      check('POST', '/auth/email/verify/code', await code(codeIn(verifyMail)), 400);
+      check('POST', '/auth/email/verify', await verify(linkToken(verifyMail, 'verify-email')), 200);
+      check('POST', '/auth/email/verify', await verify(linkToken(verifyMail, 'verify-email')), 400);
+      const request = (headers: Record<string, string>) =>
+        send(u, 'POST', '/auth/email/verify/request', { headers });
+      check('POST', '/auth/email/verify/request', await request({}), 401);
+      check('POST', '/auth/email/verify/request', await request(auth), 400);
+
+      const forgot = (body: unknown) => send(u, 'POST', '/auth/password/forgot', { json: body });
+      check('POST', '/auth/password/forgot', await forgot({ email: 'not an address' }), 400);
+      check('POST', '/auth/password/forgot', await forgot({ email }), 202);
+      const token = linkToken(await mailTo(email, /Reset your password/), 'reset-password');
+      const reset = (password: string) =>
+        send(u, 'POST', '/auth/password/reset', { json: { token, password } });
+      check('POST', '/auth/password/reset', await reset('password'), 400);
+      check('POST', '/auth/password/reset', await reset(PASSWORD), 204);
+      check('POST', '/auth/password/reset', await reset(PASSWORD), 400);
+
+      const again = { authorization: `Bearer ${(await signIn(email)).access_token}` };
+      const change = (body: unknown, headers: Record<string, string>) =>
+        send(u, 'POST', '/auth/email/change', { json: body, headers });
+      const next = `${username}.new@example.test`;
+      check('POST', '/auth/email/change', await change({ email: next }, {}), 401);
+      check('POST', '/auth/email/change', await change({ email: 'nope' }, again), 400);
+      check('POST', '/auth/email/change', await change({ email: next }, again), 202);
+      check('POST', '/auth/email/verify/request', await request(again), 400);
+      const confirm = linkToken(await mailTo(next, /Confirm your new email/), 'confirm-email');
+      check('POST', '/auth/email/verify', await verify(confirm), 200);
     });
 
     it('the revocation feed', async () => {

@@ -10,12 +10,13 @@ import type {
   UserRecord,
 } from '../store/types.js';
 import { hmac, randomId, randomToken, safeEqual, sha256, splitIdSecret } from '../util/crypto.js';
+import type { EmailAccounts } from './email.js';
 import { checkPasswordPolicy, dummyHash, hashPassword, needsRehash, verifyPassword } from './passwords.js';
 import type { Revocations } from './revocations.js';
 import { refreshSuccessor, type Secrets } from './secrets.js';
 import { type Reservation, Throttle } from './throttle.js';
 import type { AccessClaims, TokenIssuer } from './tokens.js';
-import { checkUsernameScripts, normalizeUsername } from './users.js';
+import { checkUsernameScripts, normalizeEmail, normalizeUsername } from './users.js';
 
 export interface ClientInfo {
   ip: string | null;
@@ -55,6 +56,7 @@ export interface AuthDeps {
 }
 
 const USER_AGENT_MAX = 512;
+const ALWAYS_END_GRANTS = new Set(['account_disabled', 'password_reset', 'email_change_undone']);
 
 /** What else of a user's ends with their sessions: their OAuth grants (linked by the OAuth server). */
 export interface UserGrants {
@@ -66,6 +68,8 @@ export class AuthService {
   readonly throttle: Throttle;
   private readonly now: () => number;
   grants: UserGrants | undefined;
+  /** Email identity and its notices (linked by createTessera). */
+  email: EmailAccounts | undefined;
 
   constructor(private readonly deps: AuthDeps) {
     this.now = deps.now ?? Date.now;
@@ -82,7 +86,7 @@ export class AuthService {
   }
 
   /** Appends to the audit trail. Nothing secret goes in: no password, no token. */
-  private audit(
+  audit(
     type: AuditType,
     fields: {
       userId?: string | null;
@@ -102,9 +106,17 @@ export class AuthService {
     });
   }
 
-  async register(usernameInput: unknown, password: unknown, client?: ClientInfo): Promise<UserRecord> {
+  async register(
+    usernameInput: unknown,
+    password: unknown,
+    client?: ClientInfo,
+    emailInput?: unknown,
+  ): Promise<UserRecord> {
     const username = normalizeUsername(usernameInput);
     checkUsernameScripts(username);
+    if (emailInput === undefined && this.config.emailRequired)
+      throw new TesseraError('invalid_request', 'email is required.');
+    const email = emailInput === undefined ? null : normalizeEmail(emailInput);
     if (typeof password !== 'string') throw new TesseraError('invalid_request', 'password must be a string.');
     checkPasswordPolicy(password, username);
     const now = this.now();
@@ -116,12 +128,13 @@ export class AuthService {
       disabled: false,
       createdAt: now,
       passwordChangedAt: now,
-      email: null,
+      email,
       emailVerified: false,
     };
     const created = await this.deps.stores.users.createUser(user);
     if (!created) throw new TesseraError('username_taken', 'That username is taken.');
     await this.audit('register', { userId: created.id, client });
+    await this.email?.sendVerification(created, client);
     return created;
   }
 
@@ -138,10 +151,17 @@ export class AuthService {
     }
     if (typeof input.username !== 'string')
       throw new TesseraError('invalid_request', 'username must be a string.');
+    // An email address signs in the account whose verified address it is; the lockout counts
+    // against that account, whichever name it is given by.
     let username: string | undefined;
+    let byEmail: UserRecord | null | undefined;
     try {
-      username = normalizeUsername(input.username);
-    } catch {
+      if (input.username.includes('@')) {
+        byEmail = await this.deps.stores.users.getUserByEmail(normalizeEmail(input.username));
+        username = byEmail?.username;
+      } else username = normalizeUsername(input.username);
+    } catch (err) {
+      if (!(err instanceof TesseraError)) throw err;
       username = undefined;
     }
     const accountKey = username ?? `invalid:${sha256(input.username)}`;
@@ -153,7 +173,12 @@ export class AuthService {
       throw err;
     }
 
-    const user = username ? await this.deps.stores.users.getUserByUsername(username) : null;
+    const user =
+      byEmail !== undefined
+        ? byEmail
+        : username
+          ? await this.deps.stores.users.getUserByUsername(username)
+          : null;
     const password = input.password.length > 1024 ? '' : input.password;
     // An account without a password (it signs in through a provider) costs and answers the same as a wrong one.
     const ok = await verifyPassword(user?.passwordHash || (await dummyHash()), password);
@@ -165,11 +190,16 @@ export class AuthService {
       throw new TesseraError('invalid_credentials', 'Wrong username or password.');
     }
     await this.throttle.loginSucceeded(reservation);
+    if (this.config.emailRequireVerified && !user.emailVerified) {
+      await this.audit('login_failed', { userId: user.id, client, detail: 'email not verified' });
+      throw new TesseraError('email_not_verified', 'Verify your email address before signing in.');
+    }
     if (needsRehash(user.passwordHash)) {
       const rehashed = await hashPassword(password);
       await this.deps.stores.users.setPasswordHash(user.id, rehashed, user.passwordChangedAt);
     }
     const issued = await this.startSession(user, input.mode, client);
+    this.email?.newDeviceCheck(user, client);
     await this.audit('login_ok', {
       userId: user.id,
       sessionId: issued.session.id,
@@ -402,7 +432,7 @@ export class AuthService {
   async logoutAll(
     user: Pick<UserRecord, 'id'>,
     client?: ClientInfo,
-    reason: 'logout_all' | 'account_disabled' = 'logout_all',
+    reason: 'logout_all' | 'account_disabled' | 'password_reset' | 'email_change_undone' = 'logout_all',
   ): Promise<string[]> {
     const now = this.now();
     const ids = await this.deps.stores.sessions.revokeUserSessions(user.id, now, reason);
@@ -468,6 +498,7 @@ export class AuthService {
       client,
       detail: `${ids.length} other sessions ended`,
     });
+    this.email?.passwordChanged(user);
   }
 
   /**
@@ -481,9 +512,12 @@ export class AuthService {
     if (ids.length > 0) await this.deps.stores.sessions.settle?.();
   }
 
-  /** OAuth grants end with the sessions; a setting keeps them, except for a disabled account. */
+  /**
+   * OAuth grants end with the sessions; a setting keeps them, except for a disabled account, a
+   * password reset and an undone email change (the account may have been someone else's).
+   */
   private async endGrants(userId: string, reason: string): Promise<void> {
-    if (reason !== 'account_disabled' && this.config.oauthKeepGrants) return;
+    if (!ALWAYS_END_GRANTS.has(reason) && this.config.oauthKeepGrants) return;
     await this.grants?.revokeUserGrants(userId, reason);
   }
 

@@ -12,6 +12,8 @@ export interface Secrets {
   refreshDerivation: Buffer;
   /** Binds CSRF tokens to sessions. */
   csrf: Buffer;
+  /** Keys the stored hashes of mailed links and codes (a six-digit code's hash is no dictionary). */
+  emailTokens: Buffer;
 }
 
 /**
@@ -35,6 +37,7 @@ export function deriveSecrets(secret: string): Secrets {
     keyEncryption: derive('key-encryption'),
     refreshDerivation: derive('refresh-derivation'),
     csrf: derive('csrf'),
+    emailTokens: derive('email-tokens'),
   };
 }
 

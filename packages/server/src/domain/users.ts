@@ -73,3 +73,19 @@ export function checkUsernameScripts(name: string): void {
     throw new TesseraError('invalid_request', 'username must not be written only in Latin look-alikes.');
   }
 }
+
+const EMAIL =
+  /^[^\s@<>()[\]\\,;:"]{1,64}@(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?\.)+[\p{L}\p{N}]{2,63}$/u;
+
+/**
+ * NFKC, trimmed, lower case: the form addresses are stored and compared in, so `Ann@Example.COM`
+ * and `ann@example.com` are one address. Refuses what is not one address.
+ */
+export function normalizeEmail(input: unknown): string {
+  if (typeof input !== 'string') throw new TesseraError('invalid_request', 'email must be a string.');
+  const email = input.normalize('NFKC').trim().toLowerCase();
+  if (email.length > 254 || !EMAIL.test(email)) {
+    throw new TesseraError('invalid_request', 'email must be one email address, like name@example.com.');
+  }
+  return email;
+}

@@ -2,11 +2,13 @@ import cookie from '@fastify/cookie';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Config } from '../config.js';
 import type { AuthService } from '../domain/auth.js';
+import type { EmailAccounts } from '../domain/email.js';
 import type { KeyRing } from '../domain/keys.js';
 import { hashesWaiting } from '../domain/passwords.js';
 import type { Revocations } from '../domain/revocations.js';
 import type { TokenIssuer } from '../domain/tokens.js';
 import type { FederationService } from '../federation/service.js';
+import type { MailQueue } from '../mail/queue.js';
 import { authorizeRoutes } from '../oauth/routes/authorize.js';
 import { clientRoutes } from '../oauth/routes/clients.js';
 import { discoveryRoutes } from '../oauth/routes/discovery.js';
@@ -27,6 +29,7 @@ import { internalAccess } from './internal-access.js';
 import { Metrics } from './metrics.js';
 import { accountRoutes } from './routes/account.js';
 import { federationRoutes } from './routes/federation.js';
+import { emailRoutes } from './routes/email.js';
 import { feedRoutes } from './routes/feed.js';
 import { metaRoutes } from './routes/meta.js';
 import { sessionRoutes } from './routes/session.js';
@@ -40,6 +43,8 @@ export interface AppOptions {
   tokens: TokenIssuer;
   revocations: Revocations;
   auth: AuthService;
+  email: EmailAccounts;
+  mail: MailQueue;
   oauth: OAuthParts | undefined;
   /** Sign-in through upstream providers (routes only when providers are configured). */
   federation?: FederationService;
@@ -82,7 +87,7 @@ export const LOG_REDACT = [
 
 /** The Fastify app: every route, hook and metric, on parts already built (see createTessera). */
 export async function buildApp(options: AppOptions): Promise<App> {
-  const { config, stores, keys, tokens, revocations, auth } = options;
+  const { config, stores, keys, tokens, revocations, auth, email, mail } = options;
   const hub = revocations.hub;
   const metrics = new Metrics();
   metrics.describe('tessera_logins_total', 'Login attempts by result.');
@@ -101,12 +106,38 @@ export async function buildApp(options: AppOptions): Promise<App> {
     'Open revocation stream connections.',
     () => hub.subscribers,
   );
+  metrics.describe('tessera_password_resets_total', 'Passwords reset with a mailed link.');
+  metrics.describe(
+    'tessera_emails_verified_total',
+    'Email addresses verified, changed or restored by link or code.',
+  );
+  metrics.gauge(
+    'tessera_mail_queued',
+    'Mails waiting to be sent (queued or being retried).',
+    () => mail.state.queued,
+  );
+  metrics.gauge(
+    'tessera_mail_retrying',
+    '1 while the last attempt to send a mail failed and the queue waits to retry, else 0.',
+    () => (mail.state.retrying ? 1 : 0),
+  );
+  metrics.gauge('tessera_mail_sent', 'Mails sent since the start.', () => mail.state.sent);
+  metrics.gauge(
+    'tessera_mail_failed_attempts',
+    'Attempts to send a mail that failed since the start.',
+    () => mail.state.failedAttempts,
+  );
+  metrics.gauge('tessera_mail_dropped', 'Mails given up after failing for a day.', () => mail.state.dropped);
   metrics.gauge(
     'tessera_password_hashes_waiting',
     'Password hashes (logins, registrations, password changes) waiting for a hashing slot.',
     hashesWaiting,
   );
 
+  mail.log = {
+    info: (fields, message) => fastify.log.info(fields, message),
+    warn: (fields, message) => fastify.log.warn(fields, message),
+  };
   const fastify = Fastify({
     logger:
       options.logger === false
@@ -171,6 +202,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       guard,
       federation: options.federation,
     });
+  await fastify.register(emailRoutes, { config, auth, cookies, metrics, guard, email });
   await fastify.register(feedRoutes, {
     revocations,
     heartbeatMs: options.heartbeatMs ?? 15_000,
@@ -199,6 +231,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     keys,
     stores,
     metrics,
+    mail,
     authorizeMetrics: internalAccess(config, config.metricsToken, 'TESSERA_METRICS_TOKEN'),
   });
 

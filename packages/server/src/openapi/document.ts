@@ -48,6 +48,7 @@ const TAGS = [
   { name: 'session', description: 'Registering, signing in and out, refreshing tokens.' },
   { name: 'account', description: 'The signed-in user’s own account, sessions and OAuth grants.' },
   { name: 'federation', description: 'Signing in through upstream providers, and the linked identities.' },
+  { name: 'email', description: 'Email addresses: verifying, changing, and resetting a forgotten password.' },
   { name: 'feed', description: 'The revocation feed that API servers follow.' },
   { name: 'discovery', description: 'Keys, metadata and this document.' },
   { name: 'oauth', description: 'The OAuth 2 / OpenID Connect provider (unless TESSERA_OAUTH=false).' },

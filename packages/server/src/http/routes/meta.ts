@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { KeyRing } from '../../domain/keys.js';
 import { StoreUnavailableError } from '../../errors.js';
-import { array, errors, media, object, PUBLIC, string } from '../../openapi/schemas.js';
+import type { MailQueue } from '../../mail/queue.js';
+import { array, errors, integer, media, object, PUBLIC, string } from '../../openapi/schemas.js';
 import { pingStores, storeLabel } from '../../store/open.js';
 import type { Stores } from '../../store/ports.js';
 import type { Metrics } from '../metrics.js';
@@ -24,6 +25,8 @@ export interface MetaRouteOptions {
   /** Readiness pings the backends behind every role. */
   stores: Pick<Stores, 'backends'>;
   metrics: Metrics;
+  /** Readiness reports the mail queue (mail trouble does not make the instance unready). */
+  mail: Pick<MailQueue, 'state'>;
   /** Throws unless the reader may see /metrics. */
   authorizeMetrics: (request: FastifyRequest) => void;
 }
@@ -31,7 +34,7 @@ export interface MetaRouteOptions {
 /** The signing keys, liveness, readiness and Prometheus metrics. */
 export const metaRoutes: FastifyPluginAsync<MetaRouteOptions> = async (
   app,
-  { keys, stores, metrics, authorizeMetrics },
+  { keys, stores, metrics, mail, authorizeMetrics },
 ) => {
   app.get(
     '/.well-known/jwks.json',
@@ -76,7 +79,10 @@ export const metaRoutes: FastifyPluginAsync<MetaRouteOptions> = async (
     {
       schema: {
         summary: 'Readiness',
-        description: 'Every store behind the server answers; take the instance out of rotation otherwise.',
+        description:
+          'Every store behind the server answers; take the instance out of rotation otherwise. Also says ' +
+          'how the mail queue is doing: mails wait and are retried while the mail server is down, so that ' +
+          'alone does not make the instance unready.',
         tags: ['operations'],
         security: PUBLIC,
         response: {
@@ -84,6 +90,19 @@ export const metaRoutes: FastifyPluginAsync<MetaRouteOptions> = async (
             {
               status: string(undefined, { enum: ['ready'] }),
               store: string('The backends, e.g. `sqlite` or `postgres+redis`.'),
+              mail: object(
+                {
+                  transport: string('`smtp`, or `outbox` (the development folder).', {
+                    enum: ['smtp', 'outbox'],
+                  }),
+                  queued: integer('Mails waiting to be sent.'),
+                  retrying: {
+                    type: 'boolean',
+                    description: 'The last send failed; the queue retries later.',
+                  },
+                },
+                { description: 'The mail queue.' },
+              ),
             },
             { description: 'Ready to serve.' },
           ),
@@ -94,7 +113,8 @@ export const metaRoutes: FastifyPluginAsync<MetaRouteOptions> = async (
     async () => {
       try {
         await pingStores(stores);
-        return { status: 'ready', store: storeLabel(stores) };
+        const { transport, queued, retrying } = mail.state;
+        return { status: 'ready', store: storeLabel(stores), mail: { transport, queued, retrying } };
       } catch (err) {
         throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err);
       }

@@ -18,6 +18,7 @@ import { clearAuthCookies, readCookie, setAuthCookie } from '../cookies.js';
 import {
   type AuthRouteOptions,
   clientOf,
+  EMAIL,
   EMPTY_BODY,
   GUARD_ERRORS,
   PASSWORD,
@@ -135,6 +136,11 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
           properties: {
             username: USERNAME,
             password: { ...PASSWORD, description: 'At least 8 characters, not a common password.' },
+            email: {
+              ...EMAIL,
+              description:
+                'An email address (required when the operator says so); a link and a code to verify it are mailed.',
+            },
           },
         },
         summary: 'Create an account',
@@ -156,9 +162,9 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
       },
     },
     async (request, reply) => {
-      const { username, password } = request.body;
+      const { username, password, email } = request.body;
       await auth.throttle.limit(`register:ip:${request.ip}`, config.registerPerIpPerHour, 60 * 60_000);
-      const user = await auth.register(username, password, clientOf(request));
+      const user = await auth.register(username, password, clientOf(request), email);
       metrics.inc('tessera_registrations_total');
       return reply.code(201).send({ user: { id: user.id, username: user.username } });
     },
@@ -193,7 +199,9 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
           '(tokens in the body) or `cookie` (HttpOnly cookie plus a CSRF token), by default `cookie` ' +
           'when the request carries an `Origin`. Cookie delivery is refused to origins not on the ' +
           'allow-list. Unknown users, wrong passwords and disabled accounts get the same answer; ' +
-          'repeated failures lock the account and the client address for a while (`Retry-After`).',
+          'repeated failures lock the account and the client address for a while (`Retry-After`). ' +
+          '`username` may be the account’s verified email address instead. When the operator requires a ' +
+          'verified address, the right password of an account without one answers `email_not_verified`.',
         tags: ['session'],
         security: PUBLIC,
         response: {
@@ -204,6 +212,7 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
           ...errors(
             ...JSON_BODY_ERRORS,
             'invalid_credentials',
+            'email_not_verified',
             'too_many_attempts',
             'csrf_failed',
             'unavailable',

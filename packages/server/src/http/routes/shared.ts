@@ -22,6 +22,12 @@ export const USERNAME = {
   maxLength: 256,
   description: '3 to 64 letters, digits, dots, dashes or underscores; compared case-insensitively.',
 } as const;
+export const EMAIL = {
+  type: 'string',
+  minLength: 3,
+  maxLength: 254,
+  description: 'An email address; compared case-insensitively.',
+} as const;
 export const PASSWORD = { type: 'string', minLength: 1, maxLength: 4096 } as const;
 export const EMPTY_BODY = {
   description: 'Nothing, or an empty JSON object.',
