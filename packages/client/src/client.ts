@@ -1,10 +1,12 @@
 import { isClientError, SIGNED_OUT_CODES, TesseraClientError } from './errors.js';
 import {
   type Credentials,
+  changeEmailRequest,
   changePasswordRequest,
   csrfRequest,
   type Delivery,
   endSessionRequest,
+  forgotPasswordRequest,
   grantsRequest,
   type HttpRequest,
   identitiesRequest,
@@ -16,11 +18,16 @@ import {
   providerStartUrl,
   refreshRequest,
   registerRequest,
+  requestVerificationRequest,
+  resetPasswordRequest,
   revokeGrantRequest,
   sessionsRequest,
   unlinkIdentityRequest,
+  verifyEmailCodeRequest,
+  verifyEmailRequest,
 } from './requests.js';
 import {
+  type EmailRedeemed,
   errorFrom,
   type GrantInfo,
   type IdentityInfo,
@@ -28,6 +35,7 @@ import {
   type Me,
   type ProviderInfo,
   processCsrf,
+  processEmailRedeemed,
   processGrants,
   processIdentities,
   processIssued,
@@ -154,8 +162,41 @@ export class TesseraClient {
     this.tabs.close();
   }
 
-  async register(username: string, password: string): Promise<User> {
-    return processRegister(await this.send(registerRequest(this.issuer, { username, password })));
+  async register(username: string, password: string, options: { email?: string } = {}): Promise<User> {
+    return processRegister(
+      await this.send(registerRequest(this.issuer, { username, password, email: options.email })),
+    );
+  }
+
+  /** Asks for a reset mail; resolves the same whether or not an account has the address. */
+  async forgotPassword(email: string): Promise<void> {
+    await processNoContent(await this.send(forgotPasswordRequest(this.issuer, email)));
+  }
+
+  /** Sets a new password with the token of a reset link; every session of the account ends. */
+  async resetPassword(token: string, password: string): Promise<void> {
+    await processNoContent(await this.send(resetPasswordRequest(this.issuer, { token, password })));
+    if (this.state) await this.signedOut(true);
+  }
+
+  /** Redeems the token of a verification, confirmation or undo link. */
+  async verifyEmail(token: string): Promise<EmailRedeemed> {
+    return processEmailRedeemed(await this.send(verifyEmailRequest(this.issuer, token)));
+  }
+
+  /** Verifies the signed-in user's address with the mailed six-digit code. */
+  verifyEmailCode(code: string): Promise<EmailRedeemed> {
+    return this.authed((c) => verifyEmailCodeRequest(this.issuer, c, code), processEmailRedeemed);
+  }
+
+  /** Mails the signed-in user a new verification link and code. */
+  async requestEmailVerification(): Promise<void> {
+    await this.authed((c) => requestVerificationRequest(this.issuer, c), processNoContent);
+  }
+
+  /** Mails a confirmation link to the new address; the account moves when it is followed. */
+  async changeEmail(email: string): Promise<void> {
+    await this.authed((c) => changeEmailRequest(this.issuer, c, email), processNoContent);
   }
 
   async login(username: string, password: string, options: { mode?: Mode } = {}): Promise<LoginResult> {

@@ -42,8 +42,13 @@ function build(base: string, method: string, path: string, creds: Credentials, b
   return { url: `${base.replace(/\/+$/, '')}${path}`, init };
 }
 
-export function registerRequest(base: string, input: { username: string; password: string }): HttpRequest {
-  return build(base, 'POST', '/auth/register', NONE, { username: input.username, password: input.password });
+export function registerRequest(
+  base: string,
+  input: { username: string; password: string; email?: string | undefined },
+): HttpRequest {
+  const body: Record<string, string> = { username: input.username, password: input.password };
+  if (input.email !== undefined) body.email = input.email;
+  return build(base, 'POST', '/auth/register', NONE, body);
 }
 
 export function loginRequest(
@@ -140,4 +145,34 @@ export function changePasswordRequest(
     current_password: input.currentPassword,
     new_password: input.newPassword,
   });
+}
+
+/** Asks for a password reset mail; answers the same whether or not the address has an account. */
+export function forgotPasswordRequest(base: string, email: string): HttpRequest {
+  return build(base, 'POST', '/auth/password/forgot', NONE, { email });
+}
+
+/** Sets a new password with the token of a reset link (`/reset-password?token=…`). */
+export function resetPasswordRequest(base: string, input: { token: string; password: string }): HttpRequest {
+  return build(base, 'POST', '/auth/password/reset', NONE, { token: input.token, password: input.password });
+}
+
+/** Redeems the token of a mailed link: a verification, a new address's confirmation, or an undo. */
+export function verifyEmailRequest(base: string, token: string): HttpRequest {
+  return build(base, 'POST', '/auth/email/verify', NONE, { token });
+}
+
+/** Asks for a new verification mail for the signed-in user's address. */
+export function requestVerificationRequest(base: string, creds: Credentials): HttpRequest {
+  return build(base, 'POST', '/auth/email/verify/request', creds, {});
+}
+
+/** Verifies the signed-in user's address with the six-digit code of the mail. */
+export function verifyEmailCodeRequest(base: string, creds: Credentials, code: string): HttpRequest {
+  return build(base, 'POST', '/auth/email/verify/code', creds, { code });
+}
+
+/** Asks to move the signed-in user's account to a new address (confirmed from there). */
+export function changeEmailRequest(base: string, creds: Credentials, email: string): HttpRequest {
+  return build(base, 'POST', '/auth/email/change', creds, { email });
 }

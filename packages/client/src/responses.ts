@@ -11,6 +11,12 @@ export interface User {
   username: string;
 }
 
+/** What a mailed link or code did (`POST /auth/email/verify`). */
+export interface EmailRedeemed {
+  action: 'verified' | 'changed' | 'restored';
+  user: User & { email: string; emailVerified: boolean };
+}
+
 export interface Me {
   user: User & { roles: string[] };
   session: { id: string; mode: Mode; createdAt: string; expiresAt: string };
@@ -254,4 +260,20 @@ export async function processProviders(res: Response): Promise<ProviderInfo[]> {
     const e = (item ?? {}) as Json;
     return { id: str(e, 'id', res.status), name: str(e, 'name', res.status) };
   });
+}
+
+export async function processEmailRedeemed(res: Response): Promise<EmailRedeemed> {
+  const o = await json(res);
+  const user = obj(o, 'user', res.status);
+  const action = str(o, 'action', res.status);
+  if (action !== 'verified' && action !== 'changed' && action !== 'restored') throw bad('action', res.status);
+  return {
+    action,
+    user: {
+      id: str(user, 'id', res.status),
+      username: str(user, 'username', res.status),
+      email: str(user, 'email', res.status),
+      emailVerified: user.email_verified === true,
+    },
+  };
 }

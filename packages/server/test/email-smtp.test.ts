@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { createClient } from '@tessera/client';
 import { type ApiServer, startApiServer } from '../../../examples/api/server.js';
 import type { Config } from '../src/config.js';
 import {
@@ -285,6 +286,42 @@ describe('email over SMTP: sign up, verify, forget, reset, change', () => {
     });
     assert.equal(changed.status, 204);
     await smtp.waitFor(user.email, /Your password was changed/);
+  });
+
+  it('the SDK: register with an address, verify, forget, reset, change', async () => {
+    const client = createClient({ issuer: srv.url, delivery: 'header', autoRefresh: false });
+    try {
+      const username = uniqueName('sdk');
+      const email = `${username}@example.test`;
+      await client.register(username, PASSWORD, { email });
+      const verify = await smtp.waitFor(email, /Confirm your email address/);
+      await client.login(username, PASSWORD);
+      const byCode = await client.verifyEmailCode(codeIn(verify));
+      assert.deepEqual(byCode.user.email, email);
+      await assert.rejects(
+        client
+          .verifyEmail(linkToken(verify, 'verify-email'))
+          .then(() => client.verifyEmail(linkToken(verify, 'verify-email'))),
+        {
+          code: 'invalid_email_token',
+        },
+      );
+      await assert.rejects(client.requestEmailVerification(), { code: 'invalid_request' });
+      const next = `${username}.next@example.test`;
+      await client.changeEmail(next);
+      const changed = await client.verifyEmail(
+        linkToken(await smtp.waitFor(next, /Confirm your new/), 'confirm-email'),
+      );
+      assert.equal(changed.action, 'changed');
+      await client.forgotPassword(next);
+      const token = linkToken(await smtp.waitFor(next, /Reset your password/), 'reset-password');
+      await client.resetPassword(token, 'a password set through the SDK');
+      assert.equal(client.session, null, 'signed out here too');
+      await client.login(next, 'a password set through the SDK');
+      assert.ok(client.session);
+    } finally {
+      client.close();
+    }
   });
 
   it('does not let a second account verify an address another has verified', async () => {
