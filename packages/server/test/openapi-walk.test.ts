@@ -136,6 +136,10 @@ for (const rawSerializer of [false, true]) {
       check('GET', '/account', await send(u, 'GET', '/account'), 302);
       const { cookie } = await signIn(fx.srv);
       check('GET', '/account', await send(u, 'GET', '/account', { headers: { cookie } }), 200);
+      for (const path of ['/forgot-password', '/reset-password', '/verify-email', '/confirm-email'])
+        check('GET', path, await send(u, 'GET', path), 200);
+      check('GET', '/change-email', await send(u, 'GET', '/change-email'), 302);
+      check('GET', '/change-email', await send(u, 'GET', '/change-email', { headers: { cookie } }), 200);
       const assets = Object.keys(contract.doc.paths).filter((p) => p.startsWith('/assets/'));
       assert.ok(assets.includes('/assets/sdk.js') && assets.includes('/assets/app.css'));
       for (const path of assets) {

@@ -1,6 +1,15 @@
-/** The three pages as static HTML shells; the script fills in what depends on the user. */
+/** The pages as static HTML shells; the script fills in what depends on the user. */
 
-export type PageName = 'signin' | 'register' | 'account' | 'federation-error';
+export type PageName =
+  | 'signin'
+  | 'register'
+  | 'account'
+  | 'federation-error'
+  | 'forgot-password'
+  | 'reset-password'
+  | 'verify-email'
+  | 'confirm-email'
+  | 'change-email';
 
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -98,7 +107,7 @@ export function signinPage(
   </fieldset>
   <button type="submit" class="button button-primary button-block">Sign in</button>
 </form>
-${federated}<p class="switch">New here? <a href="/register">Create an account</a></p>`,
+${federated}<p class="switch">New here? <a href="/register">Create an account</a> · <a href="/forgot-password">Forgot your password?</a></p>`,
     mode === undefined ? {} : { mode },
   );
 }
@@ -114,6 +123,11 @@ export function registerPage(): string {
   <div class="field">
     <label for="username">Username</label>
     <input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus>
+  </div>
+  <div class="field">
+    <label for="email">Email address</label>
+    <input id="email" name="email" type="email" autocomplete="email" autocapitalize="none" spellcheck="false" aria-describedby="email-hint">
+    <p id="email-hint" class="hint">For signing in by address and getting back in if you forget the password.</p>
   </div>
   <div class="field">
     <label for="password">Password</label>
@@ -216,6 +230,7 @@ ${
       <p class="hint">Changing it signs you out on every other device.</p>
       <button type="submit" class="button button-primary">Change password</button>
     </form>
+    <p class="hint"><a href="/change-email">Change your email address</a></p>
   </section>
 </div>`,
     { wide: true, ...(mode === undefined ? {} : { mode }) },
@@ -231,5 +246,95 @@ export function federationErrorPage(code: string, message: string): string {
 <p id="federation-error" class="alert alert-error" role="alert" data-code="${escapeHtml(code)}">${escapeHtml(message)}</p>
 <p class="muted">Error code: <code id="federation-error-code">${escapeHtml(code)}</code></p>
 <p class="switch"><a href="/signin">Back to sign in</a></p>`,
+  );
+}
+
+/** One form with an alert region and a submit button: the shape of every email page. */
+function formPage(
+  page: PageName,
+  title: string,
+  lead: string,
+  fields: string,
+  button: string,
+  footer = '',
+): string {
+  return layout(
+    page,
+    title,
+    `<h1>${escapeHtml(title)}</h1>
+<p class="lead">${escapeHtml(lead)}</p>
+<form id="${page}-form" method="post" action="/${page}">
+  <p id="${page}-error" class="alert alert-error" role="alert" hidden></p>
+${fields}
+  <button type="submit" class="button button-primary button-block">${escapeHtml(button)}</button>
+</form>
+${footer}`,
+  );
+}
+
+const EMAIL_FIELD = `  <div class="field">
+    <label for="email">Email address</label>
+    <input id="email" name="email" type="email" autocomplete="email" autocapitalize="none" spellcheck="false" required autofocus>
+  </div>`;
+
+const NEW_PASSWORD_FIELDS = `  <div class="field">
+    <label for="password">New password</label>
+    <input id="password" name="password" type="password" autocomplete="new-password" minlength="8" required autofocus>
+    <p class="hint">At least 8 characters. A few random words make a strong passphrase.</p>
+  </div>
+  <div class="field">
+    <label for="confirm">Confirm password</label>
+    <input id="confirm" name="confirm" type="password" autocomplete="new-password" required>
+  </div>`;
+
+export function forgotPasswordPage(): string {
+  return formPage(
+    'forgot-password',
+    'Forgot your password?',
+    'Enter the verified email address of your account; we will mail you a link to choose a new password.',
+    EMAIL_FIELD,
+    'Send the link',
+    '<p class="switch"><a href="/signin">Back to sign in</a></p>',
+  );
+}
+
+export function resetPasswordPage(): string {
+  return formPage(
+    'reset-password',
+    'Choose a new password',
+    'This signs you out everywhere; sign in again with the new password.',
+    NEW_PASSWORD_FIELDS,
+    'Set the password',
+  );
+}
+
+export function verifyEmailPage(): string {
+  return formPage(
+    'verify-email',
+    'Confirm your email address',
+    'One click confirms the address this link was mailed to.',
+    '',
+    'Confirm',
+  );
+}
+
+export function confirmEmailPage(): string {
+  return formPage(
+    'confirm-email',
+    'Confirm the change of address',
+    'This confirms a new address, or undoes a change you did not make (that also signs out every session).',
+    '',
+    'Confirm',
+  );
+}
+
+export function changeEmailPage(): string {
+  return formPage(
+    'change-email',
+    'Change your email address',
+    'We mail a link to the new address; the change is made when you follow it.',
+    EMAIL_FIELD,
+    'Send the link',
+    '<p class="switch"><a href="/account">Back to your account</a></p>',
   );
 }

@@ -4,7 +4,16 @@ import { localPath } from '../federation/service.js';
 import { cookieNames } from '../http/cookies.js';
 import { errors, media, noBody, PUBLIC, type Schema } from '../openapi/schemas.js';
 import { pageAssets } from './assets.js';
-import { accountPage, registerPage, signinPage } from './html.js';
+import {
+  accountPage,
+  changeEmailPage,
+  confirmEmailPage,
+  forgotPasswordPage,
+  registerPage,
+  resetPasswordPage,
+  signinPage,
+  verifyEmailPage,
+} from './html.js';
 
 /** Pages may run their own scripts and styles and talk to this origin; nothing inline, no framing. */
 export const PAGE_CSP = [
@@ -139,6 +148,36 @@ export function registerPages(app: FastifyInstance, deps: { config: Config }): v
       if (wrongLoopbackHost(request, reply)) return reply;
       if (!cookieMode(request)) return reply.header('Cache-Control', 'no-store').redirect('/signin', 302);
       return page(reply, accountPage(cookieMode(request), { grants: config.oauth, providers }));
+    },
+  );
+
+  // The email pages: the script reads `?token=` and acts only on a click, so a mail scanner that
+  // fetches a link spends nothing.
+  for (const [path, summary, html] of [
+    ['/forgot-password', 'Forgot-password page', forgotPasswordPage],
+    ['/reset-password', 'Reset-password page (`?token=` from the mail)', resetPasswordPage],
+    ['/verify-email', 'Verify-email page (`?token=` from the mail)', verifyEmailPage],
+    ['/confirm-email', 'Confirm-email-change page (`?token=` from the mail)', confirmEmailPage],
+  ] as const) {
+    app.get(
+      path,
+      pageSchema(summary, { 200: media('The page.', 'text/html'), 302: TO_ISSUER_HOST }),
+      async (request, reply) => {
+        if (wrongLoopbackHost(request, reply)) return reply;
+        return page(reply, html());
+      },
+    );
+  }
+  app.get(
+    '/change-email',
+    pageSchema('Change-email page', {
+      200: media('The page.', 'text/html'),
+      302: noBody('To `/signin` without a login cookie; in development, to the issuer’s host name.'),
+    }),
+    async (request, reply) => {
+      if (wrongLoopbackHost(request, reply)) return reply;
+      if (!cookieMode(request)) return reply.header('Cache-Control', 'no-store').redirect('/signin', 302);
+      return page(reply, changeEmailPage());
     },
   );
 

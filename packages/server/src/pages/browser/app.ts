@@ -130,7 +130,8 @@ async function registerPage(): Promise<void> {
     }
     void busy(submitButton(form), 'Creating account…', 'register-error', async () => {
       const c = client();
-      await c.register(username, password);
+      const email = input(form, 'email').value.trim();
+      await c.register(username, password, email ? { email } : {});
       await c.login(username, password);
       location.assign('/account');
     });
@@ -375,10 +376,77 @@ function grantItem(g: GrantInfo): HTMLLIElement {
   return li;
 }
 
+/** The `?token=` of a mailed link. */
+function linkToken(): string {
+  return new URLSearchParams(location.search).get('token') ?? '';
+}
+
+/** A form of an email page: its action on submit, then the message that replaces it. */
+function emailForm(page: string, label: string, action: (form: HTMLFormElement) => Promise<string>): void {
+  const form = $(`${page}-form`) as HTMLFormElement;
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    void busy(submitButton(form), label, `${page}-error`, async () => {
+      const done = await action(form);
+      say(`${page}-error`, done, 'success');
+      submitButton(form).hidden = true;
+      for (const field of form.querySelectorAll('.field')) (field as HTMLElement).hidden = true;
+    });
+  });
+}
+
+async function forgotPasswordPage(): Promise<void> {
+  emailForm('forgot-password', 'Sending…', async (form) => {
+    await client().forgotPassword(input(form, 'email').value.trim());
+    return 'If an account has this verified address, a link is on its way. It works once, for a short time.';
+  });
+}
+
+async function resetPasswordPage(): Promise<void> {
+  const form = $('reset-password-form') as HTMLFormElement;
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const password = input(form, 'password').value;
+    if (password !== input(form, 'confirm').value) {
+      say('reset-password-error', 'The two passwords do not match.');
+      input(form, 'confirm').focus();
+      return;
+    }
+    void busy(submitButton(form), 'Setting…', 'reset-password-error', async () => {
+      await client().resetPassword(linkToken(), password);
+      location.assign('/signin?reset=1');
+    });
+  });
+}
+
+async function redeemPage(page: 'verify-email' | 'confirm-email'): Promise<void> {
+  emailForm(page, 'Confirming…', async () => {
+    const { action, user } = await client().verifyEmail(linkToken());
+    if (action === 'restored')
+      return `${user.email} is the account’s address again, and every session has ended.`;
+    return `${user.email} is confirmed as your address.`;
+  });
+}
+
+async function changeEmailPage(): Promise<void> {
+  const c = client();
+  if (!(await c.restore().catch(() => false))) return toSignin();
+  emailForm('change-email', 'Sending…', async (form) => {
+    const email = input(form, 'email').value.trim();
+    await c.changeEmail(email);
+    return `A link is on its way to ${email}; follow it to make the change.`;
+  });
+}
+
 const pages: Record<string, () => Promise<void>> = {
   signin: signinPage,
   register: registerPage,
   account: accountPage,
+  'forgot-password': forgotPasswordPage,
+  'reset-password': resetPasswordPage,
+  'verify-email': () => redeemPage('verify-email'),
+  'confirm-email': () => redeemPage('confirm-email'),
+  'change-email': changeEmailPage,
 };
 const run = pages[body.dataset.page ?? ''];
 if (run) {
