@@ -516,7 +516,7 @@ const TABLE = [
     description: 'the From of every mail',
     type: 'string',
     default: 'Tessera <no-reply@localhost>',
-    pattern: /^[^\r\n]{3,320}$/,
+    pattern: /^(?:[^\r\n<>@]{0,100}<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/,
     rule: 'an address, optionally with a name: `Name <address>`',
   },
   {
@@ -525,8 +525,12 @@ const TABLE = [
     description: 'the product name in mails and pages',
     type: 'string',
     default: 'Tessera',
-    pattern: /^[^\r\n<>]{1,80}$/,
-    rule: '1 to 80 characters, no line breaks or angle brackets',
+    // Line breaks and angle brackets become spaces: the name goes into subjects and HTML.
+    transform: (name) =>
+      name
+        .replace(/[\r\n<>]+/g, ' ')
+        .trim()
+        .slice(0, 80) || 'Tessera',
   },
   {
     key: 'emailRequired',

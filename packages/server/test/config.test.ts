@@ -68,6 +68,19 @@ const SAMPLES: Record<string, [string, unknown]> = {
       },
     ],
   ],
+  TESSERA_SMTP_URL: [
+    'smtp://mailer:hunter2-mail-pass@mail.example.test:587',
+    'smtp://mailer:hunter2-mail-pass@mail.example.test:587',
+  ],
+  TESSERA_MAIL_FROM: ['Acme <no-reply@acme.test>', 'Acme <no-reply@acme.test>'],
+  TESSERA_PRODUCT_NAME: ['Acme', 'Acme'],
+  TESSERA_EMAIL_REQUIRED: ['true', true],
+  TESSERA_EMAIL_REQUIRE_VERIFIED: ['true', true],
+  TESSERA_EMAIL_TOKEN_TTL: ['3600', 3600],
+  TESSERA_PASSWORD_RESET_TTL: ['600', 600],
+  TESSERA_PASSWORD_RESET_PER_ADDRESS_PER_HOUR: ['2', 2],
+  TESSERA_PASSWORD_RESET_PER_IP_PER_HOUR: ['7', 7],
+  TESSERA_MAIL_RETRY_SECONDS: ['5', 5],
   TESSERA_LOG_LEVEL: ['warn', 'warn'],
 };
 
