@@ -151,12 +151,15 @@ export function meSessions(
   sessions: string[],
   seconds: number,
   connections: number,
+  /** Requests per second over all connections; unset means as fast as the server answers. */
+  overallRate?: number,
 ): Promise<Run> {
   let next = 0;
   return cannon({
     url: `${base}/auth/me`,
     duration: seconds,
     connections,
+    ...(overallRate === undefined ? {} : { overallRate }),
     setupClient: (client) =>
       client.setHeaders({ authorization: `Bearer ${sessions[next++ % sessions.length]}` }),
   });
