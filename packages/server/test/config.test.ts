@@ -65,6 +65,7 @@ const SAMPLES: Record<string, [string, unknown]> = {
         clientId: 'tessera',
         clientSecret: 'provider-client-secret-1',
         scopes: ['openid', 'email', 'profile'],
+        scopesGiven: false,
       },
     ],
   ],

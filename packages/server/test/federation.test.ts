@@ -9,49 +9,7 @@ import Provider from 'oidc-provider';
 import type { Browser as Chromium } from 'playwright-core';
 import { browserSkip, launchChromium, newPage, watchErrors } from '../../client/test/browser-helpers.js';
 import { call, freePort, PASSWORD, startTestServer, type TestServer, uniqueName } from './helpers.js';
-
-/** A browser: one cookie jar for every loopback port (cookies ignore ports), following redirects by hand. */
-class Browser {
-  readonly jar = new Map<string, string>();
-
-  cookieHeader(): string {
-    return [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ');
-  }
-
-  async get(url: string, headers: Record<string, string> = {}): Promise<Response> {
-    const res = await fetch(url, {
-      redirect: 'manual',
-      headers: { cookie: this.cookieHeader(), ...headers },
-    });
-    for (const line of res.headers.getSetCookie()) {
-      const [pair = ''] = line.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1);
-      if (value === '' || /max-age=0|expires=thu, 01 jan 1970/i.test(line)) this.jar.delete(name);
-      else this.jar.set(name, value);
-    }
-    return res;
-  }
-
-  /** Follows redirects until `stop` says so (or a page answers); returns the last answer and its URL. */
-  async follow(
-    url: string,
-    stop: (u: URL) => boolean = () => false,
-  ): Promise<{ res: Response; url: string; text: string }> {
-    let current = url;
-    for (let i = 0; i < 20; i++) {
-      const res = await this.get(current);
-      const location = res.headers.get('location');
-      if (res.status < 300 || res.status >= 400 || !location)
-        return { res, url: current, text: await res.text() };
-      await res.arrayBuffer();
-      current = new URL(location, current).href;
-      if (stop(new URL(current))) return { res, url: current, text: '' };
-    }
-    throw new Error('too many redirects');
-  }
-}
+import { Browser, errorCode } from './http-browser.js';
 
 interface Upstream {
   issuer: string;
@@ -199,10 +157,6 @@ async function startPlainOAuth2(): Promise<Upstream & { base: string }> {
         server.close(() => resolve());
       }),
   };
-}
-
-function errorCode(html: string): string | undefined {
-  return /data-code="([a-z_]+)"/.exec(html)?.[1];
 }
 
 describe('sign-in through upstream providers', () => {

@@ -19,6 +19,11 @@ interface ProviderCommon {
   clientId: string;
   clientSecret: string;
   scopes: string[];
+  /**
+   * Whether `scopes` came from the configuration. The default ones (OpenID Connect: openid,
+   * email, profile) are asked for only as far as the provider's metadata lists them.
+   */
+  scopesGiven: boolean;
 }
 
 export interface OidcProviderConfig extends ProviderCommon {
@@ -120,6 +125,7 @@ function parseEntry(entry: unknown, at: string, problems: string[]): ProviderCon
       problems.push(`${at}.scopes must be an array of scope names`);
     } else scopes = e.scopes as string[];
   }
+  const scopesGiven = e.scopes !== undefined;
   if (type === 'oidc' && !scopes.includes('openid')) scopes = ['openid', ...scopes];
   const url = (key: string, required: boolean, bare: boolean): string | undefined => {
     const value = text(key, required);
@@ -141,7 +147,7 @@ function parseEntry(entry: unknown, at: string, problems: string[]): ProviderCon
     const issuer = url('issuer', true, true);
     if (id === undefined || clientId === undefined || clientSecret === undefined || issuer === undefined)
       return undefined;
-    return { type, id, name: name ?? id, issuer, clientId, clientSecret, scopes };
+    return { type, id, name: name ?? id, issuer, clientId, clientSecret, scopes, scopesGiven };
   }
   const authorizationEndpoint = url('authorization_endpoint', true, false);
   const tokenEndpoint = url('token_endpoint', true, false);
@@ -180,6 +186,7 @@ function parseEntry(entry: unknown, at: string, problems: string[]): ProviderCon
     clientId,
     clientSecret,
     scopes,
+    scopesGiven,
     authorizationEndpoint,
     tokenEndpoint,
     userinfoEndpoint,

@@ -137,7 +137,7 @@ export class FederationService {
     };
     const params: Record<string, string> = {
       redirect_uri: this.redirectUri(p),
-      scope: p.scopes.join(' '),
+      scope: requestedScopes(p, config).join(' '),
       state: flow.state,
       code_challenge: await oidc.calculatePKCECodeChallenge(flow.verifier),
       code_challenge_method: 'S256',
@@ -295,6 +295,16 @@ export class FederationService {
       detail: mine?.providerId ?? 'unknown',
     });
   }
+}
+
+/**
+ * What to ask the provider for: the configured scopes as they are; the default ones only as far
+ * as its metadata says it supports them (a provider may refuse a scope it does not know).
+ */
+function requestedScopes(p: ProviderConfig, config: oidc.Configuration): string[] {
+  const supported = config.serverMetadata().scopes_supported;
+  if (p.scopesGiven || !Array.isArray(supported)) return p.scopes;
+  return p.scopes.filter((s) => s === 'openid' || supported.includes(s));
 }
 
 function identityTaken(): TesseraError {
