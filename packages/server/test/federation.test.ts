@@ -279,6 +279,19 @@ describe('sign-in through upstream providers', () => {
     assert.ok(events.some((e) => e.type === 'identity_linked'));
   });
 
+  it('goes back only to a path on this server: any other next is dropped for /account', async () => {
+    for (const next of [
+      'https://evil.example/',
+      '//evil.example',
+      '/%2F%2Fevil.example',
+      '/.//evil.example',
+    ]) {
+      oidcUp.account.id = `u${uniqueName().slice(-10)}`;
+      const { landed } = await signIn('corp', `mode=session&next=${encodeURIComponent(next)}`);
+      assert.equal(landed.url, `${tesseraUrl}/account`, next);
+    }
+  });
+
   it('never signs into an existing account by a matching email: an unknown identity gets an account of its own', async () => {
     // The plain-OAuth 2 provider says alice@example.test, as the OpenID provider did for alice.
     gh.account.id = String(Math.floor(Math.random() * 1e9));

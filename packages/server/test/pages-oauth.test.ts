@@ -74,7 +74,13 @@ describe('OAuth authorization through the pages in Chromium', { skip: browserSki
   test('a next parameter pointing off-site is ignored', async () => {
     const username = uniqueName('offsite');
     await call(fx.srv.url, 'POST', '/auth/register', { body: { username, password: PASSWORD } });
-    for (const next of ['//evil.example/x', '/\\evil.example', 'https://evil.example/']) {
+    for (const next of [
+      '//evil.example/x',
+      '/\\evil.example',
+      'https://evil.example/',
+      '/%2F%2Fevil.example',
+      '/.//evil.example',
+    ]) {
       // a fresh context each time: the last account page would otherwise navigate on its own
       const { context, page } = await newPage(browser);
       await page.goto(`${fx.srv.url}/signin?next=${encodeURIComponent(next)}`);

@@ -13,6 +13,7 @@ import { type ErrorCode, TesseraError } from '../errors.js';
 import type { Stores } from '../store/ports.js';
 import type { IdentityRecord, SessionMode, UserRecord } from '../store/types.js';
 import { hmac, randomId, safeEqual } from '../util/crypto.js';
+import { localPath } from '../util/next-path.js';
 import { isLoopbackUrl, type ProviderConfig } from './providers.js';
 
 /** How long a started sign-in may take at the provider. */
@@ -35,11 +36,6 @@ export interface FlowState {
 export type CallbackResult =
   | { kind: 'signed_in'; issued: IssuedTokens; next: string | undefined; created: boolean }
   | { kind: 'linked'; next: string | undefined };
-
-/** `next` as the pages take it: a path on this server, never `//host` or `/\host`. */
-export function localPath(next: unknown): string | undefined {
-  return typeof next === 'string' && /^\/(?![/\\])[\x21-\x7e]{0,1023}$/.test(next) ? next : undefined;
-}
 
 export interface FederationDeps {
   config: Config;

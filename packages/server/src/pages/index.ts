@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
-import { localPath } from '../federation/service.js';
 import { cookieNames } from '../http/cookies.js';
 import { errors, media, noBody, PUBLIC, type Schema } from '../openapi/schemas.js';
+import { localPath } from '../util/next-path.js';
 import { pageAssets } from './assets.js';
 import {
   accountPage,

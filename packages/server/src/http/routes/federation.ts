@@ -5,6 +5,7 @@ import type { FederationService } from '../../federation/service.js';
 import { array, errors, noBody, object, PUBLIC, string } from '../../openapi/schemas.js';
 import { federationErrorPage } from '../../pages/html.js';
 import { PAGE_CSP } from '../../pages/index.js';
+import { NEXT_MAX_LENGTH } from '../../util/next-path.js';
 import { readCookie, setAuthCookie } from '../cookies.js';
 import { signedIn } from '../guard.js';
 import {
@@ -119,7 +120,7 @@ export const federationRoutes: FastifyPluginAsyncJsonSchemaToTs<{
             },
             next: {
               type: 'string',
-              maxLength: 1024,
+              maxLength: NEXT_MAX_LENGTH,
               description: 'A path on this server to go to afterwards.',
             },
             link: {

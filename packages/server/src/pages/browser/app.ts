@@ -12,6 +12,7 @@ import {
   type SessionInfo,
   TesseraClient,
 } from '@tessera/client';
+import { localPath } from '../../util/next-path.js';
 import { deviceName, relativeTime, scopeWords } from './format.js';
 
 const body = document.body;
@@ -79,14 +80,9 @@ function submitButton(form: HTMLFormElement): HTMLButtonElement {
   return b;
 }
 
-/**
- * Where to go after signing in: `?next=` when it is a path on this server (never `//host` or
- * `/\\host`, which browsers treat as another site), else the account page.
- */
+/** Where to go after signing in: `?next=` when the one rule (util/next-path.ts) takes it. */
 function nextPath(): string | undefined {
-  const next = new URLSearchParams(location.search).get('next');
-  if (!next || !/^\/(?![/\\])[\x21-\x7e]*$/.test(next)) return undefined;
-  return next;
+  return localPath(new URLSearchParams(location.search).get('next'));
 }
 
 async function signinPage(): Promise<void> {
