@@ -335,7 +335,8 @@ export class TesseraClient {
 
   /**
    * Browser: navigates to the provider to sign in (or, with `link`, to link it to the account
-   * signed in in this browser). The server answers with the cookies of a cookie-delivery login
+   * signed in in this browser; the server takes a link only from a page of its own origin,
+   * `csrf_failed` otherwise). The server answers with the cookies of a cookie-delivery login
    * and redirects to `next` (a path on the server) or `/account`.
    */
   signInWith(provider: string, options: { next?: string; link?: boolean } = {}): void {

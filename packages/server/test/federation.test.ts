@@ -8,7 +8,15 @@ import { after, before, describe, it } from 'node:test';
 import Provider from 'oidc-provider';
 import type { Browser as Chromium } from 'playwright-core';
 import { browserSkip, launchChromium, newPage, watchErrors } from '../../client/test/browser-helpers.js';
-import { call, freePort, PASSWORD, startTestServer, type TestServer, uniqueName } from './helpers.js';
+import {
+  call,
+  freePort,
+  PASSWORD,
+  registerAndLogin,
+  startTestServer,
+  type TestServer,
+  uniqueName,
+} from './helpers.js';
 import { Browser, errorCode } from './http-browser.js';
 
 interface Upstream {
@@ -341,6 +349,44 @@ describe('sign-in through upstream providers', () => {
       (e) => e.type,
     );
     assert.ok(types.includes('identity_unlinked') && types.includes('identity_linked'));
+  });
+
+  it('refuses a link started by another site, but not a sign-in', async () => {
+    const { login } = await registerAndLogin(
+      tesseraUrl,
+      { mode: 'session', delivery: 'cookie' },
+      { origin: tesseraUrl },
+    );
+    const browser = new Browser();
+    browser.jar.set('tessera_session', login.cookies.tessera_session!.value);
+    const start = `${tesseraUrl}/auth/providers/gh/start?link=1`;
+    const foreign: Record<string, string>[] = [
+      { 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-site': 'same-site' },
+      { origin: 'http://evil.example', 'sec-fetch-site': 'cross-site' },
+      { origin: 'null' },
+    ];
+    for (const headers of foreign) {
+      const res = await browser.get(start, headers);
+      assert.equal(res.status, 403, JSON.stringify(headers));
+      assert.equal(errorCode(await res.text()), 'csrf_failed');
+      assert.ok(!browser.jar.has('tessera_federation'), 'no flow started');
+    }
+    // From the account page, or an address typed in: the flow starts.
+    const own: Record<string, string>[] = [
+      { 'sec-fetch-site': 'same-origin' },
+      { 'sec-fetch-site': 'none' },
+      {},
+    ];
+    for (const headers of own) {
+      const res = await browser.get(start, headers);
+      assert.equal(res.status, 302, JSON.stringify(headers));
+    }
+    // Signing in may start anywhere: an app on another site sends people here to sign in.
+    const signin = await new Browser().get(`${tesseraUrl}/auth/providers/gh/start`, {
+      'sec-fetch-site': 'cross-site',
+    });
+    assert.equal(signin.status, 302);
   });
 
   it('refuses to link an identity that belongs to another account', async () => {

@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Authenticated, AuthService } from '../domain/auth.js';
 import { TesseraError } from '../errors.js';
 import { type CookieNames, readCookie } from './cookies.js';
-import { originAllowedForWrite } from './security.js';
+import { originAllowedForWrite, requestSource } from './security.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -29,6 +29,11 @@ export interface AuthGuard {
   authenticate(request: FastifyRequest): Promise<Authenticated>;
   /** The CSRF rule for a request authenticated by a cookie bound to `sessionId`. */
   requireCsrf(request: FastifyRequest, sessionId: string): void;
+  /**
+   * For a navigation (a GET) that acts for the signed-in browser: refused with `csrf_failed`
+   * when the browser says another origin sent it; a typed or bookmarked address passes.
+   */
+  refuseForeignNavigation(request: FastifyRequest): void;
   /** The session the session cookie names, if any; no CSRF check (for reads and own-token forms). */
   cookieSession(request: FastifyRequest): Promise<Authenticated | null>;
   /** The exact-match allow-list of browser origins. */
@@ -63,6 +68,14 @@ export function authGuard({ auth, cookies, isAllowedOrigin }: AuthGuardOptions):
     }
   }
 
+  function refuseForeignNavigation(request: FastifyRequest): void {
+    if (requestSource(request, isAllowedOrigin) === 'foreign')
+      throw new TesseraError(
+        'csrf_failed',
+        'Cross-site request refused: start this from a page of this site.',
+      );
+  }
+
   async function cookieSession(request: FastifyRequest): Promise<Authenticated | null> {
     const cookie = readCookie(request, cookies.session);
     return cookie === undefined ? null : auth.authenticate(cookie, 'cookie');
@@ -85,6 +98,7 @@ export function authGuard({ auth, cookies, isAllowedOrigin }: AuthGuardOptions):
     isAllowedOrigin,
     authenticate,
     requireCsrf,
+    refuseForeignNavigation,
     cookieSession,
     async requireAuth(request) {
       request.principal = await authenticate(request);

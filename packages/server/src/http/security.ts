@@ -49,12 +49,27 @@ export function registerSecurityHeaders(app: FastifyInstance, config: Config): v
   });
 }
 
+/**
+ * Where the browser says a request comes from: `allowed` (an allowed `Origin`, or no `Origin` and
+ * `Sec-Fetch-Site: same-origin`), `foreign` (any other `Origin`, or `Sec-Fetch-Site: cross-site`
+ * or `same-site`, which is another origin too), or `unsaid` (neither: an address typed or
+ * bookmarked, `Sec-Fetch-Site: none`, an older browser, a program).
+ */
+export function requestSource(
+  request: FastifyRequest,
+  isAllowed: (o: string | undefined) => boolean,
+): 'allowed' | 'foreign' | 'unsaid' {
+  const origin = request.headers.origin;
+  if (origin !== undefined) return isAllowed(origin) ? 'allowed' : 'foreign';
+  const site = request.headers['sec-fetch-site'];
+  if (site === 'same-origin') return 'allowed';
+  return site === 'cross-site' || site === 'same-site' ? 'foreign' : 'unsaid';
+}
+
 /** A cookie-authenticated write must come from an allowed Origin or say it is same-origin. */
 export function originAllowedForWrite(
   request: FastifyRequest,
   isAllowed: (o: string | undefined) => boolean,
 ): boolean {
-  const origin = request.headers.origin;
-  if (origin !== undefined) return isAllowed(origin);
-  return request.headers['sec-fetch-site'] === 'same-origin';
+  return requestSource(request, isAllowed) === 'allowed';
 }

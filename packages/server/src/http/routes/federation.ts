@@ -28,9 +28,15 @@ const PROVIDER_PARAMS = {
 const PAGE_CODES = ERROR_CODES.filter(
   (c) =>
     c.startsWith('provider_') ||
-    ['invalid_request', 'unauthorized', 'forbidden', 'not_found', 'identity_taken', 'unavailable'].includes(
-      c,
-    ),
+    [
+      'invalid_request',
+      'unauthorized',
+      'csrf_failed',
+      'forbidden',
+      'not_found',
+      'identity_taken',
+      'unavailable',
+    ].includes(c),
 );
 
 const ERROR_PAGE = {
@@ -135,13 +141,16 @@ export const federationRoutes: FastifyPluginAsyncJsonSchemaToTs<{
         description:
           'Redirects the browser to the provider with `state`, `nonce` and a PKCE S256 challenge, kept in ' +
           'a signed HttpOnly cookie for ten minutes. With `link=1` the browser must be signed in ' +
-          '(session or refresh cookie) and the provider is linked to that account.',
+          '(session or refresh cookie) and the provider is linked to that account; a link started by ' +
+          'another origin (`Origin`, or `Sec-Fetch-Site: cross-site` or `same-site`) is refused with ' +
+          '`csrf_failed`.',
         tags: ['federation'],
         security: PUBLIC,
         response: {
           302: noBody('To the provider.'),
           400: ERROR_PAGE,
           401: ERROR_PAGE,
+          403: ERROR_PAGE,
           404: ERROR_PAGE,
           502: ERROR_PAGE,
           ...errors('unavailable'),
@@ -153,6 +162,8 @@ export const federationRoutes: FastifyPluginAsyncJsonSchemaToTs<{
         const { mode, next, link } = request.query;
         let linkUser: string | undefined;
         if (link === '1') {
+          // Linking acts for the signed-in browser: a page of another site may not start it.
+          guard.refuseForeignNavigation(request);
           const who = await browserUser(request);
           if (!who) throw new TesseraError('unauthorized', 'Sign in first, then link the provider.');
           linkUser = who.userId;
