@@ -501,5 +501,45 @@ describe('sign-in through upstream providers', () => {
         await context.close();
       }
     });
+
+    it('the provider buttons start the mode the sign-in page’s radios say', async () => {
+      for (const mode of ['session', 'token'] as const) {
+        oidcUp.account.id = `u${uniqueName().slice(-10)}`;
+        const { context, page } = await newPage(chromium);
+        const errors = watchErrors(page);
+        try {
+          await page.goto(`${tesseraUrl}/signin`);
+          await page.locator(`#mode-${mode}`).check();
+          await page.click('a[data-provider="corp"]');
+          await page.waitForURL(`${tesseraUrl}/account`);
+          await page.locator('#username').filter({ hasText: oidcUp.account.id }).waitFor();
+          assert.equal(
+            await page.locator('#mode').textContent(),
+            mode === 'session' ? 'Session mode' : 'Token mode',
+          );
+          const names = (await context.cookies()).map((c) => c.name);
+          assert.ok(names.includes(mode === 'session' ? 'tessera_session' : 'tessera_refresh'), names.join());
+          assert.deepEqual(errors, []);
+        } finally {
+          await context.close();
+        }
+      }
+    });
+
+    it('with next, the buttons continue there in session mode only, as the form does', async () => {
+      const { context, page } = await newPage(chromium);
+      try {
+        await page.goto(`${tesseraUrl}/signin?next=${encodeURIComponent('/account?tab=1')}`);
+        const button = page.locator('a[data-provider="corp"]');
+        assert.equal(
+          await button.getAttribute('href'),
+          '/auth/providers/corp/start?mode=session&next=%2Faccount%3Ftab%3D1',
+        );
+        await page.locator('#mode-token').check();
+        assert.equal(await button.getAttribute('href'), '/auth/providers/corp/start?mode=token');
+      } finally {
+        await context.close();
+      }
+    });
   });
 });

@@ -9,6 +9,7 @@ import {
   type IdentityInfo,
   isClientError,
   type Mode,
+  providerStartUrl,
   type SessionInfo,
   TesseraClient,
 } from '@tessera/client';
@@ -101,12 +102,25 @@ async function signinPage(): Promise<void> {
     // Another step (an OAuth authorization) continues on this server: it reads the session cookie.
     input(form, 'mode-session').checked = true;
   }
+  const chosenMode = (): Mode => (input(form, 'mode-session').checked ? 'session' : 'token');
+  // Only a session continues to `next`: what comes next on this server reads the session cookie.
+  const then = (mode: Mode) => (mode === 'session' ? next : undefined);
+  // The provider buttons start the mode the radios say, and go on where the form would.
+  const providerButtons = () => {
+    const mode = chosenMode();
+    for (const a of document.querySelectorAll<HTMLAnchorElement>('#providers a[data-provider]')) {
+      const url = providerStartUrl(location.origin, a.dataset.provider ?? '', { mode, next: then(mode) });
+      a.href = new URL(url).pathname + new URL(url).search;
+    }
+  };
+  providerButtons();
+  form.addEventListener('change', providerButtons);
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    const mode: Mode = input(form, 'mode-session').checked ? 'session' : 'token';
+    const mode = chosenMode();
     void busy(submitButton(form), 'Signing in…', 'signin-error', async () => {
       await client(mode).login(input(form, 'username').value.trim(), input(form, 'password').value);
-      location.assign(mode === 'session' ? (next ?? '/account') : '/account');
+      location.assign(then(mode) ?? '/account');
     }).then(() => {
       if (!$('signin-error').hidden) input(form, 'password').select();
     });
