@@ -3,6 +3,9 @@
 // (localhost) so that the browser keeps the two servers' cookies apart as it would two sites.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { Browser as Chromium, Page } from 'playwright-core';
+import { browserSkip, launchChromium, newPage, watchErrors } from '../../client/test/browser-helpers.js';
+import type { Config } from '../src/config.js';
 import {
   freePort,
   PASSWORD,
@@ -21,34 +24,35 @@ describe('sign-in through another Tessera as the OpenID provider', () => {
   let downUrl = '';
   const upUsers = new Map<string, string>();
 
-  before(async () => {
-    const upPort = await freePort();
-    const downPort = await freePort();
-    upUrl = `http://localhost:${upPort}`;
-    downUrl = `http://127.0.0.1:${downPort}`;
-    up = await startTestServer({ port: upPort, issuer: upUrl }, { realClock: true });
+  /** A Tessera that signs in through the upstream, registered there as a client named `name`. */
+  async function downstream(name: string, overrides: Partial<Config> = {}): Promise<TestServer> {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
     const client = await addClient(up, {
-      name: 'Downstream Tessera',
+      name,
       type: 'confidential',
-      redirectUris: [`${downUrl}/auth/providers/tessera/callback`],
+      redirectUris: [`${url}/auth/providers/tessera/callback`],
       scopes: ['openid', 'profile'],
     });
-    down = await startTestServer(
-      {
-        port: downPort,
-        issuer: downUrl,
-        providers: [
-          {
-            id: 'tessera',
-            name: 'Upstream Tessera',
-            issuer: upUrl,
-            client_id: client.client.id,
-            client_secret: client.secret,
-          },
-        ] as never,
-      },
+    const provider = {
+      id: 'tessera',
+      name: 'Upstream Tessera',
+      issuer: upUrl,
+      client_id: client.client.id,
+      client_secret: client.secret,
+    };
+    return startTestServer(
+      { port, issuer: url, providers: [provider] as never, ...overrides },
       { realClock: true },
     );
+  }
+
+  before(async () => {
+    const upPort = await freePort();
+    upUrl = `http://localhost:${upPort}`;
+    up = await startTestServer({ port: upPort, issuer: upUrl }, { realClock: true });
+    down = await downstream('Downstream Tessera');
+    downUrl = down.url;
   });
   after(async () => {
     await down?.close();
@@ -247,5 +251,78 @@ describe('sign-in through another Tessera as the OpenID provider', () => {
     assert.equal(errorCode(await replayRes.text()), 'provider_rejected');
 
     assert.equal((await down.tessera.stores.users.listUsers(10_000, 0)).length, before + 1);
+  });
+
+  describe('in Chromium, with SameSite=Strict cookies', { skip: browserSkip, timeout: 60_000 }, () => {
+    // The way back from the provider is a chain of cross-site redirects: a Strict cookie set on
+    // the callback is not sent on a redirect that continues the chain.
+    let chromium: Chromium;
+    let strict: TestServer;
+    before(async () => {
+      chromium = await launchChromium();
+      strict = await downstream('Strict Tessera', { sameSite: 'strict' });
+    });
+    after(async () => {
+      await chromium?.close();
+      await strict?.close();
+    });
+
+    /** At the upstream: its sign-in page (a new account), then its consent page, allowed. */
+    async function upstreamSignInAndConsent(page: Page): Promise<string> {
+      const username = uniqueName('up');
+      const reg = await new Browser().postJson(`${upUrl}/auth/register`, { username, password: PASSWORD });
+      assert.equal(reg.status, 201);
+      await page.waitForURL(`${upUrl}/signin?**`);
+      await page.getByLabel('Username').fill(username);
+      await page.getByLabel('Password').fill(PASSWORD);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('button', { name: 'Allow' }).click();
+      return username;
+    }
+
+    it('signs in through the provider and lands on the account page signed in, in both modes', async () => {
+      for (const mode of ['session', 'token'] as const) {
+        const { context, page } = await newPage(chromium);
+        const errors = watchErrors(page);
+        try {
+          await page.goto(`${strict.url}/signin`);
+          await page.locator(`#mode-${mode}`).check();
+          await page.click('a[data-provider="tessera"]');
+          const username = await upstreamSignInAndConsent(page);
+          await page.waitForURL(`${strict.url}/account`).catch((err) => {
+            throw new Error(`landed on ${page.url()}`, { cause: err });
+          });
+          await page.locator('#username').filter({ hasText: username }).waitFor();
+          const cookie = (await context.cookies(strict.url)).find((c) => c.name.startsWith('tessera_'));
+          assert.equal(cookie?.sameSite, 'Strict');
+          assert.deepEqual(errors, []);
+        } finally {
+          await context.close();
+        }
+      }
+    });
+
+    it('links the provider from the account page and comes back to it signed in', async () => {
+      const { context, page } = await newPage(chromium);
+      const errors = watchErrors(page);
+      try {
+        const { username } = await registerAndLogin(strict.url, { mode: 'session', delivery: 'header' });
+        await page.goto(`${strict.url}/signin`);
+        await page.getByLabel('Username').fill(username);
+        await page.getByLabel('Password').fill(PASSWORD);
+        await page.locator('#mode-session').check();
+        await page.getByRole('button', { name: 'Sign in' }).click();
+        await page.waitForURL(`${strict.url}/account`);
+        await page.click('a[data-provider="tessera"]');
+        await upstreamSignInAndConsent(page);
+        await page.waitForURL(`${strict.url}/account`);
+        await page.locator('#username').filter({ hasText: username }).waitFor();
+        await page.locator('#identities li').first().waitFor();
+        assert.match((await page.locator('#identities').textContent()) ?? '', /Upstream Tessera/);
+        assert.deepEqual(errors, []);
+      } finally {
+        await context.close();
+      }
+    });
   });
 });

@@ -351,6 +351,33 @@ describe('sign-in through upstream providers', () => {
     assert.ok(types.includes('identity_unlinked') && types.includes('identity_linked'));
   });
 
+  it('links only while the session that started the link lives', async () => {
+    const { login } = await registerAndLogin(
+      tesseraUrl,
+      { mode: 'session', delivery: 'cookie' },
+      { origin: tesseraUrl },
+    );
+    const session = login.cookies.tessera_session!.value;
+    const browser = new Browser();
+    browser.jar.set('tessera_session', session);
+    gh.account.id = String(Math.floor(Math.random() * 1e9));
+    const toProvider = await browser.get(`${tesseraUrl}/auth/providers/gh/start?link=1`);
+    assert.equal(toProvider.status, 302);
+    const out = await call(tesseraUrl, 'POST', '/auth/logout', {
+      headers: {
+        cookie: `tessera_session=${session}`,
+        origin: tesseraUrl,
+        'x-csrf-token': login.body.csrf_token,
+      },
+    });
+    assert.equal(out.status, 204);
+    const landed = await browser.follow(toProvider.headers.get('location')!);
+    assert.equal(landed.res.status, 401);
+    assert.equal(errorCode(landed.text), 'unauthorized');
+    const owner = await srv.tessera.stores.identities.getIdentity(gh.issuer, gh.account.id);
+    assert.equal(owner, null, 'nothing linked');
+  });
+
   it('refuses a link started by another site, but not a sign-in', async () => {
     const { login } = await registerAndLogin(
       tesseraUrl,

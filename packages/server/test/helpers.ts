@@ -40,7 +40,7 @@ export async function startTestServer(
   overrides: Partial<Config> = {},
   options: { stores?: Stores; realClock?: boolean; rawSerializer?: boolean } = {},
 ): Promise<TestServer> {
-  const port = await freePort();
+  const port = overrides.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   const config = loadConfig(
     {},

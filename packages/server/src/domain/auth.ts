@@ -374,6 +374,15 @@ export class AuthService {
     return this.deps.stores.sessions.sessionOfRefreshToken(parts.id, sha256(parts.secret), this.now());
   }
 
+  /**
+   * Whether session `id` is still live, belongs to `userId` and its user is enabled: for a step
+   * that a session started and that comes back without its cookie (a provider link).
+   */
+  async sessionStillLive(id: string, userId: string): Promise<boolean> {
+    const live = await this.deps.stores.sessions.getLiveSession(id, this.now());
+    return live !== null && live.session.userId === userId && !live.user.disabled;
+  }
+
   csrfToken(sessionId: string): string {
     return hmac(this.deps.secrets.csrf, 'csrf', sessionId);
   }

@@ -28,8 +28,9 @@ export interface FlowState {
   verifier: string;
   mode: SessionMode;
   next: string | undefined;
-  /** Linking: the signed-in user who started it. */
+  /** Linking: the signed-in user who started it, and the session (or token family) they started it in. */
   linkUser: string | undefined;
+  linkSession: string | undefined;
   expiresAt: number;
 }
 
@@ -117,7 +118,11 @@ export class FederationService {
   /** Where to send the browser, and the flow state its cookie keeps. */
   async start(
     providerId: string,
-    options: { mode: SessionMode; next: string | undefined; linkUser: string | undefined },
+    options: {
+      mode: SessionMode;
+      next: string | undefined;
+      link: { userId: string; sessionId: string } | undefined;
+    },
   ): Promise<{ url: string; flow: FlowState }> {
     const p = this.provider(providerId);
     const config = await this.configuration(p);
@@ -128,7 +133,8 @@ export class FederationService {
       verifier: oidc.randomPKCECodeVerifier(),
       mode: options.mode,
       next: localPath(options.next),
-      linkUser: options.linkUser,
+      linkUser: options.link?.userId,
+      linkSession: options.link?.sessionId,
       expiresAt: this.now() + FLOW_TTL_SECONDS * 1000,
     };
     const params: Record<string, string> = {
@@ -170,13 +176,14 @@ export class FederationService {
   /**
    * The provider's answer: checked and exchanged by openid-client, then a sign-in (an unknown
    * identity gets a new account, never someone else's by a matching email or name) or, for a flow
-   * started by a signed-in user, a link. `signedIn` is who is signed in in this browser now.
+   * started by a signed-in user, a link to that user while the session they started it in lives.
+   * That session is the flow's, not the cookie's: the way back from the provider is a cross-site
+   * chain of redirects, on which a SameSite=Strict session cookie is not sent.
    */
   async callback(
     providerId: string,
     currentUrl: URL,
     flow: FlowState,
-    signedIn: { userId: string; sessionId: string } | null,
     client: ClientInfo,
   ): Promise<CallbackResult> {
     const p = this.provider(providerId);
@@ -214,15 +221,17 @@ export class FederationService {
     const known = await identities.getIdentity(p.issuer, profile.subject);
 
     if (flow.linkUser !== undefined) {
-      if (!signedIn || signedIn.userId !== flow.linkUser)
+      const userId = flow.linkUser;
+      const sessionId = flow.linkSession;
+      if (sessionId === undefined || !(await this.deps.auth.sessionStillLive(sessionId, userId)))
         throw new TesseraError('unauthorized', 'Sign in again, then link the provider.');
-      if (known && known.userId !== signedIn.userId) throw identityTaken();
+      if (known && known.userId !== userId) throw identityTaken();
       if (!known) {
-        const linked = await identities.linkIdentity({ ...identity, userId: signedIn.userId });
+        const linked = await identities.linkIdentity({ ...identity, userId });
         if (!linked) throw identityTaken();
         await this.deps.auth.auditFederation('identity_linked', {
-          userId: signedIn.userId,
-          sessionId: signedIn.sessionId,
+          userId,
+          sessionId,
           client,
           detail: p.id,
         });

@@ -5,6 +5,7 @@ export type PageName =
   | 'register'
   | 'account'
   | 'federation-error'
+  | 'federation-done'
   | 'forgot-password'
   | 'reset-password'
   | 'verify-email'
@@ -19,16 +20,19 @@ function layout(
   page: PageName,
   title: string,
   main: string,
-  options: { mode?: string; wide?: boolean } = {},
+  options: { mode?: string; wide?: boolean; refreshTo?: string } = {},
 ): string {
   const mode = options.mode ? ` data-mode="${escapeHtml(options.mode)}"` : '';
+  const refresh = options.refreshTo
+    ? `<meta http-equiv="refresh" content="0; url=${escapeHtml(options.refreshTo)}">\n`
+    : '';
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light">
-<title>${escapeHtml(title)} · Tessera</title>
+${refresh}<title>${escapeHtml(title)} · Tessera</title>
 <link rel="icon" href="/assets/logo.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/assets/app.css">
 <script type="module" src="/assets/app.js"></script>
@@ -234,6 +238,23 @@ ${
   </section>
 </div>`,
     { wide: true, ...(mode === undefined ? {} : { mode }) },
+  );
+}
+
+/**
+ * Where a provider sign-in (or link) that succeeded lands when the cookies are SameSite=Strict:
+ * a page of this site that moves on to `to` (a local path) by itself, with no script, so that
+ * the browser sends the cookies it was just given.
+ */
+export function federationDonePage(kind: 'signed_in' | 'linked', to: string): string {
+  const title = kind === 'linked' ? 'Provider linked' : 'Signed in';
+  return layout(
+    'federation-done',
+    title,
+    `<h1>${title}</h1>
+<p class="lead">Taking you on…</p>
+<p class="switch"><a id="federation-continue" href="${escapeHtml(to)}">Continue</a></p>`,
+    { refreshTo: to },
   );
 }
 

@@ -2,8 +2,8 @@ import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-js
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CODES, TesseraError } from '../../errors.js';
 import type { FederationService } from '../../federation/service.js';
-import { array, errors, noBody, object, PUBLIC, string } from '../../openapi/schemas.js';
-import { federationErrorPage } from '../../pages/html.js';
+import { array, errors, media, noBody, object, PUBLIC, string } from '../../openapi/schemas.js';
+import { federationDonePage, federationErrorPage } from '../../pages/html.js';
 import { PAGE_CSP } from '../../pages/index.js';
 import { NEXT_MAX_LENGTH } from '../../util/next-path.js';
 import { readCookie, setAuthCookie } from '../cookies.js';
@@ -160,18 +160,18 @@ export const federationRoutes: FastifyPluginAsyncJsonSchemaToTs<{
     async (request, reply) => {
       try {
         const { mode, next, link } = request.query;
-        let linkUser: string | undefined;
+        let linkTo: { userId: string; sessionId: string } | undefined;
         if (link === '1') {
           // Linking acts for the signed-in browser: a page of another site may not start it.
           guard.refuseForeignNavigation(request);
           const who = await browserUser(request);
           if (!who) throw new TesseraError('unauthorized', 'Sign in first, then link the provider.');
-          linkUser = who.userId;
+          linkTo = who;
         }
         const { url, flow } = await federation.start(request.params.id, {
           mode: mode ?? config.defaultMode,
           next,
-          linkUser,
+          link: linkTo,
         });
         reply.setCookie(flowCookie, federation.sealFlow(flow), {
           httpOnly: true,
@@ -199,10 +199,17 @@ export const federationRoutes: FastifyPluginAsyncJsonSchemaToTs<{
           '`state`, `iss` (RFC 9207), the code exchange with PKCE, and for OpenID Connect the ID token and ' +
           'its `nonce`. Then signs in (a new account for an identity never seen before, never an existing ' +
           'one by email) or links, sets the cookies of a cookie-delivery login and redirects to `next` or ' +
-          '`/account`. A failure answers a page with the error code, and nothing is created.',
+          '`/account`. With `SameSite=Strict` cookies it answers a page of this site that moves on there ' +
+          'itself instead (a redirect would go on with the provider’s cross-site chain, which Strict ' +
+          'cookies are not sent on). A failure answers a page with the error code, and nothing is created.',
         tags: ['federation'],
         security: PUBLIC,
         response: {
+          200: media(
+            'Signed in (or linked), with `SameSite=Strict` cookies: a page that moves on to `next` or ' +
+              '`/account` (`<meta http-equiv="refresh">`, no script).',
+            'text/html',
+          ),
           302: noBody('Signed in (or linked): on to `next` or `/account`.'),
           400: ERROR_PAGE,
           401: ERROR_PAGE,
@@ -220,9 +227,8 @@ export const federationRoutes: FastifyPluginAsyncJsonSchemaToTs<{
       reply.header('Cache-Control', 'no-store');
       try {
         const flow = federation.openFlow(cookie, request.params.id);
-        const who = flow.linkUser !== undefined ? await browserUser(request) : null;
         const current = new URL(request.url, config.issuer);
-        const result = await federation.callback(request.params.id, current, flow, who, clientOf(request));
+        const result = await federation.callback(request.params.id, current, flow, clientOf(request));
         if (result.kind === 'signed_in') {
           const issued = result.issued;
           if (issued.mode === 'token')
@@ -239,7 +245,15 @@ export const federationRoutes: FastifyPluginAsyncJsonSchemaToTs<{
             'federated login',
           );
         }
-        return reply.redirect(result.next ?? '/account', 302);
+        const to = result.next ?? '/account';
+        // SameSite=Strict cookies set here are not sent on a redirect that goes on with the
+        // provider's cross-site chain: a page of this site moves on instead, in a new navigation.
+        if (config.sameSite === 'strict')
+          return reply
+            .header('Content-Security-Policy', PAGE_CSP)
+            .type('text/html; charset=utf-8')
+            .send(federationDonePage(result.kind, to));
+        return reply.redirect(to, 302);
       } catch (err) {
         return failurePage(request, reply, err);
       }
