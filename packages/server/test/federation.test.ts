@@ -517,12 +517,12 @@ describe('sign-in through upstream providers', () => {
         await page.click('a[data-provider="corp"]');
         await page.waitForURL(`${tesseraUrl}/account`);
         await page.locator('#identities li').first().waitFor();
-        assert.match(await page.locator('#identities').innerText(), /Corp ID/);
-        assert.match(await page.locator('#username').innerText(), new RegExp(oidcUp.account.id));
+        assert.match((await page.locator('#identities').textContent()) ?? '', /Corp ID/);
+        assert.match((await page.locator('#username').textContent()) ?? '', new RegExp(oidcUp.account.id));
         // The only way in: unlinking says so, in words.
         await page.click('#identities button[data-identity]');
         await page.locator('#identities-error').waitFor();
-        assert.match(await page.locator('#identities-error').innerText(), /only way to sign in/);
+        assert.match((await page.locator('#identities-error').textContent()) ?? '', /only way to sign in/);
         assert.deepEqual(errors, []);
       } finally {
         await context.close();
