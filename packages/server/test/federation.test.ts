@@ -351,6 +351,22 @@ describe('sign-in through upstream providers', () => {
     assert.ok(types.includes('identity_unlinked') && types.includes('identity_linked'));
   });
 
+  it('links in token mode too: the browser signed in by its refresh cookie', async () => {
+    oidcUp.account.id = `u${uniqueName().slice(-10)}`;
+    const { browser } = await signIn('corp', 'mode=token');
+    assert.ok(browser.jar.has('tessera_refresh') && !browser.jar.has('tessera_session'));
+    const owner = await srv.tessera.stores.identities.getIdentity(oidcUp.issuer, oidcUp.account.id);
+    gh.account.id = String(Math.floor(Math.random() * 1e9));
+    const linked = await browser.follow(
+      `${tesseraUrl}/auth/providers/gh/start?link=1`,
+      (u) => u.origin === tesseraUrl && !u.pathname.startsWith('/auth/providers/'),
+    );
+    assert.equal(linked.url, `${tesseraUrl}/account`);
+    const ghIdentity = await srv.tessera.stores.identities.getIdentity(gh.issuer, gh.account.id);
+    assert.ok(owner && ghIdentity, 'both identities are stored');
+    assert.equal(ghIdentity.userId, owner.userId);
+  });
+
   it('links only while the session that started the link lives', async () => {
     const { login } = await registerAndLogin(
       tesseraUrl,
