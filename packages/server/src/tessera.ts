@@ -49,7 +49,7 @@ export interface TesseraCore {
   auth: AuthService;
   /** Email verification, recovery and notices. */
   email: EmailAccounts;
-  /** Where mails wait to be sent (SMTP, or the development outbox). */
+  /** Sends the mails waiting in the store (through SMTP, or into the development outbox). */
   mail: MailQueue;
   /** Undefined when the provider is off (`TESSERA_OAUTH=false`). */
   oauth: OAuthParts | undefined;
@@ -107,10 +107,11 @@ export async function createTessera(
     const revocations = new Revocations(stores.revocations, hub, config.accessTokenTtl + 120, options.now);
     const tokens = new TokenIssuer({ config, keys, now: options.now });
     const auth = new AuthService({ config, stores, tokens, secrets, revocations, now: options.now });
-    const mail = MailQueue.fromConfig(config);
+    const mail = MailQueue.fromConfig(config, stores.mail, secrets.mailQueue);
     closers.push(() => mail.close());
     const email = new EmailAccounts({ config, stores, secrets, mail, auth, now: options.now });
     auth.email = email;
+    closers.push(() => email.drained());
     let oauth: OAuthParts | undefined;
     if (config.oauth) {
       const service = new OAuthService({
@@ -189,6 +190,7 @@ export async function createTessera(
     );
     timer.unref();
     closers.push(() => clearInterval(timer));
+    mail.start();
     return {
       ...core,
       app,

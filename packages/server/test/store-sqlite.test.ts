@@ -10,6 +10,7 @@ import { auditLogContract } from './contracts/audit.js';
 import { sessionsOn } from './contracts/fixtures.js';
 import { identityStoreContract } from './contracts/identities.js';
 import { keyStoreContract } from './contracts/keys.js';
+import { mailOutboxContract } from './contracts/mail.js';
 import { oauthStoreContract } from './contracts/oauth.js';
 import { oauthCode, oauthRefresh, refresh, session, sessionUser, T0, user } from './contracts/records.js';
 import { revocationLogContract } from './contracts/revocations.js';
@@ -27,6 +28,7 @@ for (const [name, open] of [
 ] as const) {
   userStoreContract(name, open);
   identityStoreContract(name, open);
+  mailOutboxContract(name, open);
   sessionStoreContract(name, sessionsOn(open));
   keyStoreContract(name, open);
   revocationLogContract(name, open);
@@ -67,6 +69,7 @@ describe('sqlite: one file for every role', () => {
       'oauth_codes',
       'oauth_refresh_tokens',
       'oauth_jti',
+      'mail_queue',
     ])
       assert.ok(tables.includes(t), `${t} is in the file`);
     assert.ok(!tables.includes('oauth_meta'), 'no second migration scheme');
@@ -174,6 +177,7 @@ describe('sqlite: one file for every role', () => {
       CREATE INDEX refresh_tokens_session ON refresh_tokens(session_id);`);
     // …and without what later migrations added, so the file is at the version before the move.
     raw.exec(`
+      DROP TABLE mail_queue;
       DROP TABLE email_tokens;
       DROP INDEX users_verified_email;
       DROP INDEX users_email;

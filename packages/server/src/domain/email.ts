@@ -94,9 +94,14 @@ export class EmailAccounts {
     this.tasks.add(task);
   }
 
-  /** Resolves when the work begun after answers is done and the mails are out (tests, shutdown). */
-  async settled(): Promise<void> {
+  /** Resolves when the work begun after answers is done (shutdown: before the stores close). */
+  async drained(): Promise<void> {
     while (this.tasks.size > 0) await Promise.all([...this.tasks]);
+  }
+
+  /** Resolves when the work begun after answers is done and the mails are out (tests). */
+  async settled(): Promise<void> {
+    await this.drained();
     await this.deps.mail.idle();
   }
 
@@ -110,7 +115,7 @@ export class EmailAccounts {
     if (!email) return;
     const holder = await this.users.getUserByEmail(email);
     if (holder && holder.id !== user.id) {
-      this.deps.mail.enqueue(mails.emailInUse(this.ctx, email));
+      await this.deps.mail.enqueue(mails.emailInUse(this.ctx, email));
       await this.deps.auth.audit('email_verification_sent', {
         userId: user.id,
         client,
@@ -131,7 +136,7 @@ export class EmailAccounts {
       expiresAt: now + ttl * 1000,
       usedAt: null,
     });
-    this.deps.mail.enqueue(mails.verify(this.ctx, email, token, code, this.minutes(ttl)));
+    await this.deps.mail.enqueue(mails.verify(this.ctx, email, token, code, this.minutes(ttl)));
     await this.deps.auth.audit('email_verification_sent', { userId: user.id, client });
   }
 
@@ -211,7 +216,7 @@ export class EmailAccounts {
       }
       const ttl = this.config.passwordResetTtl;
       const token = await this.issue('reset', user.id, email, ttl);
-      this.deps.mail.enqueue(mails.reset(this.ctx, email, token, this.minutes(ttl)));
+      await this.deps.mail.enqueue(mails.reset(this.ctx, email, token, this.minutes(ttl)));
       await this.deps.auth.audit('password_reset_requested', { userId: user.id, client });
     });
   }
@@ -245,10 +250,10 @@ export class EmailAccounts {
     await this.deps.auth.throttle.limit(`email-change:user:${user.id}`, CHANGES_PER_HOUR, HOUR);
     const ttl = this.config.emailTokenTtl;
     const token = await this.issue('change', user.id, email, ttl);
-    this.deps.mail.enqueue(mails.confirmChange(this.ctx, email, token, this.minutes(ttl)));
+    await this.deps.mail.enqueue(mails.confirmChange(this.ctx, email, token, this.minutes(ttl)));
     if (user.email && user.emailVerified) {
       const undo = await this.issue('undo', user.id, user.email, ttl);
-      this.deps.mail.enqueue(mails.changeNotice(this.ctx, user.email, email, undo, this.minutes(ttl)));
+      await this.deps.mail.enqueue(mails.changeNotice(this.ctx, user.email, email, undo, this.minutes(ttl)));
     }
     await this.deps.auth.audit('email_change_requested', {
       userId: user.id,
@@ -257,9 +262,11 @@ export class EmailAccounts {
     });
   }
 
-  /** A notice to the verified address that the password changed. */
+  /** A notice to the verified address that the password changed, queued after the answer. */
   passwordChanged(user: Pick<UserRecord, 'email' | 'emailVerified'>): void {
-    if (user.email && user.emailVerified) this.deps.mail.enqueue(mails.passwordChanged(this.ctx, user.email));
+    const email = user.email;
+    if (email && user.emailVerified)
+      this.later(() => this.deps.mail.enqueue(mails.passwordChanged(this.ctx, email)));
   }
 
   /**
@@ -280,7 +287,7 @@ export class EmailAccounts {
       if (earlier.length === 0 || earlier.some((e) => e.userAgent === client.userAgent?.slice(0, 512)))
         return;
       const device = client.userAgent?.slice(0, 200) ?? 'unknown';
-      this.deps.mail.enqueue(mails.newDevice(this.ctx, email, device, client.ip ?? 'unknown', at));
+      await this.deps.mail.enqueue(mails.newDevice(this.ctx, email, device, client.ip ?? 'unknown', at));
       await this.deps.auth.audit('new_device_notice', { userId: user.id, client });
     });
   }

@@ -1,16 +1,14 @@
 import {
-  createCipheriv,
-  createDecipheriv,
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
   type JsonWebKey,
   type KeyObject,
-  randomBytes,
 } from 'node:crypto';
 import { jwkThumbprint } from '@tessera/verify';
 import type { Stores } from '../store/ports.js';
 import type { SigningKeyRecord } from '../store/types.js';
+import { seal, unseal } from '../util/crypto.js';
 
 export interface PublicJwk {
   kty: 'EC';
@@ -28,26 +26,6 @@ interface LoadedKey {
   privateKey: KeyObject | undefined;
 }
 
-function encrypt(plain: Buffer, key: Buffer): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
-  const body = Buffer.concat([cipher.update(plain), cipher.final()]);
-  return [
-    'v1',
-    iv.toString('base64url'),
-    cipher.getAuthTag().toString('base64url'),
-    body.toString('base64url'),
-  ].join('.');
-}
-
-function decrypt(sealed: string, key: Buffer): Buffer {
-  const [version, iv, tag, body] = sealed.split('.');
-  if (version !== 'v1' || !iv || !tag || body === undefined) throw new Error('unknown key encryption format');
-  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
-  decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-  return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]);
-}
-
 export function generateSigningKey(
   encryptionKey: Buffer,
   state: SigningKeyRecord['state'],
@@ -63,7 +41,7 @@ export function generateSigningKey(
     alg: 'ES256',
     state,
     publicJwk: { ...publicJwk },
-    privateKeyEnc: encrypt(privateKey.export({ format: 'der', type: 'pkcs8' }), encryptionKey),
+    privateKeyEnc: seal(privateKey.export({ format: 'der', type: 'pkcs8' }), encryptionKey),
     createdAt: now,
     retireUntil: null,
   };
@@ -113,7 +91,7 @@ export class KeyRing {
       let privateKey: KeyObject | undefined;
       if (record.state !== 'retired') {
         privateKey = createPrivateKey({
-          key: decrypt(record.privateKeyEnc, this.encryptionKey),
+          key: unseal(record.privateKeyEnc, this.encryptionKey),
           format: 'der',
           type: 'pkcs8',
         });

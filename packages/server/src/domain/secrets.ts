@@ -14,6 +14,8 @@ export interface Secrets {
   csrf: Buffer;
   /** Keys the stored hashes of mailed links and codes (a six-digit code's hash is no dictionary). */
   emailTokens: Buffer;
+  /** Encrypts the mails waiting in the store's queue: their links carry one-time tokens. */
+  mailQueue: Buffer;
 }
 
 /**
@@ -38,6 +40,7 @@ export function deriveSecrets(secret: string): Secrets {
     refreshDerivation: derive('refresh-derivation'),
     csrf: derive('csrf'),
     emailTokens: derive('email-tokens'),
+    mailQueue: derive('mail-queue'),
   };
 }
 

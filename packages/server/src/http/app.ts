@@ -111,23 +111,28 @@ export async function buildApp(options: AppOptions): Promise<App> {
     'tessera_emails_verified_total',
     'Email addresses verified, changed or restored by link or code.',
   );
+  // Read from the queue in the store: what every instance of the deployment has waiting.
   metrics.gauge(
     'tessera_mail_queued',
-    'Mails waiting to be sent (queued or being retried).',
-    () => mail.state.queued,
+    'Mails waiting to be sent (queued or being retried), by every instance.',
+    async () => (await mail.state()).queued,
   );
   metrics.gauge(
     'tessera_mail_retrying',
-    '1 while the last attempt to send a mail failed and the queue waits to retry, else 0.',
-    () => (mail.state.retrying ? 1 : 0),
+    '1 while a waiting mail has failed and waits to be retried, else 0.',
+    async () => ((await mail.state()).retrying ? 1 : 0),
   );
-  metrics.gauge('tessera_mail_sent', 'Mails sent since the start.', () => mail.state.sent);
+  metrics.gauge('tessera_mail_sent', 'Mails this instance sent since it started.', () => mail.counts.sent);
   metrics.gauge(
     'tessera_mail_failed_attempts',
-    'Attempts to send a mail that failed since the start.',
-    () => mail.state.failedAttempts,
+    'Attempts to send a mail that failed on this instance since it started.',
+    () => mail.counts.failedAttempts,
   );
-  metrics.gauge('tessera_mail_dropped', 'Mails given up after failing for a day.', () => mail.state.dropped);
+  metrics.gauge(
+    'tessera_mail_dropped',
+    'Mails this instance gave up after they failed for a day.',
+    () => mail.counts.dropped,
+  );
   metrics.gauge(
     'tessera_password_hashes_waiting',
     'Password hashes (logins, registrations, password changes) waiting for a hashing slot.',

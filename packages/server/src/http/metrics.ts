@@ -1,8 +1,11 @@
-/** A few Prometheus counters and gauges, in text exposition format. No dependency needed. */
+/**
+ * A few Prometheus counters and gauges, in text exposition format. No dependency needed. A gauge
+ * may be read from a store: one whose read fails is left out of that scrape, the rest still answer.
+ */
 export class Metrics {
   private readonly counters = new Map<string, number>();
   private readonly help = new Map<string, string>();
-  private readonly gauges = new Map<string, () => number>();
+  private readonly gauges = new Map<string, () => number | Promise<number>>();
 
   inc(name: string, labels: Record<string, string> = {}, by = 1): void {
     const key = `${name}${formatLabels(labels)}`;
@@ -13,7 +16,7 @@ export class Metrics {
     this.help.set(name, help);
   }
 
-  gauge(name: string, help: string, read: () => number): void {
+  gauge(name: string, help: string, read: () => number | Promise<number>): void {
     this.help.set(name, help);
     this.gauges.set(name, read);
   }
@@ -22,7 +25,7 @@ export class Metrics {
     return this.counters.get(`${name}${formatLabels(labels)}`) ?? 0;
   }
 
-  render(): string {
+  async render(): Promise<string> {
     const lines: string[] = [];
     const byName = new Map<string, string[]>();
     for (const [key, value] of this.counters) {
@@ -33,9 +36,13 @@ export class Metrics {
       if (this.help.has(name)) lines.push(`# HELP ${name} ${this.help.get(name)}`);
       lines.push(`# TYPE ${name} counter`, ...samples);
     }
-    for (const [name, read] of this.gauges) {
-      lines.push(`# HELP ${name} ${this.help.get(name)}`, `# TYPE ${name} gauge`, `${name} ${read()}`);
-    }
+    const gauges = [...this.gauges];
+    const values = await Promise.allSettled(gauges.map(([, read]) => read()));
+    gauges.forEach(([name], i) => {
+      const value = values[i]!;
+      if (value.status === 'rejected') return;
+      lines.push(`# HELP ${name} ${this.help.get(name)}`, `# TYPE ${name} gauge`, `${name} ${value.value}`);
+    });
     return `${lines.join('\n')}\n`;
   }
 }

@@ -19,7 +19,7 @@ export type StoresConfig = Pick<
 
 /**
  * Every role from the backends the configuration names. The durable roles (users, keys,
- * revocations, audit, OAuth) come from PostgreSQL when TESSERA_DATABASE_URL is set, else from the
+ * revocations, audit, OAuth, the mail queue) come from PostgreSQL when TESSERA_DATABASE_URL is set, else from the
  * embedded SQLite file in the data folder; with TESSERA_REDIS_URL (one Redis or a Redis Cluster)
  * sessions, refresh tokens and counters come from Redis, their source of truth, else from the
  * durable backend too (the embedded file keeps its counters in the process). Rejects with StoreUnavailableError, leaving nothing open, when a backend
@@ -58,8 +58,8 @@ export async function openStores(config: StoresConfig): Promise<Stores> {
   }
 }
 
-/** Every role but the identities, which each backend adds beside its users. */
-export type AccountStores = Omit<Stores, 'identities'>;
+/** Every role but the identities and the mail queue, which each backend adds beside its users. */
+export type AccountStores = Omit<Stores, 'identities' | 'mail'>;
 
 /**
  * Every role from one backend: its account roles, its OAuth store, and itself to ping and close.

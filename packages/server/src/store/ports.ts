@@ -14,7 +14,9 @@ import type {
   EmailTokenRecord,
   IdentityRecord,
   NewAuditEvent,
+  NewQueuedMail,
   NewRevocation,
+  QueuedMail,
   RefreshTokenRecord,
   RevocationEntry,
   SessionRecord,
@@ -49,6 +51,27 @@ export interface UserStore {
   useEmailToken(hash: string, purpose: EmailTokenPurpose, now: number): Promise<EmailTokenRecord | null>;
   /** Drops tokens that expired before `now`, used or not. */
   pruneEmailTokens(now: number): Promise<number>;
+}
+
+/**
+ * Mails waiting to be sent: in every backend that holds users, so a restart or a mail server
+ * that is down loses none, and every instance of a deployment drains the same queue. A mail is
+ * claimed with a lease before it is sent, so of instances claiming at once each mail goes to one.
+ */
+export interface MailOutbox {
+  /** Stores a mail, due at once. */
+  queueMail(mail: NewQueuedMail): Promise<void>;
+  /**
+   * Leases up to `limit` mails that are due at `now` and not leased (or whose lease ended), oldest
+   * first, to `lease` until `leaseUntil`, in one atomic step: concurrent claims get disjoint mails.
+   */
+  claimMail(lease: string, now: number, leaseUntil: number, limit: number): Promise<QueuedMail[]>;
+  /** Sent or given up: removes the mail, if `lease` still holds it. */
+  deleteMail(id: string, lease: string): Promise<boolean>;
+  /** A failed attempt, if `lease` still holds the mail: counted, the lease ended, due again at `nextAttemptAt`. */
+  retryMail(id: string, lease: string, nextAttemptAt: number): Promise<boolean>;
+  /** Mails waiting, and how many of them have failed at least once. */
+  countMail(): Promise<{ queued: number; retrying: number }>;
 }
 
 /** What `createUserWithIdentity` did: both rows, or neither. */
@@ -229,6 +252,7 @@ export interface Stores {
   audit: AuditLog;
   oauth: OAuthStore;
   identities: IdentityStore;
+  mail: MailOutbox;
   /** The backends behind the roles, each once: readiness pings them all, shutdown closes them all. */
   backends: Backend[];
 }

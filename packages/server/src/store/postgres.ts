@@ -16,6 +16,7 @@ import type {
   UserStore,
 } from './ports.js';
 import { PostgresIdentities } from './postgres-identities.js';
+import { PostgresMailOutbox } from './postgres-mail.js';
 import {
   type Row,
   toAudit,
@@ -236,6 +237,18 @@ const MIGRATIONS: string[] = [
      used_at BIGINT
    );
    CREATE INDEX IF NOT EXISTS email_tokens_expires ON email_tokens (expires_at);`,
+  // Mails waiting to be sent, sealed by the queue; `seq` is the order they were queued in.
+  `CREATE TABLE IF NOT EXISTS mail_queue (
+     seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     id TEXT COLLATE "C" NOT NULL UNIQUE,
+     sealed TEXT NOT NULL,
+     queued_at BIGINT NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     next_attempt_at BIGINT NOT NULL,
+     lease TEXT,
+     lease_until BIGINT
+   );
+   CREATE INDEX IF NOT EXISTS mail_queue_due ON mail_queue (next_attempt_at);`,
 ];
 
 export type PostgresStoreOptions = PgOptions;
@@ -684,5 +697,6 @@ export async function openPostgresStores(url: string, options: PostgresStoreOpti
   return {
     ...storesOn(db, new PostgresAccounts(db), new PostgresOAuthStore(db)),
     identities: new PostgresIdentities(db),
+    mail: new PostgresMailOutbox(db),
   };
 }

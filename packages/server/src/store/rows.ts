@@ -9,6 +9,7 @@ import type {
   AuditEvent,
   EmailTokenRecord,
   IdentityRecord,
+  QueuedMail,
   RevocationEntry,
   SessionRecord,
   SigningKeyRecord,
@@ -48,6 +49,18 @@ export function toEmailToken(r: Row): EmailTokenRecord {
     createdAt: r.created_at as number,
     expiresAt: r.expires_at as number,
     usedAt: orNull(r.used_at),
+  };
+}
+
+export function toQueuedMail(r: Row): QueuedMail {
+  return {
+    id: r.id as string,
+    sealed: r.sealed as string,
+    queuedAt: r.queued_at as number,
+    attempts: r.attempts as number,
+    nextAttemptAt: r.next_attempt_at as number,
+    lease: orNull(r.lease),
+    leaseUntil: orNull(r.lease_until),
   };
 }
 

@@ -247,6 +247,18 @@ const MIGRATIONS: string[] = [
      used_at INTEGER
    ) WITHOUT ROWID;
    CREATE INDEX email_tokens_expires ON email_tokens(expires_at);`,
+  // Mails waiting to be sent, sealed by the queue; `seq` is the order they were queued in.
+  `CREATE TABLE mail_queue (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     id TEXT NOT NULL UNIQUE,
+     sealed TEXT NOT NULL,
+     queued_at INTEGER NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     next_attempt_at INTEGER NOT NULL,
+     lease TEXT,
+     lease_until INTEGER
+   );
+   CREATE INDEX mail_queue_due ON mail_queue(next_attempt_at);`,
 ];
 
 /**

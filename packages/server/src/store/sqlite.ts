@@ -28,6 +28,7 @@ import {
 } from './rows.js';
 import { SqliteDatabase } from './sqlite-common.js';
 import { SqliteIdentities } from './sqlite-identities.js';
+import { SqliteMailOutbox } from './sqlite-mail.js';
 import type {
   AuditEvent,
   AuditQuery,
@@ -476,5 +477,6 @@ export function openSqliteStores(file: string): Stores {
   return {
     ...storesOn(db, new SqliteAccounts(db), new SqliteOAuthStore(db), new MemoryCounters()),
     identities: new SqliteIdentities(db),
+    mail: new SqliteMailOutbox(db),
   };
 }

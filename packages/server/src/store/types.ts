@@ -38,6 +38,26 @@ export interface EmailTokenRecord {
 }
 
 /**
+ * A mail waiting to be sent. The store keeps it sealed (encrypted by the queue, see
+ * mail/queue.ts) and never reads it: the links in it carry one-time tokens.
+ */
+export interface QueuedMail {
+  id: string;
+  /** The rendered mail, AES-256-GCM under a key derived from the server secret, bound to `id`. */
+  sealed: string;
+  queuedAt: number;
+  /** Failed attempts so far. */
+  attempts: number;
+  /** Not tried again before this. */
+  nextAttemptAt: number;
+  /** Who claimed it to send it (a token of that claim), and until when; null when nobody has. */
+  lease: string | null;
+  leaseUntil: number | null;
+}
+
+export type NewQueuedMail = Pick<QueuedMail, 'id' | 'sealed' | 'queuedAt'>;
+
+/**
  * A sign-in identity at an upstream provider, linked to one user. Keyed by (issuer, subject),
  * never by email: the email and name are what the provider said, kept for display only.
  */

@@ -1,4 +1,11 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 
 /** base64url of `bytes` random bytes from the CSPRNG. */
 export function randomToken(bytes = 32): string {
@@ -39,4 +46,32 @@ export function splitIdSecret(token: unknown): { id: string; secret: string } | 
   const m = ID_SECRET.exec(token);
   if (!m) return undefined;
   return { id: m[1]!, secret: m[2]! };
+}
+
+/**
+ * AES-256-GCM under `key`, as `v1.iv.tag.body` (base64url parts). `context` is authenticated
+ * but not stored: a sealed value opens only with the same context (a row's id, say).
+ */
+export function seal(plain: Buffer, key: Buffer, context = ''): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  if (context) cipher.setAAD(Buffer.from(context));
+  const body = Buffer.concat([cipher.update(plain), cipher.final()]);
+  return [
+    'v1',
+    iv.toString('base64url'),
+    cipher.getAuthTag().toString('base64url'),
+    body.toString('base64url'),
+  ].join('.');
+}
+
+/** What `seal` sealed, with the same key and context; throws when either differs or it was changed. */
+export function unseal(sealed: string, key: Buffer, context = ''): Buffer {
+  const [version, iv, tag, body, ...rest] = sealed.split('.');
+  if (version !== 'v1' || !iv || !tag || body === undefined || rest.length > 0)
+    throw new Error('unknown encryption format');
+  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+  if (context) decipher.setAAD(Buffer.from(context));
+  decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+  return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]);
 }

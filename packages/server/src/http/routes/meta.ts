@@ -95,10 +95,10 @@ export const metaRoutes: FastifyPluginAsync<MetaRouteOptions> = async (
                   transport: string('`smtp`, or `outbox` (the development folder).', {
                     enum: ['smtp', 'outbox'],
                   }),
-                  queued: integer('Mails waiting to be sent.'),
+                  queued: integer('Mails waiting to be sent, by every instance of the deployment.'),
                   retrying: {
                     type: 'boolean',
-                    description: 'The last send failed; the queue retries later.',
+                    description: 'A waiting mail has failed to send; it is retried later.',
                   },
                 },
                 { description: 'The mail queue.' },
@@ -113,7 +113,7 @@ export const metaRoutes: FastifyPluginAsync<MetaRouteOptions> = async (
     async () => {
       try {
         await pingStores(stores);
-        const { transport, queued, retrying } = mail.state;
+        const { transport, queued, retrying } = await mail.state();
         return { status: 'ready', store: storeLabel(stores), mail: { transport, queued, retrying } };
       } catch (err) {
         throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err);
@@ -138,7 +138,7 @@ export const metaRoutes: FastifyPluginAsync<MetaRouteOptions> = async (
     async (request, reply) => {
       authorizeMetrics(request);
       reply.header('Content-Type', 'text/plain; version=0.0.4');
-      return metrics.render();
+      return await metrics.render();
     },
   );
 };
