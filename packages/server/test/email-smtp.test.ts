@@ -217,6 +217,44 @@ describe('email over SMTP: sign up, verify, forget, reset, change', () => {
     assert.equal(smtp.to(nobody).length, 0);
   });
 
+  it('does no store work for a reset request before it has answered, whatever the address', async () => {
+    const known = await signUp(srv, smtp);
+    const { users, mail, audit } = srv.tessera.stores;
+    const calls: string[] = [];
+    const spy = <T extends object, K extends keyof T>(target: T, name: K, label: string) => {
+      const original = target[name] as (...args: unknown[]) => unknown;
+      target[name] = ((...args: unknown[]) => {
+        calls.push(label);
+        return original.apply(target, args);
+      }) as T[K];
+      return () => {
+        target[name] = original as T[K];
+      };
+    };
+    const restore = [
+      spy(users, 'getUserByEmail', 'lookup'),
+      spy(users, 'createEmailToken', 'token'),
+      spy(mail, 'queueMail', 'mail'),
+      spy(audit, 'appendAuditEvent', 'audit'),
+    ];
+    try {
+      const client = { ip: '192.0.2.7', userAgent: null };
+      const seen: Record<string, string[]> = {};
+      for (const address of [known.email, `${uniqueName('nobody')}@example.test`]) {
+        calls.length = 0;
+        await srv.tessera.email.forgot(address, client);
+        // Everything the request's own turn of the event loop still runs, its answer included.
+        for (let i = 0; i < 50; i++) await Promise.resolve();
+        assert.deepEqual(calls, [], 'nothing looked up, stored or audited before the answer');
+        await srv.tessera.email.settled();
+        seen[address] = [...calls];
+      }
+      assert.deepEqual(seen[known.email], ['lookup', 'token', 'mail', 'audit'], 'and done after it');
+    } finally {
+      for (const r of restore) r();
+    }
+  });
+
   it('limits a flood of reset requests per address, without telling which addresses exist', async () => {
     const { email } = await signUp(srv, smtp);
     const nobody = `${uniqueName('nobody')}@example.test`;

@@ -199,7 +199,7 @@ export class AuthService {
       await this.deps.stores.users.setPasswordHash(user.id, rehashed, user.passwordChangedAt);
     }
     const issued = await this.startSession(user, input.mode, client);
-    this.email?.newDeviceCheck(user, client);
+    this.email?.newDeviceCheck(user, client, issued.session.id);
     await this.audit('login_ok', {
       userId: user.id,
       sessionId: issued.session.id,

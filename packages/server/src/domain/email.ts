@@ -86,9 +86,14 @@ export class EmailAccounts {
     return token;
   }
 
-  /** Work done after the answer is sent: its time and its outcome never show in the answer. */
+  /**
+   * Work done after the answer is sent: its time and its outcome never show in the answer. It
+   * starts in a later turn of the event loop (setImmediate), once the request that asked for it
+   * has written its answer; not a step of it, not even a first synchronous SQLite read, runs before.
+   */
   private later(fn: () => Promise<void>): void {
-    const task = fn()
+    const task = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(fn)
       .catch((err: unknown) => this.deps.mail.log.warn({ err: String(err) }, 'mail step failed'))
       .finally(() => this.tasks.delete(task));
     this.tasks.add(task);
@@ -271,19 +276,17 @@ export class EmailAccounts {
 
   /**
    * A notice to the verified address when a sign-in comes from a device (User-Agent) none of the
-   * account's recent sign-ins came from; the first sign-in of an account is no news. Call it
-   * before the sign-in is audited.
+   * account's recent sign-ins came from; the first sign-in of an account is no news. The check
+   * runs after the answer, so the sign-in itself (its session, `sessionId`) is left out of it.
    */
-  newDeviceCheck(user: UserRecord, client: ClientInfo): void {
+  newDeviceCheck(user: UserRecord, client: ClientInfo, sessionId: string): void {
     if (!user.email || !user.emailVerified) return;
     const email = user.email;
     const at = new Date(this.now());
     this.later(async () => {
-      const earlier = await this.deps.stores.audit.listAuditEvents({
-        userId: user.id,
-        type: 'login_ok',
-        limit: 100,
-      });
+      const earlier = (
+        await this.deps.stores.audit.listAuditEvents({ userId: user.id, type: 'login_ok', limit: 101 })
+      ).filter((e) => e.sessionId !== sessionId);
       if (earlier.length === 0 || earlier.some((e) => e.userAgent === client.userAgent?.slice(0, 512)))
         return;
       const device = client.userAgent?.slice(0, 200) ?? 'unknown';
