@@ -98,6 +98,54 @@ describe('email over SMTP: sign up, verify, forget, reset, change', () => {
     assert.ok(events.some((e) => e.type === 'email_verified'));
   });
 
+  it('GET /auth/email answers the stored address: verified, not yet verified, none; 401 signed out', async () => {
+    const address = (token?: string) =>
+      call(srv.url, 'GET', '/auth/email', token === undefined ? {} : { headers: bearer(token) });
+    const verified = await signUp(srv, smtp);
+    const asVerified = (await login(srv, verified.username)).body.access_token;
+    const v = await address(asVerified);
+    assert.equal(v.status, 200, JSON.stringify(v.body));
+    assert.equal(v.headers.get('cache-control'), 'no-store');
+    assert.deepEqual(v.body, { email: verified.email, email_verified: true });
+
+    const pending = await signUp(srv, smtp, { verify: false });
+    const p = await address((await login(srv, pending.username)).body.access_token);
+    assert.deepEqual(p.body, { email: pending.email, email_verified: false });
+
+    const username = uniqueName('noaddr');
+    assert.equal(
+      (await call(srv.url, 'POST', '/auth/register', { body: { username, password: PASSWORD } })).status,
+      201,
+    );
+    const n = await address((await login(srv, username)).body.access_token);
+    assert.deepEqual(n.body, { email: null, email_verified: false });
+
+    const out = await address();
+    assert.equal(out.status, 401);
+    assert.equal(out.body.error, 'unauthorized');
+    assert.equal((await address('not-a-token')).status, 401);
+
+    // Read from the account, not the session: a confirmed change shows in the same session at once.
+    const next = `${verified.username}.moved@example.test`;
+    const change = await call(srv.url, 'POST', '/auth/email/change', {
+      body: { email: next },
+      headers: bearer(asVerified),
+    });
+    assert.equal(change.status, 202, JSON.stringify(change.body));
+    const confirm = linkToken(await smtp.waitFor(next, /Confirm your new/), 'confirm-email');
+    assert.equal(
+      (await call(srv.url, 'POST', '/auth/email/verify', { body: { token: confirm } })).status,
+      200,
+    );
+    assert.deepEqual((await address(asVerified)).body, { email: next, email_verified: true });
+    const me = await call(srv.url, 'GET', '/auth/me', { headers: bearer(asVerified) });
+    assert.deepEqual(
+      Object.keys(me.body.user).sort(),
+      ['id', 'roles', 'username'],
+      '/auth/me carries no address',
+    );
+  });
+
   it('verifies by the short code, signed in as the account it was sent for only', async () => {
     const a = await signUp(srv, smtp, { verify: false });
     const b = await signUp(srv, smtp, { verify: false });

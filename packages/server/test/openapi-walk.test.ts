@@ -355,6 +355,8 @@ for (const rawSerializer of [false, true]) {
       const auth = { authorization: `Bearer ${first.session_token}` };
       check('GET', '/auth/me', await send(u, 'GET', '/auth/me', { headers: auth }), 200);
       check('GET', '/auth/me', await send(u, 'GET', '/auth/me'), 401);
+      // An account without an address: `email` is null.
+      check('GET', '/auth/email', await send(u, 'GET', '/auth/email', { headers: auth }), 200);
       check(
         'GET',
         '/auth/me',
@@ -430,6 +432,9 @@ for (const rawSerializer of [false, true]) {
         ) as { access_token: string };
       const auth = { authorization: `Bearer ${(await signIn(username)).access_token}` };
       const verifyMail = await mailTo(email, /Confirm your email/);
+      const address = (headers: Record<string, string>) => send(u, 'GET', '/auth/email', { headers });
+      check('GET', '/auth/email', await address(auth), 200);
+      check('GET', '/auth/email', await address({}), 401);
       const verify = (token: string) => send(u, 'POST', '/auth/email/verify', { json: { token } });
       const code = (c: string, headers: Record<string, string> = auth) =>
         send(u, 'POST', '/auth/email/verify/code', { json: { code: c }, headers });
@@ -455,6 +460,7 @@ for (const rawSerializer of [false, true]) {
       check('POST', '/auth/password/reset', await reset(PASSWORD), 400);
 
       const again = { authorization: `Bearer ${(await signIn(email)).access_token}` };
+      check('GET', '/auth/email', await address(again), 200);
       const change = (body: unknown, headers: Record<string, string>) =>
         send(u, 'POST', '/auth/email/change', { json: body, headers });
       const next = `${username}.new@example.test`;

@@ -145,10 +145,26 @@ export class EmailAccounts {
     await this.deps.auth.audit('email_verification_sent', { userId: user.id, client });
   }
 
+  /**
+   * The caller's account as stored now. The session's copy of the user holds only what every
+   * request needs, not the address, which can change while the session lives.
+   */
+  private async account(who: Authenticated): Promise<UserRecord> {
+    const user = await this.users.getUserById(who.user.id);
+    if (!user || user.disabled) throw new TesseraError('unauthorized', 'Sign in first.');
+    return user;
+  }
+
+  /** The signed-in user's address, `null` when the account has none, and whether it is verified. */
+  async address(who: Authenticated): Promise<{ email: string | null; emailVerified: boolean }> {
+    const user = await this.account(who);
+    return { email: user.email, emailVerified: user.email !== null && user.emailVerified };
+  }
+
   /** The signed-in user asks for a new verification mail. */
   async requestVerification(who: Authenticated, client: ClientInfo): Promise<void> {
-    const user = await this.users.getUserById(who.user.id);
-    if (!user?.email) throw new TesseraError('invalid_request', 'The account has no email address.');
+    const user = await this.account(who);
+    if (!user.email) throw new TesseraError('invalid_request', 'The account has no email address.');
     if (user.emailVerified) throw new TesseraError('invalid_request', 'The address is verified already.');
     await this.deps.auth.throttle.limit(`email-verify:user:${user.id}`, VERIFY_MAILS_PER_HOUR, HOUR);
     await this.sendVerification(user, client);
@@ -247,8 +263,7 @@ export class EmailAccounts {
   /** The signed-in user asks to move the account to `input`: confirmed from there, announced here. */
   async requestChange(who: Authenticated, input: unknown, client: ClientInfo): Promise<void> {
     const email = normalizeEmail(input);
-    const user = await this.users.getUserById(who.user.id);
-    if (!user || user.disabled) throw new TesseraError('unauthorized', 'Sign in first.');
+    const user = await this.account(who);
     if (user.email === email && user.emailVerified) {
       throw new TesseraError('invalid_request', 'That is the address of the account already.');
     }

@@ -9,6 +9,7 @@ import {
   EMPTY_BODY,
   GUARD_ERRORS,
   PASSWORD,
+  SIGNED_IN,
   SIGNED_IN_WRITE,
   USER_FIELDS,
 } from './shared.js';
@@ -50,6 +51,42 @@ function redeemedView({ action, user }: Redeemed) {
 export const emailRoutes: FastifyPluginAsyncJsonSchemaToTs<{
   Options: AuthRouteOptions & { email: EmailAccounts };
 }> = async (app, { email, metrics, guard }) => {
+  app.get(
+    '/auth/email',
+    {
+      preHandler: guard.requireAuth,
+      schema: {
+        summary: 'My address',
+        description:
+          'The account’s email address as stored now and whether it is verified. `GET /auth/me` ' +
+          'answers from the session alone and has neither.',
+        tags: ['email'],
+        security: SIGNED_IN,
+        response: {
+          200: object(
+            {
+              email: {
+                type: ['string', 'null'],
+                description: 'The address; `null` when the account has none.',
+              },
+              email_verified: {
+                type: 'boolean',
+                description: 'Whether the address is verified; `false` when there is none.',
+              },
+            },
+            { description: 'The address.' },
+          ),
+          ...errors(...GUARD_ERRORS),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { email: address, emailVerified } = await email.address(signedIn(request));
+      reply.header('Cache-Control', 'no-store');
+      return { email: address, email_verified: emailVerified };
+    },
+  );
+
   app.post(
     '/auth/email/verify/request',
     {
