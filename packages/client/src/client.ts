@@ -5,6 +5,7 @@ import {
   changePasswordRequest,
   csrfRequest,
   type Delivery,
+  emailRequest,
   endSessionRequest,
   forgotPasswordRequest,
   grantsRequest,
@@ -27,6 +28,7 @@ import {
   verifyEmailRequest,
 } from './requests.js';
 import {
+  type EmailAddress,
   type EmailRedeemed,
   errorFrom,
   type GrantInfo,
@@ -35,6 +37,7 @@ import {
   type Me,
   type ProviderInfo,
   processCsrf,
+  processEmailAddress,
   processEmailRedeemed,
   processGrants,
   processIdentities,
@@ -187,6 +190,11 @@ export class TesseraClient {
   /** Verifies the signed-in user's address with the mailed six-digit code. */
   verifyEmailCode(code: string): Promise<EmailRedeemed> {
     return this.authed((c) => verifyEmailCodeRequest(this.issuer, c, code), processEmailRedeemed);
+  }
+
+  /** The signed-in user's address as stored now (`null` when none) and whether it is verified. */
+  email(): Promise<EmailAddress> {
+    return this.authed((c) => emailRequest(this.issuer, c), processEmailAddress);
   }
 
   /** Mails the signed-in user a new verification link and code. */

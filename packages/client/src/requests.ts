@@ -162,6 +162,11 @@ export function verifyEmailRequest(base: string, token: string): HttpRequest {
   return build(base, 'POST', '/auth/email/verify', NONE, { token });
 }
 
+/** The signed-in user's address and whether it is verified. */
+export function emailRequest(base: string, creds: Credentials): HttpRequest {
+  return build(base, 'GET', '/auth/email', creds);
+}
+
 /** Asks for a new verification mail for the signed-in user's address. */
 export function requestVerificationRequest(base: string, creds: Credentials): HttpRequest {
   return build(base, 'POST', '/auth/email/verify/request', creds, {});

@@ -17,6 +17,12 @@ export interface EmailRedeemed {
   user: User & { email: string; emailVerified: boolean };
 }
 
+/** The account's address (`GET /auth/email`): `null` when it has none. */
+export interface EmailAddress {
+  email: string | null;
+  emailVerified: boolean;
+}
+
 export interface Me {
   user: User & { roles: string[] };
   session: { id: string; mode: Mode; createdAt: string; expiresAt: string };
@@ -276,4 +282,11 @@ export async function processEmailRedeemed(res: Response): Promise<EmailRedeemed
       emailVerified: user.email_verified === true,
     },
   };
+}
+
+export async function processEmailAddress(res: Response): Promise<EmailAddress> {
+  const o = await json(res);
+  const email = o.email === null ? null : str(o, 'email', res.status);
+  if (typeof o.email_verified !== 'boolean') throw bad('email_verified missing', res.status);
+  return { email, emailVerified: o.email_verified };
 }

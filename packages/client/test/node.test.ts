@@ -90,6 +90,7 @@ describe('Node SDK, header delivery', () => {
     const wrong = await rejectsWith(c.login(username, 'not the password'), 'invalid_credentials');
     assert.equal(describeError(wrong), 'Wrong username or password.');
     await rejectsWith(c.me(), 'not_signed_in');
+    await rejectsWith(c.email(), 'not_signed_in');
   });
 
   test('token mode: login, me, sessions, fetch wrapper, logout; tokens only in storage', async () => {
@@ -104,6 +105,7 @@ describe('Node SDK, header delivery', () => {
     const me = await c.me();
     assert.equal(me.user.username, username);
     assert.equal(me.session.id, result.sessionId);
+    assert.deepEqual(await c.email(), { email: null, emailVerified: false }, 'an account without an address');
     const sessions = await c.sessions();
     assert.equal(sessions.filter((s) => s.current).length, 1);
     // The fetch wrapper puts the access token in a Bearer header for another server.

@@ -382,8 +382,10 @@ describe('email over SMTP: sign up, verify, forget, reset, change', () => {
       await client.register(username, PASSWORD, { email });
       const verify = await smtp.waitFor(email, /Confirm your email address/);
       await client.login(username, PASSWORD);
+      assert.deepEqual(await client.email(), { email, emailVerified: false });
       const byCode = await client.verifyEmailCode(codeIn(verify));
       assert.deepEqual(byCode.user.email, email);
+      assert.deepEqual(await client.email(), { email, emailVerified: true });
       await assert.rejects(
         client
           .verifyEmail(linkToken(verify, 'verify-email'))

@@ -2,7 +2,7 @@
 // and the verification page; every page under the strict CSP with no inline script.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { browserSkip, launchChromium, newPage, watchErrors } from '../../client/test/browser-helpers.js';
 import { call, PASSWORD, startTestServer, type TestServer, uniqueName } from './helpers.js';
 import { linkUrl, startSmtp, type TestSmtp } from './mail.js';
@@ -25,6 +25,17 @@ describe('email pages in Chromium', { skip: browserSkip, timeout: 90_000 }, () =
     await smtp?.stop();
   });
 
+  /** Creates an account on the registration page, with `email` when given; lands on /account. */
+  async function signUp(page: Page, username: string, email?: string): Promise<void> {
+    await page.goto(`${server.url}/register`);
+    await page.getByLabel('Username').fill(username);
+    if (email !== undefined) await page.getByLabel('Email address').fill(email);
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await page.getByLabel('Confirm password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.waitForURL(`${server.url}/account`);
+  }
+
   test('the email pages carry the strict CSP and no inline script or style', async () => {
     for (const path of ['/forgot-password', '/reset-password', '/verify-email', '/confirm-email']) {
       const res = await fetch(`${server.url}${path}`);
@@ -38,23 +49,39 @@ describe('email pages in Chromium', { skip: browserSkip, timeout: 90_000 }, () =
     assert.equal(change.headers.get('location'), '/signin');
   });
 
+  test('the account page of an account without an address offers to add one', async () => {
+    const { context, page } = await newPage(browser);
+    const errors = watchErrors(page);
+    await signUp(page, uniqueName('noaddr'));
+    await page.locator('#email-address').filter({ hasText: 'No email address' }).waitFor();
+    assert.equal(await page.locator('#email-status').isHidden(), true);
+    await page.getByRole('link', { name: 'Add an email address' }).click();
+    await page.waitForURL(`${server.url}/change-email`);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   test('sign up with an address, verify it, forget the password, follow the reset link, sign in', async () => {
     const { context, page } = await newPage(browser);
     const errors = watchErrors(page);
     const username = uniqueName('pages');
     const email = `${username}@example.test`;
-    await page.goto(`${server.url}/register`);
-    await page.getByLabel('Username').fill(username);
-    await page.getByLabel('Email address').fill(email);
-    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-    await page.getByLabel('Confirm password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Create account' }).click();
-    await page.waitForURL(`${server.url}/account`);
+    await signUp(page, username, email);
+    // The account page reads the address, not yet verified, next to the change link.
+    await page.locator('#email-status').filter({ hasText: 'Not verified' }).waitFor();
+    assert.equal(await page.locator('#email-address').textContent(), email);
+    await page.getByRole('link', { name: 'Change your email address' }).waitFor();
 
     const verify = await smtp.waitFor(email, /Confirm your email address/);
     await page.goto(linkUrl(verify, 'verify-email'));
     await page.getByRole('button', { name: 'Confirm' }).click();
     assert.match((await page.getByRole('alert').textContent()) ?? '', /is confirmed as your address/);
+    await page.goto(`${server.url}/account`);
+    await page
+      .locator('#email-status')
+      .filter({ hasText: /^Verified$/ })
+      .waitFor();
+    assert.equal(await page.locator('#email-address').textContent(), email);
 
     // A fresh browser: forgot password.
     const other = await newPage(browser);

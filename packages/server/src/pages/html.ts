@@ -234,7 +234,7 @@ ${
       <p class="hint">Changing it signs you out on every other device.</p>
       <button type="submit" class="button button-primary">Change password</button>
     </form>
-    <p class="hint"><a href="/change-email">Change your email address</a></p>
+    <p id="email-line" class="hint"><span id="email-address"></span> <span id="email-status" class="badge" hidden></span> · <a id="change-email" href="/change-email">Change your email address</a></p>
   </section>
 </div>`,
     { wide: true, ...(mode === undefined ? {} : { mode }) },

@@ -183,9 +183,10 @@ async function accountPage(): Promise<void> {
       me.session.mode === 'token'
         ? 'A short-lived access token in memory, renewed with an HttpOnly refresh cookie'
         : 'A session cookie (HttpOnly) this server remembers';
-    // A failure to list the apps shows in its own section; the rest of the page still works.
+    // A failure to list the apps (or read the address) shows in its alert; the rest of the page still works.
     await Promise.all([
       renderSessions(c),
+      guard('account-error', () => renderEmail(c)),
       grants && guard('grants-error', () => renderGrants(c)),
       identities && guard('identities-error', () => renderIdentities(c)),
     ]);
@@ -280,6 +281,17 @@ async function renderSessions(c: TesseraClient): Promise<void> {
   const ul = $('sessions');
   ul.replaceChildren(...list.map(sessionItem));
   $('session-count').textContent = list.length === 1 ? '1 active session' : `${list.length} active sessions`;
+}
+
+/** The address next to the change link, read from the account (the session does not carry it). */
+async function renderEmail(c: TesseraClient): Promise<void> {
+  const { email, emailVerified } = await c.email();
+  $('email-address').textContent = email ?? 'No email address';
+  const status = $('email-status');
+  status.hidden = email === null;
+  status.textContent = emailVerified ? 'Verified' : 'Not verified';
+  status.className = emailVerified ? 'badge badge-current' : 'badge';
+  $('change-email').textContent = email === null ? 'Add an email address' : 'Change your email address';
 }
 
 async function renderGrants(c: TesseraClient): Promise<void> {
