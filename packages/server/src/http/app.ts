@@ -8,7 +8,7 @@ import { hashesWaiting } from '../domain/passwords.js';
 import type { Revocations } from '../domain/revocations.js';
 import type { TokenIssuer } from '../domain/tokens.js';
 import type { FederationService } from '../federation/service.js';
-import type { MailQueue } from '../mail/queue.js';
+import type { MailQueue, MailQueueState } from '../mail/queue.js';
 import { authorizeRoutes } from '../oauth/routes/authorize.js';
 import { clientRoutes } from '../oauth/routes/clients.js';
 import { discoveryRoutes } from '../oauth/routes/discovery.js';
@@ -111,16 +111,22 @@ export async function buildApp(options: AppOptions): Promise<App> {
     'tessera_emails_verified_total',
     'Email addresses verified, changed or restored by link or code.',
   );
-  // Read from the queue in the store: what every instance of the deployment has waiting.
+  // Read from the queue in the store: what every instance of the deployment has waiting. A scrape
+  // reads every gauge at once, so the two below share one read of the store.
+  let queueRead: Promise<MailQueueState> | undefined;
+  const queueState = () =>
+    (queueRead ??= mail.state().finally(() => {
+      queueRead = undefined;
+    }));
   metrics.gauge(
     'tessera_mail_queued',
     'Mails waiting to be sent (queued or being retried), by every instance.',
-    async () => (await mail.state()).queued,
+    async () => (await queueState()).queued,
   );
   metrics.gauge(
     'tessera_mail_retrying',
     '1 while a waiting mail has failed and waits to be retried, else 0.',
-    async () => ((await mail.state()).retrying ? 1 : 0),
+    async () => ((await queueState()).retrying ? 1 : 0),
   );
   metrics.gauge('tessera_mail_sent', 'Mails this instance sent since it started.', () => mail.counts.sent);
   metrics.gauge(
