@@ -109,8 +109,10 @@ async function signinPage(): Promise<void> {
   const providerButtons = () => {
     const mode = chosenMode();
     for (const a of document.querySelectorAll<HTMLAnchorElement>('#providers a[data-provider]')) {
-      const url = providerStartUrl(location.origin, a.dataset.provider ?? '', { mode, next: then(mode) });
-      a.href = new URL(url).pathname + new URL(url).search;
+      const url = new URL(
+        providerStartUrl(location.origin, a.dataset.provider ?? '', { mode, next: then(mode) }),
+      );
+      a.href = url.pathname + url.search;
     }
   };
   providerButtons();
