@@ -102,9 +102,11 @@ before(async () => {
 
   await localSqlitePrebuild(prebuilds);
   writeFileSync(path.join(project, '.prebuild-installrc'), `local-prebuilds=${prebuilds}\n`);
+  // As the README says: npm 11 runs the native modules' install scripts only when allowed.
+  const allowScripts = { argon2: true, 'better-sqlite3': true };
   writeFileSync(
     path.join(project, 'package.json'),
-    `${JSON.stringify({ name: 'install-check', private: true, type: 'module' }, null, 2)}\n`,
+    `${JSON.stringify({ name: 'install-check', private: true, type: 'module', allowScripts }, null, 2)}\n`,
   );
   await run(
     'npm',
