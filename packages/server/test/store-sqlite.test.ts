@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { closeStores } from '../src/store/open.js';
 import { openSqliteStores } from '../src/store/sqlite.js';
+import { SqliteDatabase } from '../src/store/sqlite-common.js';
 import { auditLogContract } from './contracts/audit.js';
 import { sessionsOn } from './contracts/fixtures.js';
 import { identityStoreContract } from './contracts/identities.js';
@@ -227,5 +228,98 @@ describe('sqlite: one file for every role', () => {
     );
     await stores.backends[0]!.ping();
     await closeStores(stores);
+  });
+});
+
+describe('sqlite: group commit', () => {
+  /** A database on a file with two tables of its own: a parent and a child with a deferred key. */
+  function scratch(): { db: SqliteDatabase; file: string; rows: (table: string) => number[] } {
+    const file = tempFile();
+    const db = new SqliteDatabase(file);
+    db.q('CREATE TABLE parent (id INTEGER PRIMARY KEY)').run();
+    db.q(
+      'CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)',
+    ).run();
+    // Read through a second connection: what is there is what was committed.
+    const rows = (table: string) => {
+      const other = new Database(file, { readonly: true });
+      try {
+        return (other.prepare(`SELECT id FROM ${table} ORDER BY id`).all() as { id: number }[]).map(
+          (r) => r.id,
+        );
+      } finally {
+        other.close();
+      }
+    };
+    return { db, file, rows };
+  }
+  const insert = (db: SqliteDatabase, table: string, id: number, parentId?: number) =>
+    parentId === undefined
+      ? db.q(`INSERT INTO ${table} (id) VALUES (?)`).run(id)
+      : db.q(`INSERT INTO ${table} (id, parent_id) VALUES (?, ?)`).run(id, parentId);
+
+  it('commits the transactions of one turn together, in order; one that throws is undone alone', async () => {
+    const { db, rows } = scratch();
+    try {
+      const before = db.commits;
+      const results = await Promise.allSettled([
+        db.tx(() => insert(db, 'parent', 1).changes),
+        db.tx(() => {
+          insert(db, 'parent', 2);
+          throw new Error('changed its mind');
+        }),
+        db.tx(() => (db.q('SELECT count(*) AS n FROM parent').get() as { n: number }).n),
+        db.tx((id: number) => insert(db, 'parent', id).changes, 3),
+      ]);
+      assert.deepEqual(
+        results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)),
+        [1, 'changed its mind', 1, 1],
+        'each sees the ones before it, and not the one undone',
+      );
+      assert.equal(db.commits - before, 1, 'one commit for the four');
+      assert.deepEqual(rows('parent'), [1, 3]);
+
+      await db.tx(() => insert(db, 'parent', 4));
+      assert.equal(db.commits - before, 2, 'one alone commits alone');
+      assert.deepEqual(rows('parent'), [1, 3, 4]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('rejects every transaction of a group whose commit fails, and writes none of them', async () => {
+    const { db, rows } = scratch();
+    try {
+      const before = db.commits;
+      // The child's missing parent is found at COMMIT (a deferred key), after both ran.
+      const results = await Promise.allSettled([
+        db.tx(() => insert(db, 'parent', 1)),
+        db.tx(() => insert(db, 'child', 1, 99)),
+      ]);
+      for (const r of results) {
+        assert.equal(r.status, 'rejected');
+        assert.match(String((r as PromiseRejectedResult).reason.code), /^SQLITE_CONSTRAINT/);
+      }
+      assert.equal(db.commits, before);
+      assert.deepEqual(rows('parent'), [], 'not answered, not written');
+      assert.deepEqual(rows('child'), []);
+      // The database goes on: the next group commits.
+      await Promise.all([db.tx(() => insert(db, 'parent', 2)), db.tx(() => insert(db, 'child', 2, 2))]);
+      assert.deepEqual([rows('parent'), rows('child')], [[2], [2]]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('commits what is queued when it closes, and refuses work after', async () => {
+    const { db, rows } = scratch();
+    const queued = db.tx(() => insert(db, 'parent', 7).changes);
+    await db.close();
+    assert.equal(await queued, 1);
+    assert.deepEqual(rows('parent'), [7]);
+    await assert.rejects(
+      db.tx(() => insert(db, 'parent', 8)),
+      (err: Error) => err.name === 'StoreUnavailableError',
+    );
   });
 });

@@ -15,12 +15,23 @@ export function settle<T>(fn: () => T): Promise<T> {
   try {
     return Promise.resolve(fn());
   } catch (err) {
-    const code = err instanceof Error && 'code' in err ? String((err as { code: unknown }).code) : '';
-    if (code.startsWith('SQLITE_') && !code.startsWith('SQLITE_CONSTRAINT')) {
-      return Promise.reject(new StoreUnavailableError(err));
-    }
-    return Promise.reject(err);
+    return Promise.reject(storeFault(err));
   }
+}
+
+/** What a caller sees of an error SQLite threw: a fault becomes StoreUnavailableError. */
+function storeFault(err: unknown): unknown {
+  const code = err instanceof Error && 'code' in err ? String((err as { code: unknown }).code) : '';
+  return code.startsWith('SQLITE_') && !code.startsWith('SQLITE_CONSTRAINT')
+    ? new StoreUnavailableError(err)
+    : err;
+}
+
+/** A transaction waiting for the next group commit. */
+interface QueuedTx {
+  readonly run: () => unknown;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (err: unknown) => void;
 }
 
 /** Prepared statements, each prepared once per connection. */
@@ -273,6 +284,23 @@ export class SqliteDatabase implements Backend {
   // biome-ignore lint/suspicious/noExplicitAny: keyed by any function; each entry is its own wrapper
   private readonly transactions = new WeakMap<(...args: any[]) => unknown, Database.Transaction<any>>();
   private readonly checkpointer: SqliteCheckpointer | undefined;
+  /** Transactions asked for since the last group commit, in the order they were asked for. */
+  private queue: QueuedTx[] = [];
+  private commitCount = 0;
+  // The outer transaction of a group commit: each queued one runs inside it under its own savepoint.
+  private readonly group = (batch: QueuedTx[], outcomes: { ok: boolean; value: unknown }[]): void => {
+    for (const item of batch) {
+      if (!this.db.inTransaction) {
+        // SQLite ended the transaction itself (a fault): nothing more may run outside it.
+        throw new StoreUnavailableError(new Error('the group transaction was rolled back'));
+      }
+      try {
+        outcomes.push({ ok: true, value: item.run() });
+      } catch (err) {
+        outcomes.push({ ok: false, value: err });
+      }
+    }
+  };
 
   constructor(file: string) {
     this.db = openSqlite(file);
@@ -301,18 +329,73 @@ export class SqliteDatabase implements Backend {
   }
 
   /**
-   * `fn` in one IMMEDIATE transaction (the write lock taken at BEGIN), as a promise. The wrapper
-   * better-sqlite3 builds around a function is kept for functions passed again (the hot paths
-   * pass the same one every time).
+   * `fn` as one transaction, as a promise, with group commit: the transactions asked for in one
+   * turn of the event loop run, in order, inside one IMMEDIATE transaction (the write lock taken
+   * at BEGIN), each under its own savepoint, and are committed together. One that throws is rolled
+   * back to its savepoint alone and rejects with its error; the others still commit. Each promise
+   * settles only after the commit, so nothing is answered before it is durable; a failed commit
+   * rejects every one of them. The wrapper better-sqlite3 builds around a function is kept for
+   * functions passed again (the hot paths pass the same one every time).
    */
   tx<A extends unknown[], T>(fn: (...args: A) => T, ...args: A): Promise<T> {
-    let wrapped = this.transactions.get(fn) as Database.Transaction<(...args: A) => T> | undefined;
+    const run = this.transaction(fn);
+    return new Promise<T>((resolve, reject) => {
+      if (this.queue.length === 0) setImmediate(this.commitQueued);
+      this.queue.push({
+        run: () => run.immediate(...args),
+        resolve: resolve as (value: unknown) => void,
+        reject,
+      });
+    });
+  }
+
+  /** Transactions committed since open (a group commit counts once). */
+  get commits(): number {
+    return this.commitCount;
+  }
+
+  private readonly commitQueued = (): void => {
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0 || !this.db.open) {
+      for (const item of batch) item.reject(new StoreUnavailableError(new Error('the database is closed')));
+      return;
+    }
+    if (batch.length === 1) {
+      const [item] = batch as [QueuedTx];
+      try {
+        item.resolve(item.run());
+        this.commitCount++;
+      } catch (err) {
+        item.reject(storeFault(err));
+      }
+      return;
+    }
+    const outcomes: { ok: boolean; value: unknown }[] = [];
+    try {
+      this.transaction(this.group).immediate(batch, outcomes);
+    } catch (err) {
+      const fault = storeFault(err);
+      for (const item of batch) item.reject(fault);
+      return;
+    }
+    this.commitCount++;
+    for (const [i, item] of batch.entries()) {
+      const outcome = outcomes[i]!;
+      if (outcome.ok) item.resolve(outcome.value);
+      else item.reject(storeFault(outcome.value));
+    }
+  };
+
+  /** better-sqlite3's wrapper of `fn`, made once per function. */
+  // biome-ignore lint/suspicious/noExplicitAny: any function's arguments, as better-sqlite3 types them
+  private transaction<F extends (...args: any[]) => unknown>(fn: F): Database.Transaction<F> {
+    let wrapped = this.transactions.get(fn) as Database.Transaction<F> | undefined;
     if (wrapped === undefined) {
       wrapped = this.db.transaction(fn);
       this.transactions.set(fn, wrapped as never);
     }
-    const run = wrapped;
-    return settle(() => run.immediate(...args));
+    return wrapped;
   }
 
   /**
@@ -358,6 +441,7 @@ export class SqliteDatabase implements Backend {
   }
 
   async close(): Promise<void> {
+    this.commitQueued();
     await this.checkpointer?.close();
     if (this.db.open) this.db.close();
   }
