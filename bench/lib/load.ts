@@ -1,24 +1,33 @@
 // HTTP load from this process with autocannon; every bench's runs go through here.
 import autocannon from 'autocannon';
-import type { Run } from './stats.js';
+import { quantile, type Run } from './stats.js';
 
 export type LoadOptions = autocannon.Options & { connections: number };
 
-/** One autocannon run; `repeats` is read when it ends (see Run.repeats). */
+/**
+ * One autocannon run; `repeats` is read when it ends (see Run.repeats). p50 and p99 come from
+ * every 2xx answer's own latency (autocannon's `response` event, fractional ms), not from
+ * autocannon's histogram, which keeps whole milliseconds.
+ */
 export function cannon(opts: LoadOptions, repeats = () => 0): Promise<Run> {
+  const latencies: number[] = [];
   return new Promise((resolve, reject) => {
-    autocannon(opts, (err, r) => {
+    const instance = autocannon(opts, (err, r) => {
       if (err) return reject(err);
       const seconds = (r.finish.getTime() - r.start.getTime()) / 1000;
+      latencies.sort((a, b) => a - b);
       resolve({
         requests: r.requests.total,
         seconds,
         rps: r.requests.total / seconds,
-        p50: r.latency.p50,
-        p99: r.latency.p99,
+        p50: quantile(latencies, 0.5),
+        p99: quantile(latencies, 0.99),
         failures: r.non2xx + r.errors + r.timeouts,
         repeats: repeats(),
       });
+    });
+    instance.on('response', (_client, status: number, _bytes, ms: number) => {
+      if (status >= 200 && status < 300) latencies.push(ms);
     });
   });
 }
