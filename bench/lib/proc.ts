@@ -30,6 +30,25 @@ export async function waitForPort(port: number, timeoutMs: number): Promise<void
   }
 }
 
+/** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks per second. */
+const CLOCK_TICKS = 100;
+
+/**
+ * The CPU time (user + system, every thread) process `pid` has used so far, in µs, from
+ * /proc/<pid>/stat (10 ms ticks); undefined where there is no such file.
+ */
+export function cpuMicros(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // After "pid (comm) ": state, ppid, … utime and stime are the 12th and 13th fields.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface Proc {
   base: string;
   port: number;

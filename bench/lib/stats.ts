@@ -24,6 +24,8 @@ export interface Run {
   failures: number;
   /** Refresh tokens sent a second time, access tokens presented a second time, or pool shortfalls. */
   repeats: number;
+  /** CPU µs (user + system, all threads) the server process used per request, where measured. */
+  serverCpuMicros?: number;
 }
 
 export interface RoundRun extends Run {
@@ -40,6 +42,8 @@ export interface Row {
   p99: number;
   failures: number;
   repeats: number;
+  /** Median over the rounds of the server's CPU µs per request; NaN where not measured. */
+  serverCpuMicros: number;
   rounds: RoundRun[];
 }
 
@@ -63,6 +67,7 @@ export function summariseRounds(scenario: string, runs: readonly Run[], ceilings
     p99: median(rounds.map((x) => x.p99)),
     failures: rounds.reduce((a, x) => a + x.failures, 0),
     repeats: rounds.reduce((a, x) => a + x.repeats, 0),
+    serverCpuMicros: median(rounds.map((x) => x.serverCpuMicros ?? Number.NaN)),
     rounds,
   };
 }
