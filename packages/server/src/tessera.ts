@@ -15,6 +15,13 @@ import { closeStores, openStores } from './store/open.js';
 import type { Stores } from './store/ports.js';
 import { SessionCache } from './store/session-cache.js';
 
+/**
+ * How long an ended session (and its refresh tokens) stays in the store before upkeep deletes it.
+ * Nothing reads an ended session, since every read checks liveness; the day keeps it at hand for
+ * an operator looking at the database. The audit log keeps the history.
+ */
+const ENDED_SESSION_RETENTION_MS = 24 * 60 * 60_000;
+
 export interface TesseraOptions {
   /** Every storage role; default: what the config names (openStores). Either way closed with the rest. */
   stores?: Stores;
@@ -53,7 +60,10 @@ export interface TesseraCore {
   mail: MailQueue;
   /** Undefined when the provider is off (`TESSERA_OAUTH=false`). */
   oauth: OAuthParts | undefined;
-  /** Rotates keys when due and prunes expired revocations and OAuth state; rejects with the first failure. */
+  /**
+   * Rotates keys when due and prunes expired revocations, OAuth state, mailed tokens and the
+   * sessions (with their refresh tokens) that ended a day ago; rejects with the first failure.
+   */
   upkeep(): Promise<void>;
   /** Releases everything, newest first: timer, HTTP server, bridge, stores. Safe to call twice. */
   close(): Promise<void>;
@@ -141,6 +151,7 @@ export async function createTessera(
         () => stores.revocations.pruneRevocations(Math.floor(now() / 1000)),
         () => oauth?.store.prune(now()),
         () => stores.users.pruneEmailTokens(now()),
+        () => stores.sessions.pruneSessions(now() - ENDED_SESSION_RETENTION_MS),
       ];
       for (const step of steps)
         await Promise.resolve()

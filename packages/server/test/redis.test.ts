@@ -41,7 +41,7 @@ function contracts(name: string, open: () => Promise<Opened>, skip: string | und
       const r = await open();
       return { sessions: r.sessions, addUser: async () => {}, close: () => r.backend.close() };
     },
-    { skip },
+    { skip, prunes: false },
   );
   countersContract(
     name,

@@ -10,6 +10,7 @@ import { loadConfig } from '../src/config.js';
 import { pingStores } from '../src/store/open.js';
 import { openSqliteStores } from '../src/store/sqlite.js';
 import { createTessera } from '../src/tessera.js';
+import { session, sessionUser, user } from './contracts/records.js';
 import { freePort, SECRET } from './helpers.js';
 import { databaseUrl, deleteRedisKeys, dropSchemas, redisUrl, skipWithoutPgAndRedis } from './services.js';
 
@@ -83,6 +84,35 @@ describe('createTessera', () => {
     const after = calls.n;
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(calls.n, after, 'no upkeep after close');
+  });
+
+  it('upkeep deletes the sessions that ended more than a day ago, and keeps the rest', async () => {
+    const stores = openSqliteStores(':memory:');
+    const core = await createTessera(await configFor({ secret: SECRET }), { stores, http: false });
+    try {
+      const u = user();
+      await stores.users.createUser(u);
+      const now = Date.now();
+      const hour = 3_600_000;
+      const at = (start: number) =>
+        session(u.id, {
+          createdAt: start,
+          lastSeenAt: start,
+          expiresAt: start + 48 * hour,
+          idleExpiresAt: start + 24 * hour,
+        });
+      const endedTwoDaysAgo = at(now - 72 * hour); // idle end 48 h ago
+      const endedAnHourAgo = at(now - 25 * hour); // idle end 1 h ago
+      const live = at(now);
+      for (const s of [endedTwoDaysAgo, endedAnHourAgo, live])
+        await stores.sessions.createSession(s, sessionUser(u));
+      await core.upkeep();
+      assert.equal(await stores.sessions.getSession(endedTwoDaysAgo.id), null);
+      assert.notEqual(await stores.sessions.getSession(endedAnHourAgo.id), null, 'kept for the day');
+      assert.notEqual(await stores.sessions.getSession(live.id), null);
+    } finally {
+      await core.close();
+    }
   });
 
   it('closes what it opened when a later part fails to open', async () => {

@@ -160,6 +160,9 @@ export function sessionIdOfRefreshToken(id: string): string | null {
   return id.length > REFRESH_ID_SUFFIX ? id.slice(0, -REFRESH_ID_SUFFIX) : null;
 }
 
+/** Sessions a store deletes per transaction when it prunes ended ones. */
+export const SESSION_PRUNE_BATCH = 500;
+
 /** Sessions and the refresh-token families that live in them. */
 export interface SessionStore {
   /** Stores a session and, in token mode, its first refresh token, in one step. */
@@ -179,6 +182,13 @@ export interface SessionStore {
   sessionOfRefreshToken(id: string, secretHash: string, now: number): Promise<SessionRecord | null>;
   /** The compare-and-set at the heart of rotation: everything the caller needs, in one round trip. */
   rotateRefreshToken(request: RotateRequest): Promise<RotateResult>;
+  /**
+   * Deletes the sessions that ended (revoked, or past their idle or absolute end) before
+   * `endedBefore`, with their refresh tokens; returns how many sessions went. Never touches a
+   * session that is live or ended later. A store whose entries expire by themselves (Redis)
+   * has nothing to delete.
+   */
+  pruneSessions(endedBefore: number): Promise<number>;
   /**
    * Resolves once no copy of a session this store has ended can still be served by any instance
    * (store/session-cache.ts); absent where nothing is copied. Whatever ends sessions calls it

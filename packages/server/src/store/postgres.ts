@@ -15,6 +15,7 @@ import type {
   Stores,
   UserStore,
 } from './ports.js';
+import { SESSION_PRUNE_BATCH } from './ports.js';
 import { PostgresIdentities } from './postgres-identities.js';
 import { PostgresMailOutbox } from './postgres-mail.js';
 import {
@@ -480,6 +481,24 @@ export class PostgresAccounts
       [now, reason, id],
     );
     return n === 1;
+  }
+
+  /** In batches, each one statement: the ended sessions' refresh tokens, then the sessions. */
+  async pruneSessions(endedBefore: number): Promise<number> {
+    let total = 0;
+    for (let n = SESSION_PRUNE_BATCH; n === SESSION_PRUNE_BATCH; total += n) {
+      n = await this.count(
+        `WITH ended AS (
+           SELECT id FROM sessions WHERE revoked_at < $1 OR idle_expires_at < $1 OR expires_at < $1
+           LIMIT ${SESSION_PRUNE_BATCH} FOR UPDATE SKIP LOCKED
+         ), tokens AS (
+           DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM ended)
+         )
+         DELETE FROM sessions WHERE id IN (SELECT id FROM ended)`,
+        [endedBefore],
+      );
+    }
+    return total;
   }
 
   async revokeUserSessions(

@@ -111,6 +111,11 @@ export class SessionCache implements SessionStore {
     return this.store.sessionOfRefreshToken(id, secretHash, now);
   }
 
+  /** Only sessions that ended go, so no cached copy (of a live session) is touched. */
+  pruneSessions(endedBefore: number): Promise<number> {
+    return this.store.pruneSessions(endedBefore);
+  }
+
   /** Every copy any instance holds of a session this one has ended has run out. */
   async settle(): Promise<void> {
     // Timers run on the event loop's cached clock and may fire a little early: wait on our own.

@@ -16,6 +16,7 @@ import type {
   Stores,
   UserStore,
 } from './ports.js';
+import { SESSION_PRUNE_BATCH } from './ports.js';
 import {
   type Row,
   toAudit,
@@ -291,6 +292,30 @@ export class SqliteAccounts implements UserStore, SessionStore, KeyStore, Revoca
         ).all(now, reason, userId, exceptId ?? '', now, now) as Row[]
       ).map((r) => r.id as string),
     );
+  }
+
+  private readonly pruneBatchTx = (endedBefore: number): number => {
+    const ids = (
+      this.q(
+        `SELECT id FROM sessions
+         WHERE revoked_at < ? OR idle_expires_at < ? OR expires_at < ?
+         LIMIT ${SESSION_PRUNE_BATCH}`,
+      ).all(endedBefore, endedBefore, endedBefore) as Row[]
+    ).map((r) => r.id as string);
+    for (const id of ids) {
+      // Refresh token ids begin with their session's id: the range finds them by primary key.
+      this.q('DELETE FROM refresh_tokens WHERE id > ? AND id < ? AND session_id = ?').run(id, `${id}~`, id);
+      this.q('DELETE FROM sessions WHERE id = ?').run(id);
+    }
+    return ids.length;
+  };
+
+  /** In batches, each its own transaction, so rotations wait at most one batch for the write lock. */
+  async pruneSessions(endedBefore: number): Promise<number> {
+    let total = 0;
+    for (let n = SESSION_PRUNE_BATCH; n === SESSION_PRUNE_BATCH; total += n)
+      n = await this.sql.tx(this.pruneBatchTx, endedBefore);
+    return total;
   }
 
   sessionOfRefreshToken(id: string, secretHash: string, now: number): Promise<SessionRecord | null> {

@@ -2,7 +2,12 @@
 // rotation compare-and-set.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type RotateRequest, refreshTokenId, type SessionStore } from '../../src/store/ports.js';
+import {
+  type RotateRequest,
+  refreshTokenId,
+  SESSION_PRUNE_BATCH,
+  type SessionStore,
+} from '../../src/store/ports.js';
 import type { RefreshTokenRecord, SessionRecord, UserRecord } from '../../src/store/types.js';
 import { randomId } from '../../src/util/crypto.js';
 import { refresh, session, sessionUser, T0, user } from './records.js';
@@ -24,7 +29,7 @@ const successorId = (t: RefreshTokenRecord, generation = 1): string =>
 export function sessionStoreContract(
   name: string,
   open: () => Promise<SessionsFixture>,
-  options: { skip?: string | false } = {},
+  options: { skip?: string | false; prunes?: boolean } = {},
 ): void {
   describe(`session store contract: ${name}`, { skip: options.skip || undefined }, () => {
     let fixture: SessionsFixture;
@@ -292,5 +297,65 @@ export function sessionStoreContract(
         assert.equal((await sessions.rotateRefreshToken(rotation(b.t, T0 + 2))).outcome, 'rotated');
       });
     });
+    // Stores whose entries expire by themselves (Redis) have nothing to prune.
+    if (options.prunes !== false) {
+      /** A token-mode session of `u` with its first refresh token; times default around `base`. */
+      async function family(u: UserRecord, base: number, overrides: Partial<SessionRecord>) {
+        const s = session(u.id, { createdAt: base, lastSeenAt: base, ...overrides });
+        const t = refresh(s.id, { createdAt: base, expiresAt: s.idleExpiresAt });
+        await sessions.createSession(s, sessionUser(u), t);
+        return { s, t };
+      }
+
+      it('deletes the sessions that ended before the cut, with their refresh tokens, and no other', async () => {
+        // Long before any other test's sessions, so only this test's can have ended before the cut.
+        const base = T0 - 10 * 365 * 86_400_000;
+        const cut = base + 10_000;
+        const u = user();
+        await fixture.addUser(u);
+        const open = { expiresAt: base + 3_600_000, idleExpiresAt: base + 600_000 };
+        const revokedBefore = await family(u, base, open);
+        assert.equal(await sessions.revokeSession(revokedBefore.s.id, base + 1_000, 'logout'), true);
+        const idleBefore = await family(u, base, { ...open, idleExpiresAt: base + 5_000 });
+        const absoluteBefore = await family(u, base, {
+          expiresAt: base + 9_000,
+          idleExpiresAt: base + 9_000,
+        });
+        const revokedAfter = await family(u, base, open);
+        assert.equal(await sessions.revokeSession(revokedAfter.s.id, cut + 1_000, 'logout'), true);
+        const endsAtCut = await family(u, base, { ...open, idleExpiresAt: cut });
+        const live = await family(u, base, { expiresAt: T0 + 3_600_000, idleExpiresAt: T0 + 600_000 });
+
+        // The refresh tokens go first: with them left behind, the SQL stores' foreign keys refuse.
+        assert.equal(await sessions.pruneSessions(cut), 3);
+        for (const gone of [revokedBefore, idleBefore, absoluteBefore])
+          assert.equal(await sessions.getSession(gone.s.id), null, 'an ended session is gone');
+        for (const kept of [revokedAfter, endsAtCut, live])
+          assert.deepEqual((await sessions.getSession(kept.s.id))?.id, kept.s.id, 'the others stay');
+        const rotated = await sessions.rotateRefreshToken({
+          id: live.t.id,
+          secretHash: live.t.secretHash,
+          successorId: successorId(live.t),
+          successorSecretHash: `h-${randomId()}`,
+          now: T0 + 1_000,
+          graceMs: GRACE,
+          idleTtlMs: IDLE,
+        });
+        assert.equal(rotated.outcome, 'rotated', 'a live family rotates as before');
+        assert.equal(await sessions.pruneSessions(cut), 0, 'nothing left to prune');
+      });
+
+      it('goes on past one batch until every ended session is gone', async () => {
+        const base = T0 - 20 * 365 * 86_400_000;
+        const u = user();
+        await fixture.addUser(u);
+        const ended = { expiresAt: base + 1_000, idleExpiresAt: base + 1_000 };
+        const ids: string[] = [];
+        for (let i = 0; i < SESSION_PRUNE_BATCH + 3; i++) ids.push((await family(u, base, ended)).s.id);
+        assert.equal(await sessions.pruneSessions(base + 2_000), SESSION_PRUNE_BATCH + 3);
+        assert.equal(await sessions.getSession(ids[0]!), null);
+        assert.equal(await sessions.getSession(ids.at(-1)!), null);
+      });
+    }
   });
 }
