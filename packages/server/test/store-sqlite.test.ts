@@ -323,3 +323,28 @@ describe('sqlite: group commit', () => {
     );
   });
 });
+
+describe('sqlite: pruning walks the whole table', () => {
+  it('finds ended sessions past the first step of rows', async () => {
+    const stores = openSqliteStores(':memory:');
+    try {
+      const u = user();
+      await stores.users.createUser(u);
+      const live = { expiresAt: T0 + 3_600_000, idleExpiresAt: T0 + 600_000 };
+      // More live rows than one step looks at (10,000), then ended ones behind them.
+      await Promise.all(
+        Array.from({ length: 10_050 }, () =>
+          stores.sessions.createSession(session(u.id, live), sessionUser(u)),
+        ),
+      );
+      const ended = Array.from({ length: 5 }, () =>
+        session(u.id, { expiresAt: T0 + 10, idleExpiresAt: T0 + 10 }),
+      );
+      for (const s of ended) await stores.sessions.createSession(s, sessionUser(u));
+      assert.equal(await stores.sessions.pruneSessions(T0 + 20), 5);
+      for (const s of ended) assert.equal(await stores.sessions.getSession(s.id), null);
+    } finally {
+      await closeStores(stores);
+    }
+  });
+});

@@ -17,6 +17,7 @@ import type {
   UserStore,
 } from './ports.js';
 import { SESSION_PRUNE_BATCH } from './ports.js';
+
 import {
   type Row,
   toAudit,
@@ -74,6 +75,8 @@ function sessionLive(s: SessionRecord, now: number): boolean {
   return s.revokedAt === null && s.expiresAt > now && s.idleExpiresAt > now;
 }
 
+/** Rows of the sessions table one step of pruneSessions looks at. */
+const SESSION_PRUNE_SCAN = 10_000;
 const INSERT_REFRESH = `INSERT INTO refresh_tokens (id, session_id, secret_hash, parent_id, created_at, expires_at, used_at)
   VALUES (?, ?, ?, ?, ?, ?, ?)`;
 
@@ -294,27 +297,42 @@ export class SqliteAccounts implements UserStore, SessionStore, KeyStore, Revoca
     );
   }
 
-  private readonly pruneBatchTx = (endedBefore: number): number => {
-    const ids = (
-      this.q(
-        `SELECT id FROM sessions
-         WHERE revoked_at < ? OR idle_expires_at < ? OR expires_at < ?
-         LIMIT ${SESSION_PRUNE_BATCH}`,
-      ).all(endedBefore, endedBefore, endedBefore) as Row[]
-    ).map((r) => r.id as string);
-    for (const id of ids) {
+  /**
+   * One step of pruneSessions: the ended sessions among the rows after rowid `after` (at most
+   * SESSION_PRUNE_SCAN rows on, at most SESSION_PRUNE_BATCH of them), deleted with their refresh
+   * tokens. Returns how many went and the rowid to go on after.
+   */
+  private readonly pruneStepTx = (endedBefore: number, after: number): { deleted: number; next: number } => {
+    const end = after + SESSION_PRUNE_SCAN;
+    const rows = this.q(
+      `SELECT rowid AS r, id FROM sessions
+       WHERE rowid > ? AND rowid <= ? AND (revoked_at < ? OR idle_expires_at < ? OR expires_at < ?)
+       ORDER BY rowid LIMIT ${SESSION_PRUNE_BATCH}`,
+    ).all(after, end, endedBefore, endedBefore, endedBefore) as Row[];
+    for (const { id } of rows as { id: string }[]) {
       // Refresh token ids begin with their session's id: the range finds them by primary key.
       this.q('DELETE FROM refresh_tokens WHERE id > ? AND id < ? AND session_id = ?').run(id, `${id}~`, id);
       this.q('DELETE FROM sessions WHERE id = ?').run(id);
     }
-    return ids.length;
+    const full = rows.length === SESSION_PRUNE_BATCH;
+    return { deleted: rows.length, next: full ? (rows.at(-1)!.r as number) : end };
   };
 
-  /** In batches, each its own transaction, so rotations wait at most one batch for the write lock. */
+  /**
+   * Walks the table in rowid steps, each its own short transaction: no index covers the ends
+   * (one would cost every refresh a write), and a step never holds the event loop or the write
+   * lock for more than SESSION_PRUNE_SCAN rows. Sessions made after it starts are new: not ended.
+   */
   async pruneSessions(endedBefore: number): Promise<number> {
+    const last = ((await this.run(() => this.q('SELECT max(rowid) AS m FROM sessions').get())) as Row).m as
+      | number
+      | null;
     let total = 0;
-    for (let n = SESSION_PRUNE_BATCH; n === SESSION_PRUNE_BATCH; total += n)
-      n = await this.sql.tx(this.pruneBatchTx, endedBefore);
+    for (let after = 0; after < (last ?? 0); ) {
+      const step = await this.sql.tx(this.pruneStepTx, endedBefore, after);
+      total += step.deleted;
+      after = step.next;
+    }
     return total;
   }
 
