@@ -88,6 +88,28 @@ describe('account pages in Chromium', { skip: browserSkip, timeout: 60_000 }, ()
     await context.close();
   });
 
+  test('an account page that cannot load says why, instead of loading for ever', async () => {
+    const username = await registerUser();
+    const { context, page } = await newPage(browser);
+    await signIn(page, base, username, PASSWORD, 'session');
+    await page.locator('#account').waitFor();
+    // The store behind the session list goes away: its route answers 503 from now on.
+    await page.route('**/auth/sessions', (route) =>
+      route.fulfill({
+        status: 503,
+        contentType: 'application/json',
+        body: JSON.stringify({ error: 'unavailable', message: 'The service is temporarily unavailable.' }),
+      }),
+    );
+    await page.reload();
+    const alert = page.locator('#account-error');
+    await alert.waitFor({ state: 'visible' });
+    assert.equal(await alert.textContent(), 'The service is temporarily unavailable. Try again in a moment.');
+    assert.equal(await page.locator('#loading').isVisible(), false, 'no endless "Loading"');
+    assert.equal(await page.locator('#account').isVisible(), false);
+    await context.close();
+  });
+
   for (const mode of ['token', 'session'] as const) {
     test(`${mode} mode: sign in, reload stays signed in, nothing readable by scripts, sign out`, async () => {
       const username = await registerUser();

@@ -158,6 +158,7 @@ export function accountPage(
     'account',
     'Your account',
     `<p id="loading" class="loading" role="status">Loading your account…</p>
+<p id="account-error" class="alert alert-error" role="alert" hidden></p>
 <div id="account" hidden>
   <div class="account-head">
     <div>
@@ -167,7 +168,6 @@ export function accountPage(
     </div>
     <button id="signout" type="button" class="button button-secondary">Sign out</button>
   </div>
-  <p id="account-error" class="alert alert-error" role="alert" hidden></p>
 
   <section aria-labelledby="sessions-title">
     <div class="section-head">

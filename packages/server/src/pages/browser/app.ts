@@ -192,9 +192,10 @@ async function accountPage(): Promise<void> {
       grants && guard('grants-error', () => renderGrants(c)),
       identities && guard('identities-error', () => renderIdentities(c)),
     ]);
-    $('loading').hidden = true;
     $('account').hidden = false;
   });
+  // Loaded, or the reason it did not load is in the account alert (outside the hidden block).
+  $('loading').hidden = true;
 
   $('signout').addEventListener('click', () => {
     void guard('account-error', async () => {
