@@ -61,6 +61,31 @@ describe('email pages in Chromium', { skip: browserSkip, timeout: 90_000 }, () =
     await context.close();
   });
 
+  test('the account page mails the confirmation link again until the address is confirmed', async () => {
+    const { context, page } = await newPage(browser);
+    const errors = watchErrors(page);
+    const username = uniqueName('resend');
+    const email = `${username}@example.test`;
+    await signUp(page, username, email);
+    await smtp.waitFor(email, /Confirm your email address/);
+    const resend = page.getByRole('button', { name: 'Mail the confirmation link again' });
+    await resend.click();
+    await page
+      .locator('#email-notice')
+      .filter({ hasText: `on their way to ${email}` })
+      .waitFor();
+    // A second mail, and its link confirms the address.
+    const second = await smtp.waitFor(email, /Confirm your email address/, 1);
+    await page.goto(linkUrl(second, 'verify-email'));
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    assert.match((await page.getByRole('alert').textContent()) ?? '', /is confirmed as your address/);
+    await page.goto(`${server.url}/account`);
+    await page.locator('#email-status').filter({ hasText: 'Verified' }).waitFor();
+    assert.equal(await resend.isHidden(), true, 'nothing to confirm any more');
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   test('sign up with an address, verify it, forget the password, follow the reset link, sign in', async () => {
     const { context, page } = await newPage(browser);
     const errors = watchErrors(page);

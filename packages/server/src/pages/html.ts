@@ -235,6 +235,8 @@ ${
       <button type="submit" class="button button-primary">Change password</button>
     </form>
     <p id="email-line" class="hint"><span id="email-address"></span> <span id="email-status" class="badge" hidden></span> · <a id="change-email" href="/change-email">Change your email address</a></p>
+    <p id="email-notice" class="alert alert-success" role="status" hidden></p>
+    <button id="resend-verification" type="button" class="button button-secondary button-small" hidden>Mail the confirmation link again</button>
   </section>
 </div>`,
     { wide: true, ...(mode === undefined ? {} : { mode }) },

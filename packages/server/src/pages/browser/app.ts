@@ -203,6 +203,16 @@ async function accountPage(): Promise<void> {
       toSignin();
     });
   });
+  $('resend-verification').addEventListener('click', (event) => {
+    void busy(event.currentTarget as HTMLButtonElement, 'Sending…', 'account-error', async () => {
+      await c.requestEmailVerification();
+      say(
+        'email-notice',
+        `A new link and code are on their way to ${$('email-address').textContent}.`,
+        'success',
+      );
+    });
+  });
   $('signout-all').addEventListener('click', (event) => {
     void busy(event.currentTarget as HTMLButtonElement, 'Signing out…', 'sessions-error', async () => {
       await c.logoutAll();
@@ -295,6 +305,7 @@ async function renderEmail(c: TesseraClient): Promise<void> {
   status.textContent = emailVerified ? 'Verified' : 'Not verified';
   status.className = emailVerified ? 'badge badge-current' : 'badge';
   $('change-email').textContent = email === null ? 'Add an email address' : 'Change your email address';
+  $('resend-verification').hidden = email === null || emailVerified;
 }
 
 async function renderGrants(c: TesseraClient): Promise<void> {
