@@ -9,7 +9,7 @@ import {
   type SessionStore,
 } from '../../src/store/ports.js';
 import type { RefreshTokenRecord, SessionRecord, UserRecord } from '../../src/store/types.js';
-import { randomId } from '../../src/util/crypto.js';
+import { randomId, sha256 } from '../../src/util/crypto.js';
 import { refresh, session, sessionUser, T0, user } from './records.js';
 
 export interface SessionsFixture {
@@ -22,9 +22,13 @@ export interface SessionsFixture {
 const GRACE = 10_000;
 const IDLE = 600_000;
 
-/** The id of a token's successor: like every refresh token id, it begins with its session's id. */
+/**
+ * The id of a token's successor: like every refresh token id, it begins with its session's id.
+ * Its suffix is a hash, so it is never the token's own id (a suffix made of the token's own
+ * characters was, once in 4,096 random ids).
+ */
 const successorId = (t: RefreshTokenRecord, generation = 1): string =>
-  refreshTokenId(t.sessionId, `g${generation}${t.id.slice(-20)}`);
+  refreshTokenId(t.sessionId, sha256(`${t.id}/${generation}`));
 
 export function sessionStoreContract(
   name: string,
