@@ -2,20 +2,20 @@ import { PostgresOAuthStore } from '../oauth/postgres.js';
 import { safeEqual } from '../util/crypto.js';
 import { storesOn } from './open.js';
 import { PgDatabase, type PgOptions, type Queryable } from './pg.js';
-import type {
-  AuditLog,
-  Counters,
-  KeyStore,
-  LiveSession,
-  RevocationLog,
-  RotateRequest,
-  RotateResult,
-  SessionStore,
-  SessionUser,
-  Stores,
-  UserStore,
+import {
+  type AuditLog,
+  type Counters,
+  type KeyStore,
+  type LiveSession,
+  type RevocationLog,
+  type RotateRequest,
+  type RotateResult,
+  SESSION_PRUNE_BATCH,
+  type SessionStore,
+  type SessionUser,
+  type Stores,
+  type UserStore,
 } from './ports.js';
-import { SESSION_PRUNE_BATCH } from './ports.js';
 import { PostgresIdentities } from './postgres-identities.js';
 import { PostgresMailOutbox } from './postgres-mail.js';
 import {

@@ -357,18 +357,9 @@ export class SqliteDatabase implements Backend {
   private readonly commitQueued = (): void => {
     const batch = this.queue;
     this.queue = [];
-    if (batch.length === 0 || !this.db.open) {
+    if (batch.length === 0) return;
+    if (!this.db.open) {
       for (const item of batch) item.reject(new StoreUnavailableError(new Error('the database is closed')));
-      return;
-    }
-    if (batch.length === 1) {
-      const [item] = batch as [QueuedTx];
-      try {
-        item.resolve(item.run());
-        this.commitCount++;
-      } catch (err) {
-        item.reject(storeFault(err));
-      }
       return;
     }
     const outcomes: { ok: boolean; value: unknown }[] = [];

@@ -4,20 +4,19 @@ import { SqliteOAuthStore } from '../oauth/sqlite.js';
 import { safeEqual } from '../util/crypto.js';
 import { MemoryCounters } from './memory.js';
 import { storesOn } from './open.js';
-import type {
-  AuditLog,
-  KeyStore,
-  LiveSession,
-  RevocationLog,
-  RotateRequest,
-  RotateResult,
-  SessionStore,
-  SessionUser,
-  Stores,
-  UserStore,
+import {
+  type AuditLog,
+  type KeyStore,
+  type LiveSession,
+  type RevocationLog,
+  type RotateRequest,
+  type RotateResult,
+  SESSION_PRUNE_BATCH,
+  type SessionStore,
+  type SessionUser,
+  type Stores,
+  type UserStore,
 } from './ports.js';
-import { SESSION_PRUNE_BATCH } from './ports.js';
-
 import {
   type Row,
   toAudit,
