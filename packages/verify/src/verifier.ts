@@ -9,7 +9,7 @@ import {
   type TrustedKey,
 } from './algorithms.js';
 import { decodeStrictInto } from './base64url.js';
-import { VerifiedTokenCache } from './cache.js';
+import { signatureFingerprint, VerifiedTokenCache } from './cache.js';
 import { type AccessTokenClaims, type ClaimRules, checkClaims, deepFreeze, scopesOf } from './claims.js';
 import { VerifyError } from './errors.js';
 import { JwksClient, type JwksClientOptions } from './jwks.js';
@@ -259,6 +259,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     readonly key: TrustedKey;
     readonly dot1: number;
     readonly dot2: number;
+    /** For the cache's admission (see VerifiedTokenCache). */
+    readonly fingerprint: number;
     /** The signing input and the signature, in the shared scratch buffers. */
     readonly input: Uint8Array;
     readonly sig: Uint8Array;
@@ -306,7 +308,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
     // low byte (as latin1 would), and a payload with any other char is refused right after, before
     // its claims are read. A plain JS copy: measured faster here than a Buffer#write call into C++.
     for (let i = 0; i < dot2; i++) INPUT_BYTES[i] = token.charCodeAt(i);
-    return { key, dot1, dot2, input: new Uint8Array(INPUT, 0, dot2), sig };
+    return {
+      key,
+      dot1,
+      dot2,
+      fingerprint: signatureFingerprint(sig),
+      input: new Uint8Array(INPUT, 0, dot2),
+      sig,
+    };
   }
 
   /** The claims of a token whose signature is good: every claim rule, then the cache. */
@@ -325,7 +334,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     checkRevocation(claims, nowMs);
     if (cache) {
       deepFreeze(claims);
-      cache.set(token, { claims, exp: claims.exp, kid: signed.key.kid });
+      if (cache.admits(signed.fingerprint))
+        cache.set(token, { claims, exp: claims.exp, kid: signed.key.kid });
     }
     return claims;
   }

@@ -166,9 +166,10 @@ describe('cache of verified tokens', () => {
       revocations: { check: (c) => (revoked.has(c.sid as string) ? 'token_revoked' : null) },
     });
     const tok = token(es, claims({ exp: Math.floor(t / 1000) + 60 }));
-    const first = v.verifySync(tok);
-    assert.equal(v.verifySync(tok), first, 'same frozen object from the cache');
-    assert.ok(Object.isFrozen(first));
+    v.verifySync(tok);
+    const cached = v.verifySync(tok);
+    assert.equal(v.verifySync(tok), cached, 'same frozen object from the cache');
+    assert.ok(Object.isFrozen(cached));
     revoked.add('sess-1');
     assert.equal(
       code(() => v.verifySync(tok)),
@@ -180,6 +181,36 @@ describe('cache of verified tokens', () => {
       code(() => v.verifySync(tok)),
       'token_expired',
     );
+  });
+  test('a token enters at its second verification', () => {
+    const v = createVerifier({ issuer: ISSUER, audience: AUDIENCE, jwks: { keys: [es.jwk] } });
+    const tok = token(es);
+    const first = v.verifySync(tok);
+    assert.ok(Object.isFrozen(first), 'claims are frozen whether or not they are kept');
+    const second = v.verifySync(tok);
+    assert.notEqual(second, first, 'the first verification keeps nothing');
+    assert.equal(v.verifySync(tok), second, 'the second one is kept');
+    v.clearCache();
+    assert.notEqual(v.verifySync(tok), second, 'cleared');
+    assert.notEqual(v.verifySync(tok), second, 'and the first sighting forgotten with it');
+  });
+  test('a token seen once, then pushed out of the table of first sightings, starts over', () => {
+    // max 2: two slots for first sightings, picked by the low bit of the fingerprint.
+    const v = createVerifier({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      jwks: { keys: [es.jwk] },
+      cache: { max: 2 },
+    });
+    const tok = token(es);
+    const slot = Buffer.from(tok.slice(tok.lastIndexOf('.') + 1), 'base64url')[3]! & 1;
+    let other = token(es);
+    while ((Buffer.from(other.slice(other.lastIndexOf('.') + 1), 'base64url')[3]! & 1) !== slot)
+      other = token(es);
+    v.verifySync(tok);
+    v.verifySync(other); // takes the slot
+    const again = v.verifySync(tok); // a first sighting again: not kept
+    assert.notEqual(v.verifySync(tok), again);
   });
   test('bounded in size', () => {
     const v = createVerifier({
