@@ -14,26 +14,30 @@ export function signatureFingerprint(sig: Uint8Array): number {
  * Already-verified tokens, keyed on the exact token string. Bounded; oldest entries go first.
  * The caller re-checks expiry and revocation on every hit, and flushes when a key is retired.
  *
- * A token enters at its second verification. The first only marks the token's fingerprint (32
- * bits of its signature) in a fixed table of numbers, so a token presented once costs the heap
- * nothing: where each request brings a token never seen before, keeping every one of them (its
- * string, its claims, the entry) until it is pushed out cost more than the lookups ever saved.
- * A fingerprint shared by two tokens only lets the second in a verification early: admission is
- * never a security decision, every entry is a token whose every check passed.
+ * A token enters at its second verification. The first only sets one bit, chosen by the token's
+ * fingerprint (32 bits of its signature), in a fixed bit table, so a token presented once costs
+ * the heap nothing: where each request brings a token never seen before, keeping every one of
+ * them (its string, its claims, the entry) until it was pushed out cost more than all the lookups
+ * saved. The table has 16 bits per entry of `max` and is cleared after every 2 × `max` first
+ * sightings, so at most one bit in eight is set. A bit set by another token only lets a token in
+ * at its first verification: admission is never a security decision, every entry is a token
+ * whose every check passed.
  */
 export class VerifiedTokenCache<C> {
   readonly #map = new Map<string, CachedToken<C>>();
-  /** Fingerprints of tokens verified once, one slot per low bits: at least `max` slots. */
   readonly #seen: Uint32Array;
   readonly #mask: number;
+  readonly #clearAfter: number;
+  #marks = 0;
   readonly max: number;
 
   constructor(max: number) {
     this.max = max;
-    let slots = 1;
-    while (slots < max) slots *= 2;
-    this.#seen = new Uint32Array(slots);
-    this.#mask = slots - 1;
+    let bits = 64;
+    while (bits < 16 * max) bits *= 2;
+    this.#seen = new Uint32Array(bits / 32);
+    this.#mask = bits - 1;
+    this.#clearAfter = 2 * max;
   }
 
   get size(): number {
@@ -45,13 +49,19 @@ export class VerifiedTokenCache<C> {
   }
 
   /**
-   * True when a token with this fingerprint was verified before (it may be cached now); otherwise
-   * remembers the fingerprint, in place of whichever one held its slot, and answers false.
+   * True when the fingerprint's bit is set (a token with it was verified before, and may be
+   * cached now); otherwise sets the bit and answers false.
    */
   admits(fingerprint: number): boolean {
-    const slot = fingerprint & this.#mask;
-    if (this.#seen[slot] === fingerprint) return true;
-    this.#seen[slot] = fingerprint;
+    const bit = fingerprint & this.#mask;
+    const word = bit >>> 5;
+    const flag = 1 << (bit & 31);
+    if ((this.#seen[word]! & flag) !== 0) return true;
+    if (++this.#marks > this.#clearAfter) {
+      this.#seen.fill(0);
+      this.#marks = 1;
+    }
+    this.#seen[word]! |= flag;
     return false;
   }
 
@@ -76,5 +86,6 @@ export class VerifiedTokenCache<C> {
   clear(): void {
     this.#map.clear();
     this.#seen.fill(0);
+    this.#marks = 0;
   }
 }

@@ -194,8 +194,9 @@ describe('cache of verified tokens', () => {
     assert.notEqual(v.verifySync(tok), second, 'cleared');
     assert.notEqual(v.verifySync(tok), second, 'and the first sighting forgotten with it');
   });
-  test('a token seen once, then pushed out of the table of first sightings, starts over', () => {
-    // max 2: two slots for first sightings, picked by the low bit of the fingerprint.
+  /** The fingerprint's low 6 bits: every table (64 bits or more) tells tokens apart by them. */
+  const low6 = (tok: string) => Buffer.from(tok.slice(tok.lastIndexOf('.') + 1), 'base64url')[3]! & 63;
+  test('first sightings are forgotten after twice as many others as the cache holds', () => {
     const v = createVerifier({
       issuer: ISSUER,
       audience: AUDIENCE,
@@ -203,14 +204,28 @@ describe('cache of verified tokens', () => {
       cache: { max: 2 },
     });
     const tok = token(es);
-    const slot = Buffer.from(tok.slice(tok.lastIndexOf('.') + 1), 'base64url')[3]! & 1;
-    let other = token(es);
-    while ((Buffer.from(other.slice(other.lastIndexOf('.') + 1), 'base64url')[3]! & 1) !== slot)
-      other = token(es);
+    // Others that cannot share tok's bit.
+    const others: string[] = [];
+    while (others.length < 4) {
+      const t = token(es);
+      if (low6(t) !== low6(tok)) others.push(t);
+    }
     v.verifySync(tok);
-    v.verifySync(other); // takes the slot
+    for (const t of others) v.verifySync(t); // the fourth other clears the table
     const again = v.verifySync(tok); // a first sighting again: not kept
     assert.notEqual(v.verifySync(tok), again);
+  });
+  test('a working set the size of the cache is held from its second round on', () => {
+    const v = createVerifier({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      jwks: { keys: [es.jwk] },
+      cache: { max: 300 },
+    });
+    const toks = Array.from({ length: 300 }, () => token(es));
+    for (const t of toks) v.verifySync(t);
+    const second = toks.map((t) => v.verifySync(t));
+    for (const [i, t] of toks.entries()) assert.equal(v.verifySync(t), second[i], `token ${i} kept`);
   });
   test('bounded in size', () => {
     const v = createVerifier({
