@@ -73,9 +73,16 @@ async function waitUntil(
   }
 }
 
-function launch(args: string[], env: Record<string, string>, dataDir: string, what: string, port: number) {
+function launch(
+  args: string[],
+  env: Record<string, string>,
+  dataDir: string,
+  what: string,
+  port: number,
+  root = ROOT,
+) {
   const child = spawn(process.execPath, ['--conditions=@tessera/source', '--import', 'tsx', ...args], {
-    cwd: ROOT,
+    cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -118,8 +125,15 @@ async function up(p: ReturnType<typeof launch>, probe: string, port: number, dat
   return { base: p.base, port, child: p.child, dataDir, stop: p.stop };
 }
 
-/** `tessera serve` in its own process, configured through the environment only; up once /healthz answers. */
-export async function startTessera(env: Record<string, string>, nodeArgs: string[] = []): Promise<Proc> {
+/**
+ * `tessera serve` in its own process, configured through the environment only; up once /healthz
+ * answers. `root` is the checkout it runs from (another one for an A/B, see bench/ab.ts).
+ */
+export async function startTessera(
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+  root = ROOT,
+): Promise<Proc> {
   const port = await freePort();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'tessera-bench-'));
   const base = `http://127.0.0.1:${port}`;
@@ -133,8 +147,9 @@ export async function startTessera(env: Record<string, string>, nodeArgs: string
       TESSERA_DATA_DIR: dataDir,
     },
     dataDir,
-    'the server',
+    `the server (${root})`,
     port,
+    root,
   );
   return up(p, '/healthz', port, dataDir);
 }
