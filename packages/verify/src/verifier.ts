@@ -78,6 +78,8 @@ interface ParsedHeader {
 
 const MAX_HEADER_CHARS = 1024;
 const HEADER_CACHE_MAX = 64;
+// 10M entries of claims are gigabytes already; the first-sightings table takes 2 bytes per entry.
+const MAX_CACHE_ENTRIES = 10_000_000;
 // The key must never come from the token: embedded keys and key URLs are refused outright.
 const REFUSED_HEADER_PARAMS = ['jwk', 'jku', 'x5u', 'x5c', 'crit', 'b64'];
 // Scratch space for the hot path: verifySync is synchronous and never re-entered while these are
@@ -161,8 +163,12 @@ function validateOptions(o: VerifierOptions): { algorithms: Algorithm[]; audienc
   ) {
     throw new TypeError('requiredScopes must be a list of scope names');
   }
-  if (o.cache && o.cache.max !== undefined && !(Number.isInteger(o.cache.max) && o.cache.max > 0)) {
-    throw new TypeError('cache.max must be a positive integer');
+  const cacheMax = o.cache ? o.cache.max : undefined;
+  if (
+    cacheMax !== undefined &&
+    !(Number.isInteger(cacheMax) && cacheMax > 0 && cacheMax <= MAX_CACHE_ENTRIES)
+  ) {
+    throw new TypeError(`cache.max must be an integer 1..${MAX_CACHE_ENTRIES}`);
   }
   return { algorithms, audiences };
 }
@@ -257,6 +263,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   interface Signed {
     readonly hit?: undefined;
     readonly key: TrustedKey;
+    readonly header: ParsedHeader;
     readonly dot1: number;
     readonly dot2: number;
     /** For the cache's admission (see VerifiedTokenCache). */
@@ -310,6 +317,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     for (let i = 0; i < dot2; i++) INPUT_BYTES[i] = token.charCodeAt(i);
     return {
       key,
+      header,
       dot1,
       dot2,
       fingerprint: signatureFingerprint(sig),
@@ -334,7 +342,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
     checkRevocation(claims, nowMs);
     if (cache) {
       deepFreeze(claims);
-      if (cache.admits(signed.fingerprint))
+      // Kept only while its key is still trusted: a key retired while verify() awaited the
+      // signature has had its entries dropped already, and this one must not come after them.
+      if (cache.admits(signed.fingerprint) && lookup(signed.header)?.fingerprint === signed.key.fingerprint)
         cache.set(token, { claims, exp: claims.exp, kid: signed.key.kid });
     }
     return claims;

@@ -124,6 +124,32 @@ describe('JWKS client', () => {
     assert.equal(await code(v.verify(tok)), 'unknown_kid');
   });
 
+  test('a token whose key is retired while its signature is checked is not cached', async () => {
+    let keys = [k1.jwk];
+    // Answers from memory, in microtasks only: the refresh below ends before the signature
+    // check on the thread pool can report back.
+    const fetchKeys = (async () => ({
+      status: 200,
+      headers: new Headers({ 'cache-control': 'max-age=300' }),
+      body: null,
+      text: async () => JSON.stringify({ keys }),
+    })) as unknown as typeof fetch;
+    const client = new JwksClient({ url: 'https://auth.example.test/jwks', fetch: fetchKeys, cooldownMs: 0 });
+    await client.refresh();
+    const v = createVerifier({ issuer: ISSUER, audience: AUDIENCE, jwks: client });
+    const tok = token(k1);
+    v.verifySync(tok); // first sighting: the next verification would keep it
+    const pending = v.verify(tok);
+    keys = [k2.jwk];
+    await client.refresh();
+    assert.equal(client.get('k1'), undefined, 'k1 retired before the check reported back');
+    assert.equal((await pending).sub, 'user-1', 'accepted: its key was trusted when it was presented');
+    assert.throws(
+      () => v.verifySync(tok),
+      (e: unknown) => e instanceof VerifyError && e.code === 'unknown_kid',
+    );
+  });
+
   test('bad responses keep the previous key set', async () => {
     const s = await server([k1.jwk]);
     const client = new JwksClient({ url: s.url, cooldownMs: 0 });
