@@ -6,6 +6,7 @@ import { SessionCache } from '../src/store/session-cache.js';
 import { openSqliteStores } from '../src/store/sqlite.js';
 import { refresh, session, sessionUser, T0, user } from './contracts/records.js';
 import { sessionStoreContract } from './contracts/sessions.js';
+import { call, registerAndLogin, startTestServer, type TestServer } from './helpers.js';
 
 // The cache answers every question the store does, the same way.
 sessionStoreContract('sqlite behind a session cache', async () => {
@@ -99,6 +100,27 @@ describe('session cache: a live session in process, never one that has ended', (
     }
   });
 
+  it('an instance that lost the race to end a session still waits for the copies elsewhere', async () => {
+    const { stores, u, s, store, a, b, close } = await setup(300);
+    const c = new SessionCache(store, 300);
+    try {
+      const other = session(u.id);
+      await stores.sessions.createSession(other, sessionUser(u));
+      assert.notEqual(await b.getLiveSession(s.id, T0 + 1), null);
+      assert.notEqual(await b.getLiveSession(other.id, T0 + 1), null);
+      assert.equal(await c.revokeSession(s.id, T0 + 2, 'logout'), true, 'c ends it first');
+      assert.equal(await a.revokeSession(s.id, T0 + 2, 'logout'), false, 'a finds it ended');
+      await a.settle();
+      assert.equal(await b.getLiveSession(s.id, T0 + 3), null, 'b no longer serves its copy');
+      assert.deepEqual(await c.revokeUserSessions(u.id, T0 + 4, 'logout_all'), [other.id]);
+      assert.deepEqual(await a.revokeUserSessions(u.id, T0 + 4, 'account_disabled'), []);
+      await a.settle();
+      assert.equal(await b.getLiveSession(other.id, T0 + 5), null, 'nor after a revoke-all');
+    } finally {
+      await close();
+    }
+  });
+
   it('a refresh-token reuse ends the session everywhere once it has settled', async () => {
     const { s, first, a, b, close } = await setup(300);
     try {
@@ -158,6 +180,34 @@ describe('session cache: a live session in process, never one that has ended', (
       assert.equal(cache.size, 3);
     } finally {
       await stores.backends[0]!.close();
+    }
+  });
+});
+
+describe('session cache across instances of one deployment', () => {
+  it('disabling an account, while another instance signs it out everywhere, waits for every copy', async () => {
+    // Three servers over one store, each with its own cache. c holds a copy of the session; a
+    // signs the user out everywhere and, while a waits for the copies to run out, b disables the
+    // account and finds nothing left to end. b must still wait before it answers.
+    const stores = openSqliteStores(':memory:');
+    const servers = await Promise.all(
+      [0, 1, 2].map(() => startTestServer({ sessionCacheMs: 1000 }, { stores, realClock: true })),
+    );
+    const [a, b, c] = servers as [TestServer, TestServer, TestServer];
+    try {
+      const { login } = await registerAndLogin(a.url, { mode: 'session', delivery: 'header' });
+      const token = login.body.session_token as string;
+      const headers = { authorization: `Bearer ${token}` };
+      const me = await call(c.url, 'GET', '/auth/me', { headers });
+      assert.equal(me.status, 200, 'c has a copy');
+      const signingOut = call(a.url, 'POST', '/auth/logout-all', { headers });
+      while ((await stores.sessions.getLiveSession(token.split('.')[0]!, Date.now())) !== null)
+        await sleep(5);
+      assert.equal(await b.tessera.auth.setDisabled(me.body.user.id as string, true), true);
+      assert.equal((await call(c.url, 'GET', '/auth/me', { headers })).status, 401, 'once b has answered');
+      assert.equal((await signingOut).status, 204);
+    } finally {
+      for (const s of servers) await s.close();
     }
   });
 });

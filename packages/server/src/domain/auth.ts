@@ -518,7 +518,9 @@ export class AuthService {
   private async ended(ids: string[], reason: string, now: number, everyTokenOf?: string): Promise<void> {
     if (ids.length > 0) await this.deps.revocations.revokeSessions(ids, reason, now);
     if (everyTokenOf !== undefined) await this.deps.revocations.revokeUser(everyTokenOf, reason, now);
-    if (ids.length > 0) await this.deps.stores.sessions.settle?.();
+    // Also when this call ended nothing: another instance may have ended the same sessions a
+    // moment before, and its answer does not make the copies elsewhere run out any sooner.
+    await this.deps.stores.sessions.settle?.();
   }
 
   /**

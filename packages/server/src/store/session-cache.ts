@@ -70,7 +70,9 @@ export class SessionCache implements SessionStore {
   async revokeSession(id: string, now: number, reason: string): Promise<boolean> {
     const wasLive = await this.store.revokeSession(id, now, reason);
     this.#entries.delete(id);
-    if (wasLive) this.#endedAt = this.clock();
+    // Even when another instance ended it first: the caller answers after settle(), and a third
+    // instance may still hold a copy read before that other ending.
+    this.#endedAt = this.clock();
     return wasLive;
   }
 
@@ -82,7 +84,7 @@ export class SessionCache implements SessionStore {
   ): Promise<string[]> {
     const ids = await this.store.revokeUserSessions(userId, now, reason, exceptId);
     for (const id of ids) this.#entries.delete(id);
-    if (ids.length > 0) this.#endedAt = this.clock();
+    this.#endedAt = this.clock(); // an empty list may mean another instance ended them just now
     return ids;
   }
 
