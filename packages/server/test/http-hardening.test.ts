@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import argon2 from 'argon2';
 import { PASSWORD_PARAMS } from '../src/domain/passwords.js';
+import { openSqliteStores } from '../src/store/sqlite.js';
 import { call, PASSWORD, registerAndLogin, startTestServer, type TestServer, uniqueName } from './helpers.js';
 
 let srv: TestServer;
@@ -319,5 +320,40 @@ describe('graceful shutdown', () => {
     await closing;
     assert.equal(res.status, 200);
     await assert.rejects(fetch(`${own.url}/healthz`));
+  });
+});
+
+describe('an account disabled while a login is under way', () => {
+  it('gets no session from that login, and enabling it again revives none', async () => {
+    const stores = openSqliteStores(':memory:');
+    const srv = await startTestServer({}, { stores });
+    try {
+      const { username, login: first } = await registerAndLogin(srv.url, {
+        mode: 'token',
+        delivery: 'header',
+      });
+      const user = (await stores.users.getUserByUsername(username))!;
+      // The disable lands after the login read the user and before it writes the session, so the
+      // disable's revoke-all finds nothing of it to end.
+      const create = stores.sessions.createSession.bind(stores.sessions);
+      stores.sessions.createSession = async (...args) => {
+        await srv.app.auth.setDisabled(user.id, true);
+        return create(...args);
+      };
+      const login = await call(srv.url, 'POST', '/auth/login', {
+        body: { username, password: PASSWORD, mode: 'token', delivery: 'header' },
+      });
+      stores.sessions.createSession = create;
+      assert.equal(login.status, 401);
+      assert.equal(login.body.error, 'invalid_credentials');
+      assert.equal(await srv.app.auth.setDisabled(user.id, false), true);
+      assert.deepEqual(await stores.sessions.listSessions(user.id, srv.clock.now), [], 'no live session');
+      const refreshed = await call(srv.url, 'POST', '/auth/refresh', {
+        body: { refresh_token: first.body.refresh_token },
+      });
+      assert.equal(refreshed.status, 401, 'the session from before the disable stays ended');
+    } finally {
+      await srv.close();
+    }
   });
 });

@@ -199,6 +199,10 @@ export class AuthService {
       await this.deps.stores.users.setPasswordHash(user.id, rehashed, user.passwordChangedAt);
     }
     const issued = await this.startSession(user, input.mode, client);
+    if (issued === null) {
+      await this.audit('login_failed', { userId: user.id, client, detail: 'account disabled' });
+      throw new TesseraError('invalid_credentials', 'Wrong username or password.');
+    }
     this.email?.newDeviceCheck(user, client, issued.session.id);
     await this.audit('login_ok', {
       userId: user.id,
@@ -219,8 +223,10 @@ export class AuthService {
     client: ClientInfo,
     provider: string,
   ): Promise<IssuedTokens> {
-    if (user.disabled) throw new TesseraError('forbidden', 'This account is disabled.');
+    const disabled = () => new TesseraError('forbidden', 'This account is disabled.');
+    if (user.disabled) throw disabled();
     const issued = await this.startSession(user, mode, client);
+    if (issued === null) throw disabled();
     await this.audit('federated_login', {
       userId: user.id,
       sessionId: issued.session.id,
@@ -238,7 +244,12 @@ export class AuthService {
     return this.audit(type, fields);
   }
 
-  private async startSession(user: UserRecord, mode: SessionMode, client: ClientInfo): Promise<IssuedTokens> {
+  /** A new session for `user`, or null when the account was disabled while it was being started. */
+  private async startSession(
+    user: UserRecord,
+    mode: SessionMode,
+    client: ClientInfo,
+  ): Promise<IssuedTokens | null> {
     const now = this.now();
     const c = this.config;
     const id = randomId();
@@ -261,6 +272,7 @@ export class AuthService {
     const sessionUser = toSessionUser(user);
     if (secret !== undefined) {
       await this.deps.stores.sessions.createSession(session, sessionUser);
+      if (await this.disabledMeanwhile(user.id, id, now)) return null;
       return {
         mode,
         session,
@@ -281,7 +293,21 @@ export class AuthService {
       usedAt: null,
     };
     await this.deps.stores.sessions.createSession(session, sessionUser, first);
+    if (await this.disabledMeanwhile(user.id, id, now)) return null;
     return this.tokenPair(sessionUser, session, `${first.id}.${refreshSecret}`, first.expiresAt, now);
+  }
+
+  /**
+   * True, with the new session ended, when the account was disabled after its user was read and
+   * before the session was written: the disable's revoke-all ran before the session existed. The
+   * disable writes the flag before it ends sessions, so reading it after the write closes that gap.
+   */
+  private async disabledMeanwhile(userId: string, sessionId: string, now: number): Promise<boolean> {
+    const current = await this.deps.stores.users.getUserById(userId);
+    if (current !== null && !current.disabled) return false;
+    await this.deps.stores.sessions.revokeSession(sessionId, now, 'account_disabled');
+    await this.ended([sessionId], 'account_disabled', now);
+    return true;
   }
 
   private async tokenPair(
