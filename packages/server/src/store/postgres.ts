@@ -544,12 +544,13 @@ export class PostgresAccounts
         session.revokedAt === null &&
         session.expiresAt > req.now &&
         session.idleExpiresAt > req.now &&
-        (r.t_expires_at as number) > req.now &&
         !user.disabled;
       if (!live) return { outcome: 'invalid' };
       const usedAt = r.t_used_at as number | null;
       const idleEnd = Math.min(session.expiresAt, req.now + req.idleTtlMs);
       if (usedAt === null) {
+        // Only an unused token's own expiry counts: a spent one replayed later is reuse, however old.
+        if ((r.t_expires_at as number) <= req.now) return { outcome: 'invalid' };
         // The token spent, its successor stored and the session slid, in one statement.
         await c.query(
           `WITH spent AS (UPDATE refresh_tokens SET used_at = $1 WHERE id = $2),

@@ -114,8 +114,10 @@ const SCRIPTS = {
       end
       return {'invalid'}
     end
-    if t[1] ~= ARGV[1] or tonumber(t[2]) <= now or not live(v, now) then return {'invalid'} end
+    if t[1] ~= ARGV[1] or not live(v, now) then return {'invalid'} end
     if not t[3] then
+      -- Only an unused token's own expiry counts: a spent one replayed later is reuse.
+      if tonumber(t[2]) <= now then return {'invalid'} end
       local idle = v[2]
       local slide = now + tonumber(ARGV[4])
       if slide < tonumber(idle) then idle = string.format('%.0f', slide) end

@@ -357,11 +357,11 @@ export class SqliteAccounts implements UserStore, SessionStore, KeyStore, Revoca
     if (!r || !safeEqual(r.t_secret_hash as string, req.secretHash)) return { outcome: 'invalid' };
     const session = toSession(r);
     const user = toSessionUser(r);
-    if (!sessionLive(session, req.now) || (r.t_expires_at as number) <= req.now || user.disabled) {
-      return { outcome: 'invalid' };
-    }
+    if (!sessionLive(session, req.now) || user.disabled) return { outcome: 'invalid' };
     const usedAt = r.t_used_at as number | null;
     if (usedAt === null) {
+      // Only an unused token's own expiry counts: a spent one replayed later is reuse, however old.
+      if ((r.t_expires_at as number) <= req.now) return { outcome: 'invalid' };
       const idleEnd = Math.min(session.expiresAt, req.now + req.idleTtlMs);
       this.q('UPDATE refresh_tokens SET used_at = ? WHERE id = ?').run(req.now, req.id);
       this.q(`${INSERT_REFRESH} ON CONFLICT DO NOTHING`).run(

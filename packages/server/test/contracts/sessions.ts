@@ -248,6 +248,27 @@ export function sessionStoreContract(
         );
       });
 
+      it('ends the session when a spent token comes back after its own expiry, the family still live', async () => {
+        // The thief rotated first and keeps the chain sliding; the owner comes back with the old
+        // token after it expired. That is reuse: the session ends.
+        const { u, s, t } = await family({ expiresAt: T0 + 10 * IDLE });
+        const first = await sessions.rotateRefreshToken(rotation(t, T0 + IDLE / 2));
+        assert.equal(first.outcome, 'rotated');
+        const next = {
+          id: successorId(t),
+          secretHash: `succ-${t.secretHash}`,
+          successorId: successorId(t, 2),
+        };
+        assert.equal((await sessions.rotateRefreshToken(rotation(t, T0 + IDLE, next))).outcome, 'rotated');
+        const late = T0 + IDLE + IDLE / 2; // past t's own expiry, within the successor's
+        assert.deepEqual(await sessions.rotateRefreshToken(rotation(t, late)), {
+          outcome: 'reused',
+          sessionId: s.id,
+          userId: u.id,
+        });
+        assert.equal((await sessions.getSession(s.id))?.revokeReason, 'refresh_reuse');
+      });
+
       it('refuses a wrong secret without using the token or ending the session', async () => {
         const { s, t } = await family();
         assert.deepEqual(await sessions.rotateRefreshToken(rotation(t, T0 + 1, { secretHash: 'forged' })), {
