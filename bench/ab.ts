@@ -9,10 +9,10 @@
 // BENCH_ROUNDS (6), BENCH_SECONDS (5), BENCH_CONNECTIONS (16). Prints per round and medians.
 import path from 'node:path';
 import { cannon } from './lib/load.js';
-import { cpuMicros, type Proc, ROOT, startTessera } from './lib/proc.js';
+import { type Proc, ROOT, startTessera, withServerCpu } from './lib/proc.js';
 import { fmt } from './lib/report.js';
 import { median, type Run } from './lib/stats.js';
-import { BENCH_SETTINGS, fillPool, logins, meFreshTokens, meSessions, registerUsers } from './lib/tessera.js';
+import { BENCH_SETTINGS, freshTokenReads, logins, meSessions, registerUsers } from './lib/tessera.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -27,19 +27,17 @@ if (!other || !['token-read', 'session-read'].includes(scenario)) {
 interface Side {
   name: string;
   server: Proc;
-  /** token-read: access tokens not presented yet; session-read: one session token per connection. */
-  tokens: string[];
-  /** The best token-read rate so far: the next run gets twice as many tokens as it would use. */
-  lastRate: number;
+  /** The scenario on this side's server: what to do before a run, and the run. */
+  reads: { prepare?: () => Promise<void>; run: () => Promise<Run> };
   rounds: { rps: number; ratio: number; cpu: number }[];
 }
 
-async function measured(side: Side, run: () => Promise<Run>): Promise<Run & { cpu: number }> {
-  const before = cpuMicros(side.server.child.pid)!;
-  const r = await run();
-  const after = cpuMicros(side.server.child.pid)!;
-  if (r.failures > 0 || r.repeats > 0) throw new Error(`${side.name}: ${JSON.stringify(r)}`);
-  return { ...r, cpu: (after - before) / r.requests };
+/** A run with its server CPU; any failure or repeated token stops the comparison. */
+async function measured(side: Side, run: () => Promise<Run>): Promise<Run & { serverCpuMicros: number }> {
+  const r = await withServerCpu(side.server.child.pid, run);
+  if (r.failures > 0 || r.repeats > 0 || r.serverCpuMicros === undefined)
+    throw new Error(`${side.name}: ${JSON.stringify(r)}`);
+  return r as Run & { serverCpuMicros: number };
 }
 
 const sides: Side[] = [];
@@ -49,31 +47,28 @@ try {
     [`other (${other})`, path.resolve(other)],
   ] as const) {
     const server = await startTessera(BENCH_SETTINGS, [], root);
-    sides.push({ name, server, tokens: [], lastRate: 6000, rounds: [] });
     await registerUsers(server.base);
-  }
-  for (const side of sides) {
-    const base = side.server.base;
-    if (scenario === 'session-read') side.tokens = await logins(base, 'session', CONNECTIONS);
+    const base = server.base;
+    const reads =
+      scenario === 'token-read'
+        ? freshTokenReads(base, SECONDS, CONNECTIONS)
+        : await logins(base, 'session', CONNECTIONS).then((sessions) => ({
+            run: () => meSessions(base, sessions, SECONDS, CONNECTIONS),
+          }));
+    sides.push({ name, server, reads, rounds: [] });
     await cannon({ url: `${base}/healthz`, duration: 1, connections: CONNECTIONS });
   }
   for (let r = 0; r < ROUNDS; r++) {
     for (const side of r % 2 === 0 ? sides : [...sides].reverse()) {
       const base = side.server.base;
-      if (scenario === 'token-read')
-        await fillPool(base, side.tokens, Math.ceil(side.lastRate * SECONDS * 2), CONNECTIONS);
+      await side.reads.prepare?.();
       const healthz = await measured(side, () =>
         cannon({ url: `${base}/healthz`, duration: SECONDS, connections: CONNECTIONS }),
       );
-      const run = await measured(side, () =>
-        scenario === 'token-read'
-          ? meFreshTokens(base, side.tokens, SECONDS, CONNECTIONS)
-          : meSessions(base, side.tokens, SECONDS, CONNECTIONS),
-      );
-      side.rounds.push({ rps: run.rps, ratio: run.rps / healthz.rps, cpu: run.cpu });
-      side.lastRate = Math.max(side.lastRate, run.rps);
+      const run = await measured(side, side.reads.run);
+      side.rounds.push({ rps: run.rps, ratio: run.rps / healthz.rps, cpu: run.serverCpuMicros });
       console.log(
-        `round ${r + 1}, ${side.name}: ${fmt(run.rps)} req/s, ${(run.rps / healthz.rps).toFixed(2)}× its /healthz (${fmt(healthz.rps)} req/s), server CPU ${fmt(run.cpu, 1)} µs/request`,
+        `round ${r + 1}, ${side.name}: ${fmt(run.rps)} req/s, ${(run.rps / healthz.rps).toFixed(2)}× its /healthz (${fmt(healthz.rps)} req/s), server CPU ${fmt(run.serverCpuMicros, 1)} µs/request`,
       );
     }
   }

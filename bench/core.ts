@@ -14,13 +14,14 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { type CpuProfile, profileMarkdown, summariseProfile } from './cpuprofile.js';
 import { cannon as load } from './lib/load.js';
-import { cpuMicros, machine, ROOT, startTessera } from './lib/proc.js';
+import { machine, ROOT, startTessera, withServerCpu } from './lib/proc.js';
 import { fmt } from './lib/report.js';
 import { connectPostgres, DATABASE_URL } from './lib/services.js';
 import { type Row, type Run, summariseRounds } from './lib/stats.js';
 import {
   BENCH_SETTINGS,
   fillPool as fillPoolOf,
+  freshTokenReads,
   logins,
   meFreshTokens as meFreshTokensOf,
   meSessions as meSessionsOf,
@@ -80,11 +81,7 @@ async function rounds(
     for (const s of scenarios) await s.prepare?.();
     let floor = 0;
     for (const [i, s] of all.entries()) {
-      const cpuBefore = cpuMicros(serverPid);
-      const run = await s.run();
-      const cpuAfter = cpuMicros(serverPid);
-      if (cpuBefore !== undefined && cpuAfter !== undefined && run.requests > 0)
-        run.serverCpuMicros = (cpuAfter - cpuBefore) / run.requests;
+      const run = await withServerCpu(serverPid, s.run);
       if (i === 0) floor = run.rps;
       runs[i]!.push({ ...run, ratio: run.rps / floor });
       console.log(
@@ -104,9 +101,6 @@ const ME_SESSION = 'GET /auth/me, session mode, one session per connection';
 async function scenarios(base: string, withTokenReads: boolean): Promise<Scenario[]> {
   let chains: string[] = [];
   const sessions = await logins(base, 'session', CONNECTIONS);
-  const pool: string[] = [];
-  // A first guess above what one verify per request allows here; each run raises it to what it saw.
-  let lastRate = 6000;
   const list: Scenario[] = [
     {
       name: REFRESH,
@@ -118,15 +112,7 @@ async function scenarios(base: string, withTokenReads: boolean): Promise<Scenari
     },
   ];
   if (withTokenReads) {
-    list.push({
-      name: ME_TOKEN,
-      prepare: () => fillPool(base, pool, Math.ceil(lastRate * SECONDS * 2) + 2 * CONNECTIONS),
-      run: async () => {
-        const run = await meFreshTokens(base, pool);
-        lastRate = Math.max(lastRate, run.rps);
-        return run;
-      },
-    });
+    list.push({ name: ME_TOKEN, ...freshTokenReads(base, SECONDS, CONNECTIONS) });
   }
   list.push({ name: ME_SESSION, run: () => meSessions(base, sessions) });
   return list;

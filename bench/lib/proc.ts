@@ -9,6 +9,7 @@ import path from 'node:path';
 export { freePort } from '../../packages/server/test/helpers.js';
 
 import { freePort } from '../../packages/server/test/helpers.js';
+import type { Run } from './stats.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -47,6 +48,16 @@ export function cpuMicros(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** `run`, with the CPU time the process `pid` used during it per request (Run.serverCpuMicros). */
+export async function withServerCpu(pid: number | undefined, run: () => Promise<Run>): Promise<Run> {
+  const before = cpuMicros(pid);
+  const r = await run();
+  const after = cpuMicros(pid);
+  if (before !== undefined && after !== undefined && r.requests > 0)
+    r.serverCpuMicros = (after - before) / r.requests;
+  return r;
 }
 
 export interface Proc {

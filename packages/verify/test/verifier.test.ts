@@ -157,6 +157,14 @@ describe('construction mistakes are TypeErrors', () => {
 });
 
 describe('cache of verified tokens', () => {
+  /** A verifier of `es` tokens with the cache on, at its default size unless `max` is given. */
+  const cachedVerifier = (max?: number) =>
+    createVerifier({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      jwks: { keys: [es.jwk] },
+      ...(max === undefined ? {} : { cache: { max } }),
+    });
   test('hits skip the crypto but still check expiry and revocation', () => {
     let t = Date.now();
     const revoked = new Set<string>();
@@ -185,7 +193,7 @@ describe('cache of verified tokens', () => {
     );
   });
   test('a token enters at its second verification', () => {
-    const v = createVerifier({ issuer: ISSUER, audience: AUDIENCE, jwks: { keys: [es.jwk] } });
+    const v = cachedVerifier();
     const tok = token(es);
     const first = v.verifySync(tok);
     assert.ok(Object.isFrozen(first), 'claims are frozen whether or not they are kept');
@@ -200,12 +208,7 @@ describe('cache of verified tokens', () => {
   /** The fingerprint's low 6 bits: every table (64 bits or more) tells tokens apart by them. */
   const low6 = (tok: string) => Buffer.from(tok.slice(tok.lastIndexOf('.') + 1), 'base64url')[3]! & 63;
   test('first sightings are forgotten after twice as many others as the cache holds', () => {
-    const v = createVerifier({
-      issuer: ISSUER,
-      audience: AUDIENCE,
-      jwks: { keys: [es.jwk] },
-      cache: { max: 2 },
-    });
+    const v = cachedVerifier(2);
     const tok = token(es);
     // Four others whose bits differ from tok's and from each other's: four first sightings.
     const taken = new Set([low6(tok)]);
@@ -223,24 +226,14 @@ describe('cache of verified tokens', () => {
     assert.notEqual(v.verifySync(tok), again);
   });
   test('a working set the size of the cache is held from its second round on', () => {
-    const v = createVerifier({
-      issuer: ISSUER,
-      audience: AUDIENCE,
-      jwks: { keys: [es.jwk] },
-      cache: { max: 300 },
-    });
+    const v = cachedVerifier(300);
     const toks = Array.from({ length: 300 }, () => token(es));
     for (const t of toks) v.verifySync(t);
     const second = toks.map((t) => v.verifySync(t));
     for (const [i, t] of toks.entries()) assert.equal(v.verifySync(t), second[i], `token ${i} kept`);
   });
   test('bounded in size', () => {
-    const v = createVerifier({
-      issuer: ISSUER,
-      audience: AUDIENCE,
-      jwks: { keys: [es.jwk] },
-      cache: { max: 3 },
-    });
+    const v = cachedVerifier(3);
     const toks = Array.from({ length: 10 }, () => token(es));
     for (const tok of toks) v.verifySync(tok);
     for (const tok of toks) assert.equal(v.verifySync(tok).sub, 'user-1');
