@@ -182,6 +182,8 @@ describe('sign-in through upstream providers', () => {
       {
         port,
         issuer: tesseraUrl,
+        // No grace window: a rotated refresh token is spent at once, so tests on this real clock see it.
+        refreshGraceSeconds: 0,
         providers: [
           {
             id: 'corp',
@@ -365,6 +367,30 @@ describe('sign-in through upstream providers', () => {
     const ghIdentity = await srv.tessera.stores.identities.getIdentity(gh.issuer, gh.account.id);
     assert.ok(owner && ghIdentity, 'both identities are stored');
     assert.equal(ghIdentity.userId, owner.userId);
+  });
+
+  it('refuses a link asked for with a spent refresh cookie: the account of its session gets nothing', async () => {
+    const { login } = await registerAndLogin(
+      tesseraUrl,
+      { mode: 'token', delivery: 'cookie' },
+      { origin: tesseraUrl },
+    );
+    const spent = login.cookies.tessera_refresh!.value;
+    const rotated = await call(tesseraUrl, 'POST', '/auth/refresh', { body: { refresh_token: spent } });
+    assert.equal(rotated.status, 200);
+    await new Promise((resolve) => setTimeout(resolve, 5)); // past the (empty) grace window
+    const thief = new Browser();
+    thief.jar.set('tessera_refresh', spent);
+    gh.account.id = String(Math.floor(Math.random() * 1e9));
+    const start = await thief.get(`${tesseraUrl}/auth/providers/gh/start?link=1`);
+    assert.equal(start.status, 401);
+    assert.equal(errorCode(await start.text()), 'unauthorized');
+    assert.ok(!thief.jar.has('tessera_federation'), 'no flow started');
+    assert.equal(await srv.tessera.stores.identities.getIdentity(gh.issuer, gh.account.id), null);
+    // The current token still links, so the refusal is about the spent one.
+    const owner = new Browser();
+    owner.jar.set('tessera_refresh', rotated.body.refresh_token ?? rotated.cookies.tessera_refresh!.value);
+    assert.equal((await owner.get(`${tesseraUrl}/auth/providers/gh/start?link=1`)).status, 302);
   });
 
   it('links only while the session that started the link lives', async () => {

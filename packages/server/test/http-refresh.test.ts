@@ -71,6 +71,34 @@ describe('refresh rotation', () => {
     assert.ok(feed.body.entries.some((e: { sid?: string }) => e.sid === login.body.session_id));
   });
 
+  it('a spent refresh cookie stands for its session only within the grace window: no CSRF token, no logout', async () => {
+    const { login } = await registerAndLogin(
+      srv.url,
+      { mode: 'token', delivery: 'cookie' },
+      { origin: srv.origin },
+    );
+    const spent = login.cookies.tessera_refresh!.value;
+    const rotated = await refresh(spent);
+    assert.equal(rotated.status, 200);
+    const current = rotated.cookies.tessera_refresh?.value ?? rotated.body.refresh_token;
+    const csrfWith = (token: string) =>
+      call(srv.url, 'GET', '/auth/csrf', { headers: { cookie: `tessera_refresh=${token}` } });
+    srv.clock.now += 10_000;
+    assert.equal((await csrfWith(spent)).status, 200, 'a tab that raced the refresh, within the window');
+    srv.clock.now += 1_000;
+    const late = await csrfWith(spent);
+    assert.equal(late.status, 401);
+    assert.equal(late.body.error, 'unauthorized');
+    const csrf = (await csrfWith(current)).body.csrf_token;
+    assert.equal(typeof csrf, 'string');
+    const logout = await call(srv.url, 'POST', '/auth/logout', {
+      headers: { cookie: `tessera_refresh=${spent}`, origin: srv.origin, 'x-csrf-token': csrf },
+    });
+    assert.equal(logout.status, 401, 'a spent token ends nothing');
+    const next = await refresh(current);
+    assert.equal(next.status, 200, 'the family lives on with its current token');
+  });
+
   it('refuses unknown, malformed and forged refresh tokens', async () => {
     const { login } = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
     const [id, secret] = login.body.refresh_token.split('.');

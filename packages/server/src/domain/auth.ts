@@ -397,7 +397,12 @@ export class AuthService {
   sessionOfRefreshToken(token: unknown): Promise<SessionRecord | null> {
     const parts = splitIdSecret(token);
     if (!parts) return Promise.resolve(null);
-    return this.deps.stores.sessions.sessionOfRefreshToken(parts.id, sha256(parts.secret), this.now());
+    return this.deps.stores.sessions.sessionOfRefreshToken(
+      parts.id,
+      sha256(parts.secret),
+      this.now(),
+      this.config.refreshGraceSeconds * 1000,
+    );
   }
 
   /**

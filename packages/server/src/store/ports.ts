@@ -160,6 +160,20 @@ export function sessionIdOfRefreshToken(id: string): string | null {
   return id.length > REFRESH_ID_SUFFIX ? id.slice(0, -REFRESH_ID_SUFFIX) : null;
 }
 
+/**
+ * Whether a refresh token (its own expiry, when it was used) is one rotation would still honour
+ * at `now`: unused and unexpired, or used at most `graceMs` ago. The SQL stores' reading of
+ * sessionOfRefreshToken; the Redis script says the same in Lua.
+ */
+export function refreshStillHonoured(
+  expiresAt: number,
+  usedAt: number | null,
+  now: number,
+  graceMs: number,
+): boolean {
+  return usedAt === null ? expiresAt > now : now - usedAt <= graceMs;
+}
+
 /** Sessions a store deletes per transaction when it prunes ended ones. */
 export const SESSION_PRUNE_BATCH = 500;
 
@@ -178,8 +192,17 @@ export interface SessionStore {
   revokeSession(id: string, now: number, reason: string): Promise<boolean>;
   /** Revokes every live session of a user but `exceptId`; returns the ids it revoked. */
   revokeUserSessions(userId: string, now: number, reason: string, exceptId?: string): Promise<string[]>;
-  /** The live session a refresh token belongs to, without using the token (CSRF tokens, logout). */
-  sessionOfRefreshToken(id: string, secretHash: string, now: number): Promise<SessionRecord | null>;
+  /**
+   * The live session of a refresh token that rotation would still honour, without using the
+   * token (CSRF tokens, logout, linking a provider): unused and unexpired, or used at most
+   * `graceMs` ago. A spent token is no credential here either.
+   */
+  sessionOfRefreshToken(
+    id: string,
+    secretHash: string,
+    now: number,
+    graceMs: number,
+  ): Promise<SessionRecord | null>;
   /** The compare-and-set at the heart of rotation: everything the caller needs, in one round trip. */
   rotateRefreshToken(request: RotateRequest): Promise<RotateResult>;
   /**

@@ -10,6 +10,7 @@ import {
   type RevocationLog,
   type RotateRequest,
   type RotateResult,
+  refreshStillHonoured,
   SESSION_PRUNE_BATCH,
   type SessionStore,
   type SessionUser,
@@ -516,13 +517,21 @@ export class PostgresAccounts
     return rows.map((r) => r.id as string);
   }
 
-  async sessionOfRefreshToken(id: string, secretHash: string, now: number): Promise<SessionRecord | null> {
+  async sessionOfRefreshToken(
+    id: string,
+    secretHash: string,
+    now: number,
+    graceMs: number,
+  ): Promise<SessionRecord | null> {
     const [r] = await this.q(
-      `SELECT s.*, t.secret_hash AS t_secret_hash FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+      `SELECT s.*, t.secret_hash AS t_secret_hash, t.expires_at AS t_expires_at, t.used_at AS t_used_at
+       FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
        WHERE t.id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND s.idle_expires_at > $2`,
       [id, now],
     );
-    return r && safeEqual(r.t_secret_hash as string, secretHash) ? toSession(r) : null;
+    if (!r || !safeEqual(r.t_secret_hash as string, secretHash)) return null;
+    const usedAt = r.t_used_at === null ? null : Number(r.t_used_at);
+    return refreshStillHonoured(Number(r.t_expires_at), usedAt, now, graceMs) ? toSession(r) : null;
   }
 
   rotateRefreshToken(req: RotateRequest): Promise<RotateResult> {

@@ -95,9 +95,15 @@ const SCRIPTS = {
     return 1`,
   // KEYS: session, refresh token. ARGV: secret hash, now. The session, if the token is one of its
   // own and has not expired.
+  // KEYS: session, refresh token. ARGV: secretHash, now, graceMs. Unused and unexpired, or used
+  // within the grace window (store/ports.ts, sessionOfRefreshToken).
   sessionsOfRefresh: `
-    local t = redis.call('HMGET', KEYS[2], 'secretHash', 'expiresAt')
-    if t[1] ~= ARGV[1] or tonumber(t[2]) <= tonumber(ARGV[2]) then return {} end
+    local t = redis.call('HMGET', KEYS[2], 'secretHash', 'expiresAt', 'usedAt')
+    if t[1] ~= ARGV[1] then return {} end
+    local now = tonumber(ARGV[2])
+    if t[3] then
+      if now - tonumber(t[3]) > tonumber(ARGV[3]) then return {} end
+    elseif tonumber(t[2]) <= now then return {} end
     return redis.call('HGETALL', KEYS[1])`,
   // KEYS: session, refresh token, successor, used digests. ARGV: secretHash, now, graceMs,
   // idleTtlMs, clock, retainMs, successor secret hash, parent id.
@@ -317,13 +323,18 @@ export class RedisSessionStore implements SessionStore {
     return ids.filter((_, i) => revoked[i]);
   }
 
-  async sessionOfRefreshToken(id: string, secretHash: string, now: number): Promise<SessionRecord | null> {
+  async sessionOfRefreshToken(
+    id: string,
+    secretHash: string,
+    now: number,
+    graceMs: number,
+  ): Promise<SessionRecord | null> {
     const key = this.refreshKey(id);
     if (key === null) return null;
     const flat = await this.script<string[]>(
       'sessionsOfRefresh',
       [this.sessionKey(sessionIdOfRefreshToken(id)!), key],
-      [secretHash, now],
+      [secretHash, now, graceMs],
     );
     const m = toMap(flat);
     if (m.size === 0) return null;

@@ -109,8 +109,13 @@ export class SessionCache implements SessionStore {
     return this.store.listSessions(userId, now);
   }
 
-  sessionOfRefreshToken(id: string, secretHash: string, now: number): Promise<SessionRecord | null> {
-    return this.store.sessionOfRefreshToken(id, secretHash, now);
+  sessionOfRefreshToken(
+    id: string,
+    secretHash: string,
+    now: number,
+    graceMs: number,
+  ): Promise<SessionRecord | null> {
+    return this.store.sessionOfRefreshToken(id, secretHash, now, graceMs);
   }
 
   /** Only sessions that ended go, so no cached copy (of a live session) is touched. */

@@ -11,6 +11,7 @@ import {
   type RevocationLog,
   type RotateRequest,
   type RotateResult,
+  refreshStillHonoured,
   SESSION_PRUNE_BATCH,
   type SessionStore,
   type SessionUser,
@@ -335,13 +336,20 @@ export class SqliteAccounts implements UserStore, SessionStore, KeyStore, Revoca
     return total;
   }
 
-  sessionOfRefreshToken(id: string, secretHash: string, now: number): Promise<SessionRecord | null> {
+  sessionOfRefreshToken(
+    id: string,
+    secretHash: string,
+    now: number,
+    graceMs: number,
+  ): Promise<SessionRecord | null> {
     return this.run(() => {
       const r = this.q(
-        `SELECT s.*, t.secret_hash AS t_secret_hash FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
-         WHERE t.id = ?`,
+        `SELECT s.*, t.secret_hash AS t_secret_hash, t.expires_at AS t_expires_at, t.used_at AS t_used_at
+         FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.id = ?`,
       ).get(id) as Row | undefined;
       if (!r || !safeEqual(r.t_secret_hash as string, secretHash)) return null;
+      if (!refreshStillHonoured(r.t_expires_at as number, r.t_used_at as number | null, now, graceMs))
+        return null;
       const session = toSession(r);
       return sessionLive(session, now) ? session : null;
     });

@@ -163,18 +163,60 @@ export function sessionStoreContract(
 
       it('finds the session of a refresh token without using the token', async () => {
         const { s, t } = await family();
-        assert.deepEqual(await sessions.sessionOfRefreshToken(t.id, t.secretHash, T0 + 1), s);
-        assert.equal(await sessions.sessionOfRefreshToken(t.id, 'wrong-hash', T0 + 1), null);
-        assert.equal(await sessions.sessionOfRefreshToken(`missing-${randomId()}`, t.secretHash, T0), null);
-        assert.equal(await sessions.sessionOfRefreshToken(t.id, t.secretHash, t.expiresAt), null, 'expired');
+        assert.deepEqual(await sessions.sessionOfRefreshToken(t.id, t.secretHash, T0 + 1, GRACE), s);
+        assert.equal(await sessions.sessionOfRefreshToken(t.id, 'wrong-hash', T0 + 1, GRACE), null);
+        assert.equal(
+          await sessions.sessionOfRefreshToken(`missing-${randomId()}`, t.secretHash, T0, GRACE),
+          null,
+        );
+        assert.equal(
+          await sessions.sessionOfRefreshToken(t.id, t.secretHash, t.expiresAt, GRACE),
+          null,
+          'expired',
+        );
         // still unused: it rotates
         assert.equal((await sessions.rotateRefreshToken(rotation(t, T0 + 2))).outcome, 'rotated');
         await sessions.revokeSession(s.id, T0 + 3, 'logout');
         assert.equal(
-          await sessions.sessionOfRefreshToken(successorId(t), `succ-${t.secretHash}`, T0 + 4),
+          await sessions.sessionOfRefreshToken(successorId(t), `succ-${t.secretHash}`, T0 + 4, GRACE),
           null,
           'the session is over',
         );
+      });
+
+      it('takes a spent refresh token for its session only within the grace window', async () => {
+        const { s, t } = await family();
+        const usedAt = T0 + 1000;
+        assert.equal((await sessions.rotateRefreshToken(rotation(t, usedAt))).outcome, 'rotated');
+        const honoured = await sessions.sessionOfRefreshToken(t.id, t.secretHash, usedAt + GRACE, GRACE);
+        assert.equal(honoured?.id, s.id, 'a retry within the grace window');
+        assert.equal(
+          await sessions.sessionOfRefreshToken(t.id, t.secretHash, usedAt + GRACE + 1, GRACE),
+          null,
+          'spent: no credential for a CSRF token, a logout or a provider link',
+        );
+        assert.equal(
+          await sessions.sessionOfRefreshToken(t.id, t.secretHash, usedAt + 1, 0),
+          null,
+          'no grace window',
+        );
+        const next = await sessions.sessionOfRefreshToken(
+          successorId(t),
+          `succ-${t.secretHash}`,
+          usedAt + GRACE + 1,
+          GRACE,
+        );
+        assert.equal(next?.id, s.id, 'its successor stands for the session');
+      });
+
+      it('does not take an unused refresh token past its own expiry', async () => {
+        const u = await newUser();
+        const s = session(u.id);
+        const t = refresh(s.id, { expiresAt: T0 + 5000 });
+        await sessions.createSession(s, sessionUser(u), t);
+        assert.equal((await sessions.sessionOfRefreshToken(t.id, t.secretHash, T0 + 4999, GRACE))?.id, s.id);
+        assert.notEqual(await sessions.getLiveSession(s.id, T0 + 5000), null, 'the session lives on');
+        assert.equal(await sessions.sessionOfRefreshToken(t.id, t.secretHash, T0 + 5000, GRACE), null);
       });
 
       it('rotates once, answering with the slid session, its user and the successor expiry', async () => {
@@ -189,11 +231,14 @@ export function sessionStoreContract(
         });
         assert.equal((await sessions.getSession(s.id))?.idleExpiresAt, now + IDLE);
         // the successor is a refresh token of the same family
-        assert.deepEqual(await sessions.sessionOfRefreshToken(successorId(t), `succ-${t.secretHash}`, now), {
-          ...s,
-          lastSeenAt: now,
-          idleExpiresAt: now + IDLE,
-        });
+        assert.deepEqual(
+          await sessions.sessionOfRefreshToken(successorId(t), `succ-${t.secretHash}`, now, GRACE),
+          {
+            ...s,
+            lastSeenAt: now,
+            idleExpiresAt: now + IDLE,
+          },
+        );
         const second = await sessions.rotateRefreshToken(
           rotation(t, now + 1000, {
             id: successorId(t),
@@ -292,7 +337,10 @@ export function sessionStoreContract(
           },
         );
         assert.deepEqual(await sessions.rotateRefreshToken(rotation(t, t.expiresAt)), { outcome: 'invalid' });
-        assert.equal(await sessions.sessionOfRefreshToken(successorId(t), `succ-${t.secretHash}`, T0), null);
+        assert.equal(
+          await sessions.sessionOfRefreshToken(successorId(t), `succ-${t.secretHash}`, T0, GRACE),
+          null,
+        );
         const other = await family();
         await sessions.revokeSession(other.s.id, T0 + 1, 'logout');
         assert.deepEqual(await sessions.rotateRefreshToken(rotation(other.t, T0 + 2)), {
