@@ -66,7 +66,7 @@ describe('email over SMTP: sign up, verify, forget, reset, change', () => {
 
   before(async () => {
     smtp = await startSmtp();
-    srv = await mailServer(smtp, { passwordResetPerAddressPerHour: 3 });
+    srv = await mailServer(smtp, { passwordResetPerAddressPerHour: 3, passwordResetPerIpPerHour: 100 });
     const apiPort = await freePort();
     api = await startApiServer({
       issuer: srv.url,
@@ -355,6 +355,67 @@ describe('email over SMTP: sign up, verify, forget, reset, change', () => {
     );
     for (const t of ['email_change_requested', 'email_changed', 'email_change_undone'] as const)
       assert.ok(types.includes(t), t);
+  });
+
+  it('an undo also kills the confirm link of the change it undid', async () => {
+    const user = await signUp(srv, smtp);
+    const thief = await login(srv, user.username);
+    const evil = `${uniqueName('evil')}@example.test`;
+    const asked = await call(srv.url, 'POST', '/auth/email/change', {
+      body: { email: evil },
+      headers: bearer(thief.body.access_token),
+    });
+    assert.equal(asked.status, 202);
+    const confirm = await smtp.waitFor(evil, /Confirm your new email address/);
+    const notice = await smtp.waitFor(user.email, /being changed/);
+    const undone = await call(srv.url, 'POST', '/auth/email/verify', {
+      body: { token: linkToken(notice, 'confirm-email') },
+    });
+    assert.equal(undone.body.action, 'restored');
+    const late = await call(srv.url, 'POST', '/auth/email/verify', {
+      body: { token: linkToken(confirm, 'confirm-email') },
+    });
+    assert.equal(late.status, 400);
+    assert.equal(late.body.error, 'invalid_email_token');
+    assert.equal((await login(srv, evil)).status, 401, 'the account is not the thief’s address');
+    assert.equal((await login(srv, user.email)).status, 200);
+  });
+
+  it('a reset or a password change spends the reset and change links mailed before it', async () => {
+    const user = await signUp(srv, smtp);
+    assert.equal((await forgot(srv, user.email)).status, 202);
+    const t1 = linkToken(await smtp.waitFor(user.email, /Reset your password/), 'reset-password');
+    assert.equal((await forgot(srv, user.email)).status, 202);
+    const t2 = linkToken(await smtp.waitFor(user.email, /Reset your password/, 1), 'reset-password');
+    const reset = (token: string, password: string) =>
+      call(srv.url, 'POST', '/auth/password/reset', { body: { token, password } });
+    const first = 'the first new passphrase here';
+    assert.equal((await reset(t2, first)).status, 204);
+    const stale = await reset(t1, 'the thief would set this one');
+    assert.equal(stale.status, 400, 'the other link died with the reset');
+    assert.equal(stale.body.error, 'invalid_email_token');
+
+    const signedIn = await login(srv, user.username, first);
+    assert.equal((await forgot(srv, user.email)).status, 202);
+    const t3 = linkToken(await smtp.waitFor(user.email, /Reset your password/, 2), 'reset-password');
+    const moved = `${uniqueName('moved')}@example.test`;
+    const asked = await call(srv.url, 'POST', '/auth/email/change', {
+      body: { email: moved },
+      headers: bearer(signedIn.body.access_token),
+    });
+    assert.equal(asked.status, 202);
+    const confirm = await smtp.waitFor(moved, /Confirm your new email address/);
+    const changed = await call(srv.url, 'POST', '/auth/password', {
+      body: { current_password: first, new_password: 'the second new passphrase' },
+      headers: bearer(signedIn.body.access_token),
+    });
+    assert.equal(changed.status, 204);
+    assert.equal((await reset(t3, 'the thief would set this one')).body.error, 'invalid_email_token');
+    const late = await call(srv.url, 'POST', '/auth/email/verify', {
+      body: { token: linkToken(confirm, 'confirm-email') },
+    });
+    assert.equal(late.body.error, 'invalid_email_token');
+    assert.equal((await login(srv, user.email, 'the second new passphrase')).status, 200);
   });
 
   it('tells the address of a password change and of a sign-in from a new device', async () => {

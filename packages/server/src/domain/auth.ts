@@ -476,6 +476,7 @@ export class AuthService {
   ): Promise<string[]> {
     const now = this.now();
     const ids = await this.deps.stores.sessions.revokeUserSessions(user.id, now, reason);
+    await this.spendMailedLinks(user.id, now);
     await this.ended(ids, reason, now, user.id);
     await this.endGrants(user.id, reason);
     await this.audit(reason, { userId: user.id, client, detail: `${ids.length} sessions ended` });
@@ -524,6 +525,7 @@ export class AuthService {
     checkPasswordPolicy(next, user.username);
     const now = this.now();
     await this.deps.stores.users.setPasswordHash(user.id, await hashPassword(next), now);
+    await this.spendMailedLinks(user.id, now);
     const ids = await this.deps.stores.sessions.revokeUserSessions(
       user.id,
       now,
@@ -539,6 +541,15 @@ export class AuthService {
       detail: `${ids.length} other sessions ended`,
     });
     this.email?.passwordChanged(user);
+  }
+
+  /**
+   * The password-reset and address-change links mailed before the account was secured stop
+   * working: whoever asked for them (a thief with the session, or with the mailbox for a while)
+   * is shut out with the sessions. Undo links stay: they are the owner's way back.
+   */
+  private async spendMailedLinks(userId: string, now: number): Promise<void> {
+    await this.deps.stores.users.spendEmailTokens(userId, ['reset', 'change'], now);
   }
 
   /**

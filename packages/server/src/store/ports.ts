@@ -49,6 +49,12 @@ export interface UserStore {
    * purpose, used or expired, so of concurrent uses exactly one gets it.
    */
   useEmailToken(hash: string, purpose: EmailTokenPurpose, now: number): Promise<EmailTokenRecord | null>;
+  /**
+   * Spends, at `now`, every unused token of `userId` with one of `purposes`, so no link mailed
+   * before an account was secured (a password changed or reset, sign out everywhere) still works;
+   * returns how many it spent.
+   */
+  spendEmailTokens(userId: string, purposes: readonly EmailTokenPurpose[], now: number): Promise<number>;
   /** Drops tokens that expired before `now`, used or not. */
   pruneEmailTokens(now: number): Promise<number>;
 }

@@ -251,6 +251,8 @@ const MIGRATIONS: string[] = [
      lease_until BIGINT
    );
    CREATE INDEX IF NOT EXISTS mail_queue_due ON mail_queue (next_attempt_at);`,
+  // A user's mailed tokens, spent together when the account is secured.
+  `CREATE INDEX IF NOT EXISTS email_tokens_user ON email_tokens (user_id) WHERE used_at IS NULL;`,
 ];
 
 export type PostgresStoreOptions = PgOptions;
@@ -408,6 +410,13 @@ export class PostgresAccounts
       [hash, purpose, now],
     );
     return r ? toEmailToken(r) : null;
+  }
+
+  spendEmailTokens(userId: string, purposes: readonly EmailTokenPurpose[], now: number): Promise<number> {
+    return this.count(
+      'UPDATE email_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL AND purpose = ANY($3::text[])',
+      [now, userId, [...purposes]],
+    );
   }
 
   pruneEmailTokens(now: number): Promise<number> {

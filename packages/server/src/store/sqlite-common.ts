@@ -270,6 +270,8 @@ const MIGRATIONS: string[] = [
      lease_until INTEGER
    );
    CREATE INDEX mail_queue_due ON mail_queue(next_attempt_at);`,
+  // A user's mailed tokens, spent together when the account is secured.
+  `CREATE INDEX email_tokens_user ON email_tokens(user_id) WHERE used_at IS NULL;`,
 ];
 
 /**

@@ -195,6 +195,16 @@ export class SqliteAccounts implements UserStore, SessionStore, KeyStore, Revoca
     });
   }
 
+  spendEmailTokens(userId: string, purposes: readonly EmailTokenPurpose[], now: number): Promise<number> {
+    return this.run(
+      () =>
+        this.q(
+          `UPDATE email_tokens SET used_at = ?
+           WHERE user_id = ? AND used_at IS NULL AND purpose IN (SELECT value FROM json_each(?))`,
+        ).run(now, userId, JSON.stringify(purposes)).changes,
+    );
+  }
+
   pruneEmailTokens(now: number): Promise<number> {
     return this.run(() => this.q('DELETE FROM email_tokens WHERE expires_at <= ?').run(now).changes);
   }

@@ -115,6 +115,26 @@ export function userStoreContract(name: string, open: Open<'users'>, options: { 
       assert.equal(await users.getEmailToken(old.hash, 'verify', T0), null, 'pruned');
     });
 
+    it("spends a user's unused tokens of the purposes named, and nobody else's", async () => {
+      const { users } = s.stores;
+      const [u, other] = [user(), user()];
+      await users.createUser(u);
+      await users.createUser(other);
+      const reset = emailToken(u.id, { purpose: 'reset' });
+      const change = emailToken(u.id, { purpose: 'change' });
+      const undo = emailToken(u.id, { purpose: 'undo' });
+      const theirs = emailToken(other.id, { purpose: 'reset' });
+      const usedBefore = emailToken(u.id, { purpose: 'reset' });
+      for (const t of [reset, change, undo, theirs, usedBefore]) await users.createEmailToken(t);
+      assert.ok(await users.useEmailToken(usedBefore.hash, 'reset', T0 + 1));
+      assert.equal(await users.spendEmailTokens(u.id, ['reset', 'change'], T0 + 2), 2);
+      assert.equal(await users.useEmailToken(reset.hash, 'reset', T0 + 3), null, 'reset link spent');
+      assert.equal(await users.useEmailToken(change.hash, 'change', T0 + 3), null, 'change link spent');
+      assert.deepEqual(await users.getEmailToken(undo.hash, 'undo', T0 + 3), undo, 'another purpose stays');
+      assert.deepEqual(await users.getEmailToken(theirs.hash, 'reset', T0 + 3), theirs, 'another user');
+      assert.equal(await users.spendEmailTokens(u.id, ['reset', 'change'], T0 + 4), 0);
+    });
+
     it('lets one of concurrent registrations of a name win', async () => {
       const { users } = s.stores;
       const name = user().username;
