@@ -33,7 +33,7 @@ async function spaCode(extra: Record<string, string> = {}) {
     client_id: f.spa.client.client_id,
     redirect_uri: SPA_REDIRECT,
     response_type: 'code',
-    scope: 'openid api',
+    scope: 'openid api offline_access',
     code_challenge: challenge,
     code_challenge_method: 'S256',
     ...extra,

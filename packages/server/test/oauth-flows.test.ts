@@ -80,11 +80,12 @@ describe('discovery', () => {
 describe('authorization code + PKCE', () => {
   it('confidential client: consent page, code with iss, tokens, ID token, userinfo', async () => {
     const { cookie, username } = await signIn(f.srv);
-    const { tokens, callback } = await codeFlow(f.web, WEB_REDIRECT, 'openid profile api', cookie);
+    const scope = 'openid profile offline_access api';
+    const { tokens, callback } = await codeFlow(f.web, WEB_REDIRECT, scope, cookie);
     assert.equal(callback.searchParams.get('iss'), f.srv.url);
     assert.equal(tokens.token_type, 'bearer');
-    assert.equal(tokens.scope, 'openid profile api');
-    assert.ok(tokens.refresh_token);
+    assert.equal(tokens.scope, scope);
+    assert.ok(tokens.refresh_token, 'offline_access: a refresh token');
     const id = oauth.getValidatedIdTokenClaims(tokens)!;
     assert.equal(id.aud, f.web.client.client_id);
     assert.equal(id.preferred_username, username);
@@ -101,7 +102,7 @@ describe('authorization code + PKCE', () => {
     });
     assert.equal(protectedHeader.alg, 'ES256');
     assert.equal(payload.client_id, f.web.client.client_id);
-    assert.equal(payload.scope, 'openid profile api');
+    assert.equal(payload.scope, scope);
     assert.equal(payload.sub, id.sub);
     assert.equal(typeof payload.sid, 'string');
     assert.equal(payload.roles, undefined, 'third-party tokens carry no first-party roles');
@@ -130,6 +131,7 @@ describe('authorization code + PKCE', () => {
     const { cookie } = await signIn(f.srv);
     const first = await codeFlow(f.spa, SPA_REDIRECT, 'openid api', cookie);
     assert.ok(first.tokens.access_token);
+    assert.equal(first.tokens.refresh_token, undefined, 'no offline_access, no refresh token');
     // Consent is remembered: the second authorization answers at once with a redirect.
     const { challenge } = await pkce();
     const again = await get(

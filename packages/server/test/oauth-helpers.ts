@@ -50,7 +50,7 @@ export async function startOAuthServer(
     name: 'SPA',
     type: 'public',
     redirectUris: [SPA_REDIRECT],
-    scopes: ['openid', 'api'],
+    scopes: ['openid', 'offline_access', 'api'],
     resources: [API_RESOURCE],
   });
   const service = await addClient(srv, {

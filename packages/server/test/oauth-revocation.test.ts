@@ -258,3 +258,48 @@ describe('OAuth refresh grace', () => {
     assert.equal(await active(f, first.body.refresh_token), false);
   });
 });
+
+describe('OAuth refresh chains', () => {
+  const DAY = 86_400_000;
+  // Its own server: these tests move its clock by weeks.
+  let fx: OAuthFixture;
+  before(async () => {
+    fx = await startOAuthServer();
+  });
+  after(async () => {
+    await fx?.srv.close();
+  });
+
+  it('a chain ends at the absolute refresh lifetime however often it is rotated', async () => {
+    const t = await grant(fx, await user(fx));
+    const absolute = fx.srv.config.refreshAbsoluteTtl * 1000;
+    const start = fx.srv.clock.now;
+    let token = t.refresh;
+    while (fx.srv.clock.now + 6 * DAY < start + absolute) {
+      fx.srv.clock.now += 6 * DAY; // within the idle lifetime (7 days) every time
+      const next = await refresh(fx, token);
+      assert.equal(next.status, 200, `day ${(fx.srv.clock.now - start) / DAY}`);
+      token = next.body.refresh_token;
+    }
+    fx.srv.clock.now = start + absolute;
+    const over = await refresh(fx, token);
+    assert.equal(over.status, 400);
+    assert.equal(over.body.error, 'invalid_grant');
+  });
+
+  it('a spent token replayed after upkeep has pruned, weeks later, is still reuse: the thief’s chain ends', async () => {
+    const t = await grant(fx, await user(fx));
+    const thief = await refresh(fx, t.refresh);
+    assert.equal(thief.status, 200);
+    fx.srv.clock.now += 6 * DAY;
+    const kept = await refresh(fx, thief.body.refresh_token);
+    assert.equal(kept.status, 200);
+    fx.srv.clock.now += 3 * DAY; // the first token expired two days ago
+    await fx.srv.tessera.oauth!.store.prune(fx.srv.clock.now);
+    const late = await refresh(fx, t.refresh);
+    assert.equal(late.body.error, 'invalid_grant');
+    const after = await refresh(fx, kept.body.refresh_token);
+    assert.equal(after.status, 400, 'the grant was revoked as reuse');
+    assert.equal(after.body.error, 'invalid_grant');
+  });
+});

@@ -124,10 +124,12 @@ describe('sqlite: one file for every role', () => {
     former
       .prepare('INSERT INTO oauth_codes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(...Object.values(code).map((v) => (typeof v === 'boolean' ? Number(v) : v)));
-    const token = oauthRefresh('g-user');
+    // A chain from before absolute ends: it gets one, 30 days after its token was issued.
+    const token = oauthRefresh('g-user', { familyExpiresAt: T0 + 30 * 86_400_000 });
+    const { familyExpiresAt: _, ...formerColumns } = token;
     former
       .prepare('INSERT INTO oauth_refresh_tokens VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(...Object.values(token));
+      .run(...Object.values(formerColumns));
     former.close();
 
     const stores = openSqliteStores(file);
@@ -183,7 +185,10 @@ describe('sqlite: one file for every role', () => {
       DROP INDEX users_verified_email;
       DROP INDEX users_email;
       ALTER TABLE users DROP COLUMN email_verified;
-      ALTER TABLE users DROP COLUMN email;`);
+      ALTER TABLE users DROP COLUMN email;
+      DROP INDEX oauth_refresh_family;
+      DROP INDEX oauth_refresh_expires;
+      ALTER TABLE oauth_refresh_tokens DROP COLUMN family_expires_at;`);
     raw.pragma(`user_version = ${CLUSTERED_REFRESH_VERSION - 1}`);
     raw.close();
 

@@ -25,8 +25,8 @@ const MERGE_SCOPE_SQL = `(SELECT coalesce(string_agg(s, ' ' ORDER BY first), '')
          WHERE s <> '' GROUP BY s) AS merged)`;
 
 const INSERT_REFRESH = `INSERT INTO oauth_refresh_tokens (id, grant_id, client_id, user_id, secret_hash, scope, dpop_jkt,
-    parent_id, created_at, expires_at, used_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`;
+    parent_id, created_at, expires_at, family_expires_at, used_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`;
 
 function refreshParams(t: OAuthRefreshTokenRecord): unknown[] {
   return [
@@ -40,6 +40,7 @@ function refreshParams(t: OAuthRefreshTokenRecord): unknown[] {
     t.parentId,
     t.createdAt,
     t.expiresAt,
+    t.familyExpiresAt,
     t.usedAt,
   ];
 }
@@ -174,8 +175,8 @@ export class PostgresOAuthStore implements OAuthStore {
         [now, reason, id],
       );
       await c.query(
-        `UPDATE oauth_refresh_tokens SET used_at = coalesce(used_at, $1), expires_at = LEAST(expires_at, $1)
-         WHERE grant_id = $2`,
+        `UPDATE oauth_refresh_tokens SET used_at = coalesce(used_at, $1), expires_at = LEAST(expires_at, $1),
+           family_expires_at = LEAST(family_expires_at, $1) WHERE grant_id = $2`,
         [now, id],
       );
       return revoked.rowCount === 1;
@@ -285,7 +286,11 @@ export class PostgresOAuthStore implements OAuthStore {
   async prune(now: number): Promise<void> {
     await this.tx(async (c) => {
       await c.query('DELETE FROM oauth_codes WHERE expires_at <= $1', [now - 3_600_000]);
-      await c.query('DELETE FROM oauth_refresh_tokens WHERE expires_at <= $1', [now - 86_400_000]);
+      // A spent token stays while its chain may live: its replay is reuse (OAuthStore.prune).
+      await c.query(
+        'DELETE FROM oauth_refresh_tokens WHERE family_expires_at <= $1 OR (used_at IS NULL AND expires_at <= $1)',
+        [now - 86_400_000],
+      );
       await c.query('DELETE FROM oauth_jti WHERE expires_at <= $1', [now]);
     });
   }

@@ -330,9 +330,12 @@ export class OAuthService {
     }
     const grant = await this.liveGrant(record.grantId, client.id);
     const user = await this.liveUser(grant.userId);
-    const refreshToken = client.grantTypes.includes('refresh_token')
-      ? await this.newRefreshToken(grant, client, record.scope, jkt, null, now)
-      : undefined;
+    // A refresh token only where the user consented to access while away (`offline_access`).
+    const scopes = record.scope.split(' ');
+    const refreshToken =
+      client.grantTypes.includes('refresh_token') && scopes.includes('offline_access')
+        ? await this.newRefreshToken(grant, client, record.scope, jkt, null, now)
+        : undefined;
     return this.respond({
       client,
       sub: user.id,
@@ -342,7 +345,7 @@ export class OAuthService {
       resource,
       now,
       refreshToken,
-      idToken: record.scope.split(' ').includes('openid')
+      idToken: scopes.includes('openid')
         ? { user, nonce: record.nonce, authTime: record.authTime }
         : undefined,
     });
@@ -373,6 +376,7 @@ export class OAuthService {
       record.dpopJkt,
       record.id,
       now,
+      record.familyExpiresAt,
       // Derived like first-party successors: a retry within the grace window gets the same one.
       refreshSuccessor(this.deps.secrets.refreshDerivation, parts.id, parts.secret),
     );
@@ -454,6 +458,7 @@ export class OAuthService {
     jkt: string | null,
     parentId: string | null,
     now: number,
+    familyExpiresAt: number,
     derived?: { id: string; secret: string },
   ): { token: string; record: OAuthRefreshTokenRecord } {
     const id = derived?.id ?? randomId();
@@ -470,7 +475,8 @@ export class OAuthService {
         dpopJkt: jkt,
         parentId,
         createdAt: now,
-        expiresAt: now + this.deps.config.refreshIdleTtl * 1000,
+        expiresAt: Math.min(now + this.deps.config.refreshIdleTtl * 1000, familyExpiresAt),
+        familyExpiresAt,
         usedAt: null,
       },
     };
@@ -486,7 +492,16 @@ export class OAuthService {
   ): Promise<string> {
     // RFC 9449 §5: only public clients' refresh tokens are bound to their DPoP key.
     const bind = client.type === 'public' ? (jkt ?? null) : null;
-    const { token, record } = this.refreshRecord(grant.id, client, grant.userId, scope, bind, parentId, now);
+    const { token, record } = this.refreshRecord(
+      grant.id,
+      client,
+      grant.userId,
+      scope,
+      bind,
+      parentId,
+      now,
+      now + this.deps.config.refreshAbsoluteTtl * 1000,
+    );
     await this.deps.stores.oauth.insertRefreshToken(record);
     return token;
   }

@@ -155,8 +155,9 @@ export class SqliteOAuthStore implements OAuthStore {
       'UPDATE oauth_grants SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL',
     ).run(now, reason, id).changes;
     this.q(
-      'UPDATE oauth_refresh_tokens SET used_at = COALESCE(used_at, ?), expires_at = MIN(expires_at, ?) WHERE grant_id = ?',
-    ).run(now, now, id);
+      `UPDATE oauth_refresh_tokens SET used_at = COALESCE(used_at, ?), expires_at = MIN(expires_at, ?),
+         family_expires_at = MIN(family_expires_at, ?) WHERE grant_id = ?`,
+    ).run(now, now, now, id);
     return changed === 1;
   };
 
@@ -243,7 +244,7 @@ export class SqliteOAuthStore implements OAuthStore {
   private insertRefreshTokenSync(t: OAuthRefreshTokenRecord): void {
     this.q(
       `INSERT INTO oauth_refresh_tokens (id, grant_id, client_id, user_id, secret_hash, scope, dpop_jkt, parent_id,
-         created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         created_at, expires_at, family_expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(
       t.id,
       t.grantId,
@@ -255,6 +256,7 @@ export class SqliteOAuthStore implements OAuthStore {
       t.parentId,
       t.createdAt,
       t.expiresAt,
+      t.familyExpiresAt,
       t.usedAt,
     );
   }
@@ -283,7 +285,10 @@ export class SqliteOAuthStore implements OAuthStore {
   prune(now: number): Promise<void> {
     return this.sql.tx(() => {
       this.q('DELETE FROM oauth_codes WHERE expires_at <= ?').run(now - 3_600_000);
-      this.q('DELETE FROM oauth_refresh_tokens WHERE expires_at <= ?').run(now - 86_400_000);
+      // A spent token stays while its chain may live: its replay is reuse (OAuthStore.prune).
+      this.q(
+        'DELETE FROM oauth_refresh_tokens WHERE family_expires_at <= ? OR (used_at IS NULL AND expires_at <= ?)',
+      ).run(now - 86_400_000, now - 86_400_000);
       this.q('DELETE FROM oauth_jti WHERE expires_at <= ?').run(now);
     });
   }

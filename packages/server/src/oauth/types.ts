@@ -88,7 +88,14 @@ export interface OAuthRefreshTokenRecord {
   dpopJkt: string | null;
   parentId: string | null;
   createdAt: number;
+  /** The earlier of its idle end and its chain's absolute end. */
   expiresAt: number;
+  /**
+   * The absolute end of its chain (the code exchange that began it plus the refresh absolute
+   * lifetime), passed on to every successor. A spent token is kept until then, so a replay of it
+   * however late is reuse while any token of its chain can still be used.
+   */
+  familyExpiresAt: number;
   usedAt: number | null;
 }
 
@@ -156,6 +163,10 @@ export interface OAuthStore {
   /** Records a proof's jti until `expiresAt`; false when it was seen before (a replay). */
   rememberJti(key: string, expiresAt: number, now: number): Promise<boolean>;
 
-  /** Deletes expired codes, tokens and jti entries. */
+  /**
+   * Deletes what ended a day before `now`: codes, jti entries, and refresh tokens that can no
+   * longer count. An unused token goes a day after it expired; a spent one only a day after its
+   * chain's absolute end (or its grant's revocation), so its replay is reuse until then.
+   */
   prune(now: number): Promise<void>;
 }

@@ -45,6 +45,9 @@ export function oauthStoreContract(
     after(async () => {
       for (const s of opened) await closeStores(s);
     });
+    /** A grant of scope `api` to client `c`, for the store's first user. */
+    const apiGrant = (s: OAuthStore & { users: string[] }) =>
+      s.upsertGrant({ id: randomId(), userId: s.users[0]!, clientId: 'c', scope: 'api', now: T0 });
 
     it('clients: create once, read back, list, delete', async () => {
       const s = await fresh();
@@ -147,13 +150,7 @@ export function oauthStoreContract(
 
     it('refresh tokens: rotate once, then reuse is reported; revoked grant and expiry answer invalid', async () => {
       const s = await fresh(1);
-      const g = await s.upsertGrant({
-        id: randomId(),
-        userId: s.users[0]!,
-        clientId: 'c',
-        scope: 'api',
-        now: T0,
-      });
+      const g = await apiGrant(s);
       const t1 = refresh(g.id);
       await s.insertRefreshToken(t1);
       assert.deepEqual(await s.getRefreshToken(t1.id), t1);
@@ -177,13 +174,7 @@ export function oauthStoreContract(
 
     it('concurrent rotations of one token: exactly one wins, the rest see reuse', async () => {
       const s = await fresh(1);
-      const g = await s.upsertGrant({
-        id: randomId(),
-        userId: s.users[0]!,
-        clientId: 'c',
-        scope: 'api',
-        now: T0,
-      });
+      const g = await apiGrant(s);
       const t = refresh(g.id);
       await s.insertRefreshToken(t);
       const outcomes = await Promise.all(
@@ -193,6 +184,29 @@ export function oauthStoreContract(
       );
       assert.equal(outcomes.filter((o) => o.outcome === 'rotated').length, 1);
       assert.equal(outcomes.filter((o) => o.outcome === 'reused').length, 9);
+    });
+
+    it('prune keeps a spent refresh token while its chain may live, so a late replay is still reuse', async () => {
+      const s = await fresh(1);
+      const g = await apiGrant(s);
+      const DAY = 86_400_000;
+      const family = { familyExpiresAt: T0 + 30 * DAY };
+      const t1 = refresh(g.id, { ...family, expiresAt: T0 + 7 * DAY });
+      await s.insertRefreshToken(t1);
+      const t2 = refresh(g.id, { ...family, parentId: t1.id, createdAt: T0 + DAY, expiresAt: T0 + 8 * DAY });
+      assert.equal((await s.rotateRefreshToken(t1.id, T0 + DAY, t2)).outcome, 'rotated');
+      const idle = refresh(g.id, { ...family, expiresAt: T0 + 2 * DAY }); // never used
+      await s.insertRefreshToken(idle);
+      const late = T0 + 20 * DAY; // t1 expired 13 days ago
+      await s.prune(late);
+      assert.equal(await s.getRefreshToken(idle.id), null, 'an unused token goes a day after it expired');
+      assert.deepEqual(await s.rotateRefreshToken(t1.id, late, refresh(g.id, family)), {
+        outcome: 'reused',
+        grantId: g.id,
+      });
+      await s.prune(T0 + 31 * DAY);
+      assert.equal(await s.getRefreshToken(t1.id), null, 'the chain is over: its tokens go');
+      assert.equal(await s.getRefreshToken(t2.id), null);
     });
 
     it('DPoP jti: remembered until it expires', async () => {

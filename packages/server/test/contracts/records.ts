@@ -113,6 +113,7 @@ export function oauthRefresh(
     parentId: null,
     createdAt: T0,
     expiresAt: T0 + 86_400_000,
+    familyExpiresAt: T0 + 30 * 86_400_000,
     usedAt: null,
     ...over,
   };
