@@ -18,6 +18,7 @@ import {
   uniqueName,
 } from './helpers.js';
 import { Browser, errorCode } from './http-browser.js';
+import { linkToken, outbox } from './mail.js';
 
 interface Upstream {
   issuer: string;
@@ -351,6 +352,39 @@ describe('sign-in through upstream providers', () => {
       (e) => e.type,
     );
     assert.ok(types.includes('identity_unlinked') && types.includes('identity_linked'));
+  });
+
+  it('tells the verified address of the account when a provider is linked to it', async () => {
+    const username = uniqueName('fedmail');
+    const email = `${username}@example.test`;
+    const reg = await call(tesseraUrl, 'POST', '/auth/register', {
+      body: { username, password: PASSWORD, email },
+    });
+    assert.equal(reg.status, 201);
+    await srv.tessera.email.settled();
+    const verifyMail = (await outbox(srv.config.dataDir)).find((m) => m.to === email)!;
+    const verified = await call(tesseraUrl, 'POST', '/auth/email/verify', {
+      body: { token: linkToken(verifyMail, 'verify-email') },
+    });
+    assert.equal(verified.status, 200);
+    const login = await call(tesseraUrl, 'POST', '/auth/login', {
+      body: { username, password: PASSWORD, mode: 'session', delivery: 'cookie' },
+      headers: { origin: tesseraUrl },
+    });
+    const browser = new Browser();
+    browser.jar.set('tessera_session', login.cookies.tessera_session!.value);
+    gh.account.id = String(Math.floor(Math.random() * 1e9));
+    const linked = await browser.follow(
+      `${tesseraUrl}/auth/providers/gh/start?link=1`,
+      (u) => u.origin === tesseraUrl && !u.pathname.startsWith('/auth/providers/'),
+    );
+    assert.equal(new URL(linked.url).pathname, '/account');
+    await srv.tessera.email.settled();
+    const notice = (await outbox(srv.config.dataDir)).find(
+      (m) => m.to === email && /provider was linked/.test(m.subject),
+    );
+    assert.ok(notice, 'a notice went to the verified address');
+    assert.match(notice.text, /GitHub-style was linked/);
   });
 
   it('links in token mode too: the browser signed in by its refresh cookie', async () => {

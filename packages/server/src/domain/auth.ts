@@ -393,15 +393,24 @@ export class AuthService {
     throw new TesseraError('invalid_refresh_token', 'The refresh token is not valid.');
   }
 
-  /** The session behind a refresh token, without rotating it (for CSRF tokens and logout). */
-  sessionOfRefreshToken(token: unknown): Promise<SessionRecord | null> {
+  /**
+   * The live session behind a refresh token, without rotating it. As a credential (logout,
+   * linking a provider) the token must be one rotation would still honour: unused, or used within
+   * the grace window. `purpose: 'csrf'` (the CSRF token of its session, which is no credential: it
+   * works only beside the current cookie) also takes a spent one, so a tab that raced another's
+   * refresh with the cookie it had is not signed out.
+   */
+  sessionOfRefreshToken(
+    token: unknown,
+    purpose: 'credential' | 'csrf' = 'credential',
+  ): Promise<SessionRecord | null> {
     const parts = splitIdSecret(token);
     if (!parts) return Promise.resolve(null);
     return this.deps.stores.sessions.sessionOfRefreshToken(
       parts.id,
       sha256(parts.secret),
       this.now(),
-      this.config.refreshGraceSeconds * 1000,
+      purpose === 'csrf' ? Number.MAX_SAFE_INTEGER : this.config.refreshGraceSeconds * 1000,
     );
   }
 

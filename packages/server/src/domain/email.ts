@@ -290,6 +290,18 @@ export class EmailAccounts {
   }
 
   /**
+   * A notice to the verified address that a provider was linked to the account, queued after the
+   * answer: a link made with a stolen session or cookie does not go unseen.
+   */
+  providerLinked(userId: string, provider: string): void {
+    this.later(async () => {
+      const user = await this.users.getUserById(userId);
+      if (user?.email && user.emailVerified)
+        await this.deps.mail.enqueue(mails.providerLinked(this.ctx, user.email, provider));
+    });
+  }
+
+  /**
    * A notice to the verified address when a sign-in comes from a device (User-Agent) none of the
    * account's recent sign-ins came from; the first sign-in of an account is no news. The check
    * runs after the answer, so the sign-in itself (its session, `sessionId`) is left out of it.

@@ -235,6 +235,7 @@ export class FederationService {
           client,
           detail: p.id,
         });
+        this.deps.auth.email?.providerLinked(userId, p.name);
       }
       return { kind: 'linked', next: flow.next };
     }

@@ -290,7 +290,7 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
         if (token === undefined)
           throw new TesseraError('invalid_refresh_token', 'No refresh token was sent.');
         delivery = 'cookie';
-        const session = await auth.sessionOfRefreshToken(token);
+        const session = await auth.sessionOfRefreshToken(token, 'csrf');
         // A cookie-borne refresh is a cookie-authenticated write: Origin and CSRF token, bound to the family.
         if (session) guard.requireCsrf(request, session.id);
       }
@@ -342,7 +342,7 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
       if (viaSession)
         return { csrf_token: auth.csrfToken(viaSession.session.id), session_id: viaSession.session.id };
       const refreshCookie = readCookie(request, cookies.refresh);
-      const family = refreshCookie ? await auth.sessionOfRefreshToken(refreshCookie) : null;
+      const family = refreshCookie ? await auth.sessionOfRefreshToken(refreshCookie, 'csrf') : null;
       if (family) return { csrf_token: auth.csrfToken(family.id), session_id: family.id, mode: 'token' };
       throw new TesseraError('unauthorized', 'Sign in first.');
     },
