@@ -159,6 +159,31 @@ describe('no user enumeration', () => {
     }
   });
 
+  it('the lockout answers alike for a known and an unknown address, whatever their letter case', async () => {
+    const { username } = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
+    const user = await srv.app.stores.users.getUserByUsername(username);
+    const known = `${username}@example.test`;
+    assert.ok(await srv.app.stores.users.setEmail(user!.id, known, true));
+    const unknown = `${uniqueName('ghost')}@example.test`;
+    const spellings = (email: string) => [
+      email,
+      email.toUpperCase(),
+      `${email[0]!.toUpperCase()}${email.slice(1)}`,
+      ` ${email}`,
+      email.replace('@example', '@EXAMPLE'),
+      email.toUpperCase(),
+    ];
+    const statuses = async (email: string, ip: string) => {
+      const out: number[] = [];
+      for (const spelling of spellings(email)) out.push((await login(spelling, 'not it at all', ip)).status);
+      return out;
+    };
+    const forKnown = await statuses(known, '192.0.2.111');
+    const forUnknown = await statuses(unknown, '192.0.2.112');
+    assert.deepEqual(forKnown, [401, 401, 401, 401, 401, 429]);
+    assert.deepEqual(forUnknown, forKnown);
+  });
+
   it('refuses names that mix scripts or are drawn only in Latin look-alikes', async () => {
     const register = (username: string) =>
       call(srv.url, 'POST', '/auth/register', {

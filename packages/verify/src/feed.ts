@@ -162,7 +162,7 @@ export class RevocationFeedClient {
     this.#set.touch();
   }
 
-  /** Follows the stream until it ends. Returns true if it connected (resets the backoff). */
+  /** Follows the stream until it ends. Returns true if the server spoke on it (resets the backoff). */
   async #stream(signal: AbortSignal): Promise<boolean> {
     const url = new URL(this.#streamUrl);
     url.searchParams.set('cursor', this.#cursor ?? '');
@@ -201,11 +201,17 @@ export class RevocationFeedClient {
     }
     this.connections++;
     this.#connected = true;
-    this.#set.touch();
     alive();
+    // Fresh only once the server speaks (its hello, a heartbeat, an entry): an answer that opens a
+    // stream and then says nothing (a buffering proxy, a stalled server) never counts as fresh.
+    let heard = false;
     const parser = new SseParser(
-      (e) => this.#onEvent(e, alive),
+      (e) => {
+        heard = true;
+        this.#onEvent(e, alive);
+      },
       () => {
+        heard = true;
         alive();
         this.#set.touch();
       },
@@ -225,12 +231,12 @@ export class RevocationFeedClient {
     } finally {
       await reader.cancel().catch(() => undefined);
     }
-    return true;
+    return heard;
   }
 
   #onEvent(e: SseEvent, alive: () => void): void {
     alive();
-    if (e.event === 'heartbeat') {
+    if (e.event === 'heartbeat' || e.event === 'hello') {
       this.#set.touch();
       return;
     }

@@ -16,6 +16,8 @@ class FakeFeed {
   streamQueries: string[] = [];
   snapshots = 0;
   streamStatus = 200;
+  /** Open streams and never write on them (a buffering proxy, a stalled server). */
+  silent = false;
   constructor() {
     this.server = createServer((req, res) => this.handle(req, res));
   }
@@ -36,7 +38,8 @@ class FakeFeed {
         return;
       }
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
-      res.write(': hello\n\n');
+      if (this.silent) res.flushHeaders();
+      else res.write(': hello\n\n');
       this.streams.push(res);
     } else {
       res.writeHead(404).end();
@@ -221,6 +224,33 @@ test('a silent half-open stream is abandoned after the idle timeout', async () =
   await client.start();
   await until(() => client.connections >= 2, 3000);
   assert.ok(feed.streamQueries.length >= 2);
+});
+
+test('a stream that opens and never speaks does not keep the set fresh, however often it reconnects', async () => {
+  let t = Date.now();
+  const feed = await new FakeFeed().listen();
+  const set = new RevocationSet({ maxStalenessMs: 5_000, clock: () => t });
+  const client = new RevocationFeedClient({
+    issuer: feed.url,
+    set,
+    initialBackoffMs: 20,
+    maxBackoffMs: 50,
+    idleTimeoutMs: 100,
+  });
+  cleanups.push(
+    () => client.stop(),
+    () => feed.close(),
+  );
+  feed.silent = true;
+  await client.start(); // the snapshot: fresh from here
+  t += 6_000;
+  const connected = client.connections;
+  await until(() => client.connections >= connected + 2);
+  assert.equal(set.check({ sid: 'x' }, t), 'feed_stale');
+  feed.silent = false;
+  feed.dropStreams();
+  await until(() => set.lastEventAt === t);
+  assert.equal(set.check({ sid: 'x' }, t), null, 'fresh again once the server speaks');
 });
 
 test('RevocationSet: entry validation and pruning', () => {

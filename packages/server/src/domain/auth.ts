@@ -153,18 +153,22 @@ export class AuthService {
       throw new TesseraError('invalid_request', 'username must be a string.');
     // An email address signs in the account whose verified address it is; the lockout counts
     // against that account, whichever name it is given by.
+    // A name no account has counts under its normalised form too, so spellings of one unknown
+    // address share a counter as those of a known one do (the answers tell nothing apart).
     let username: string | undefined;
     let byEmail: UserRecord | null | undefined;
+    let claimed = input.username.normalize('NFKC').trim().toLowerCase();
     try {
       if (input.username.includes('@')) {
-        byEmail = await this.deps.stores.users.getUserByEmail(normalizeEmail(input.username));
+        claimed = normalizeEmail(input.username);
+        byEmail = await this.deps.stores.users.getUserByEmail(claimed);
         username = byEmail?.username;
       } else username = normalizeUsername(input.username);
     } catch (err) {
       if (!(err instanceof TesseraError)) throw err;
       username = undefined;
     }
-    const accountKey = username ?? `invalid:${sha256(input.username)}`;
+    const accountKey = username ?? `invalid:${sha256(claimed)}`;
     let reservation: Reservation;
     try {
       reservation = await this.throttle.reserveLogin(accountKey, client.ip);
