@@ -263,6 +263,32 @@ describe('cluster: two instances, one store, an API server on the feed', { skip,
     assert.equal((await call(a.url, 'GET', '/auth/me', { headers: bearer(access) })).status, 401);
   });
 
+  it('a logout on B whose publish is lost still reaches the feed on A: its streams read the store again', async () => {
+    const { login } = await registerAndLogin(a.url, { mode: 'token', delivery: 'header' });
+    const access = login.body.access_token as string;
+    const hub = b.tessera.revocations.hub;
+    const publish = hub.broadcast;
+    let lost = 0;
+    hub.broadcast = async () => {
+      lost++;
+      throw new Error('the message never reached Redis');
+    };
+    try {
+      const seen = feedSet.waitFor(login.body.session_id, 10_000);
+      assert.equal((await call(b.url, 'POST', '/auth/logout', { headers: bearer(access) })).status, 204);
+      await seen;
+    } finally {
+      hub.broadcast = publish;
+    }
+    assert.equal(lost, 1, 'the publish was lost');
+    const deadline = performance.now() + 10_000;
+    let status = 200;
+    while (status === 200 && performance.now() < deadline) {
+      status = (await call(api.url, 'GET', '/api/hello', { headers: bearer(access) })).status;
+    }
+    assert.equal(status, 401);
+  });
+
   it('logout-all on A reaches the API through its own instance too', async () => {
     const { login } = await registerAndLogin(b.url, { mode: 'token', delivery: 'header' });
     const access = login.body.access_token as string;

@@ -6,8 +6,9 @@ import type { RevocationEntry } from '../store/types.js';
 /**
  * Shares revocations between instances over Redis pub/sub: what one instance records is
  * delivered to the revocation streams of every other instance within milliseconds. The store
- * stays the source of truth; a stream that missed a message while Redis was away catches up
- * from its cursor on reconnect. On a Redis Cluster a message published on any node reaches the
+ * stays the source of truth: pub/sub drops what a subscriber was not connected for, so every
+ * stream also reads the store again with each heartbeat (http/routes/feed.ts) and sends what a
+ * lost message left out. On a Redis Cluster a message published on any node reaches the
  * subscribers on every node.
  */
 export class RevocationBridge {

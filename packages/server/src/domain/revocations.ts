@@ -110,8 +110,13 @@ export class Revocations {
     return stored;
   }
 
+  /** The live entries recorded after `afterCursor`, in seq order (at most 100,000). */
+  after(afterCursor: number, now = Date.now()): Promise<RevocationEntry[]> {
+    return this.log.listRevocations(afterCursor, Math.floor(now / 1000), 100_000);
+  }
+
   async snapshot(afterCursor: number, now = Date.now()): Promise<{ cursor: number; entries: FeedEntry[] }> {
-    const entries = await this.log.listRevocations(afterCursor, Math.floor(now / 1000), 100_000);
+    const entries = await this.after(afterCursor, now);
     const cursor = entries.length > 0 ? entries[entries.length - 1]!.seq : afterCursor;
     return { cursor, entries: entries.map(toFeedEntry) };
   }

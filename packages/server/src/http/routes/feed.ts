@@ -198,7 +198,29 @@ export const feedRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: FeedRouteOp
       if (out) raw.write(out);
       live = true;
       send(pending.sort((a, b) => a.seq - b.seq));
+      // The hub hears other instances through Redis pub/sub, which drops a message a subscriber
+      // was not connected for, and a publish can fail. So with each heartbeat the stream also
+      // reads the store again, from one read back (an entry may commit after a higher seq), and
+      // sends what it has not: an ending recorded anywhere reaches it within two heartbeats.
+      let rereadFrom = backlogCursor;
+      let lastRead = backlogCursor;
+      let reading = false;
+      const catchUp = async () => {
+        if (reading) return;
+        reading = true;
+        try {
+          const entries = await revocations.after(rereadFrom);
+          if (!raw.writableEnded) send(entries);
+          rereadFrom = lastRead;
+          lastRead = entries.length > 0 ? Math.max(lastRead, entries[entries.length - 1]!.seq) : lastRead;
+        } catch {
+          // The store is unreachable for now: the next heartbeat tries again.
+        } finally {
+          reading = false;
+        }
+      };
       const heartbeat = setInterval(() => {
+        void catchUp();
         raw.write(
           `event: heartbeat\ndata: ${JSON.stringify({ cursor, time: Math.floor(Date.now() / 1000) })}\n\n`,
         );
