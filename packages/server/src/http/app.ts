@@ -197,6 +197,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   });
 
   const cookies = cookieNames(config);
+  // Every request has the guard's field from the start: one object shape for all of them.
+  fastify.decorateRequest('principal', undefined);
   const guard = authGuard({ auth, cookies, isAllowedOrigin });
   await fastify.register(openApiRoute, {
     routes,

@@ -1,3 +1,4 @@
+import * as nodeCrypto from 'node:crypto';
 import {
   createCipheriv,
   createDecipheriv,
@@ -6,6 +7,9 @@ import {
   randomBytes,
   timingSafeEqual,
 } from 'node:crypto';
+
+/** One-shot hashing (Node 20.12 and later): a session read hashes its token without a Hash object. */
+const oneShot: typeof nodeCrypto.hash | undefined = nodeCrypto.hash;
 
 /** base64url of `bytes` random bytes from the CSPRNG. */
 export function randomToken(bytes = 32): string {
@@ -18,7 +22,9 @@ export function randomId(): string {
 }
 
 export function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('base64url');
+  return oneShot !== undefined
+    ? oneShot('sha256', text, 'base64url')
+    : createHash('sha256').update(text).digest('base64url');
 }
 
 export function hmac(key: Buffer, ...parts: string[]): string {
