@@ -418,6 +418,33 @@ describe('email over SMTP: sign up, verify, forget, reset, change', () => {
     assert.equal((await login(srv, user.email, 'the second new passphrase')).status, 200);
   });
 
+  it("a password change also spends the undo links: an old mailbox can't take the address back", async () => {
+    const user = await signUp(srv, smtp);
+    const owner = await login(srv, user.username);
+    const moved = `${uniqueName('moved')}@example.test`;
+    await call(srv.url, 'POST', '/auth/email/change', {
+      body: { email: moved },
+      headers: bearer(owner.body.access_token),
+    });
+    const confirm = await smtp.waitFor(moved, /Confirm your new email address/);
+    const notice = await smtp.waitFor(user.email, /being changed/);
+    const confirmed = await call(srv.url, 'POST', '/auth/email/verify', {
+      body: { token: linkToken(confirm, 'confirm-email') },
+    });
+    assert.equal(confirmed.body.action, 'changed');
+    const changed = await call(srv.url, 'POST', '/auth/password', {
+      body: { current_password: PASSWORD, new_password: 'a passphrase for the new address' },
+      headers: bearer(owner.body.access_token),
+    });
+    assert.equal(changed.status, 204);
+    const undo = await call(srv.url, 'POST', '/auth/email/verify', {
+      body: { token: linkToken(notice, 'confirm-email') },
+    });
+    assert.equal(undo.status, 400);
+    assert.equal(undo.body.error, 'invalid_email_token');
+    assert.equal((await login(srv, moved, 'a passphrase for the new address')).status, 200);
+  });
+
   it('tells the address of a password change and of a sign-in from a new device', async () => {
     const user = await signUp(srv, smtp);
     const first = await login(srv, user.username, PASSWORD, { 'user-agent': 'Laptop/1.0' });

@@ -4,6 +4,7 @@ import { TesseraError } from '../errors.js';
 import { refreshTokenId, type SessionUser, type Stores, sessionIdOfRefreshToken } from '../store/ports.js';
 import type {
   AuditType,
+  EmailTokenPurpose,
   RefreshTokenRecord,
   SessionMode,
   SessionRecord,
@@ -398,15 +399,17 @@ export class AuthService {
   }
 
   /**
-   * The live session behind a refresh token, without rotating it. As a credential (logout,
-   * linking a provider) the token must be one rotation would still honour: unused, or used within
-   * the grace window. `purpose: 'csrf'` (the CSRF token of its session, which is no credential: it
-   * works only beside the current cookie) also takes a spent one, so a tab that raced another's
-   * refresh with the cookie it had is not signed out.
+   * The live session behind a refresh token, without rotating it. To act for the user (linking
+   * a provider) the token must be one rotation would still honour: unused, or used within the
+   * grace window. `purpose: 'family'` also takes a spent one, for what any holder of a token of
+   * the family may do, since replaying it at the refresh endpoint would end the family anyway:
+   * read the session's CSRF token (no credential: it works only beside the current cookie, and a
+   * tab that raced another's refresh keeps working) and end the session (a browser left with a
+   * spent cookie, because a thief rotated first, still signs the thief out).
    */
   sessionOfRefreshToken(
     token: unknown,
-    purpose: 'credential' | 'csrf' = 'credential',
+    purpose: 'credential' | 'family' = 'credential',
   ): Promise<SessionRecord | null> {
     const parts = splitIdSecret(token);
     if (!parts) return Promise.resolve(null);
@@ -414,7 +417,7 @@ export class AuthService {
       parts.id,
       sha256(parts.secret),
       this.now(),
-      purpose === 'csrf' ? Number.MAX_SAFE_INTEGER : this.config.refreshGraceSeconds * 1000,
+      purpose === 'family' ? Number.MAX_SAFE_INTEGER : this.config.refreshGraceSeconds * 1000,
     );
   }
 
@@ -489,9 +492,9 @@ export class AuthService {
   ): Promise<string[]> {
     const now = this.now();
     const ids = await this.deps.stores.sessions.revokeUserSessions(user.id, now, reason);
-    await this.spendMailedLinks(user.id, now);
     await this.ended(ids, reason, now, user.id);
     await this.endGrants(user.id, reason);
+    await this.spendMailedLinks(user.id, ['reset', 'change'], now);
     await this.audit(reason, { userId: user.id, client, detail: `${ids.length} sessions ended` });
     return ids;
   }
@@ -538,7 +541,6 @@ export class AuthService {
     checkPasswordPolicy(next, user.username);
     const now = this.now();
     await this.deps.stores.users.setPasswordHash(user.id, await hashPassword(next), now);
-    await this.spendMailedLinks(user.id, now);
     const ids = await this.deps.stores.sessions.revokeUserSessions(
       user.id,
       now,
@@ -547,6 +549,9 @@ export class AuthService {
     );
     await this.ended(ids, 'password_change', now);
     await this.endGrants(user.id, 'password_change');
+    // Only someone who knew the password did this: the undo links go too (an old mailbox the
+    // owner has left must not take the address back).
+    await this.spendMailedLinks(user.id, ['reset', 'change', 'undo'], now);
     await this.audit('password_change', {
       userId: user.id,
       sessionId: auth.session.id,
@@ -557,12 +562,18 @@ export class AuthService {
   }
 
   /**
-   * The password-reset and address-change links mailed before the account was secured stop
-   * working: whoever asked for them (a thief with the session, or with the mailbox for a while)
-   * is shut out with the sessions. Undo links stay: they are the owner's way back.
+   * The links mailed before the account was secured stop working, once its sessions have ended
+   * (so none of them asks for a new one after): whoever asked for them (a thief with a session,
+   * or with the mailbox for a while) is shut out with the sessions. Undo links stay unless the
+   * password was changed by someone who knew it: after a reset or sign-out-everywhere they are
+   * still the owner's way back from an address a thief moved the account to.
    */
-  private async spendMailedLinks(userId: string, now: number): Promise<void> {
-    await this.deps.stores.users.spendEmailTokens(userId, ['reset', 'change'], now);
+  private async spendMailedLinks(
+    userId: string,
+    purposes: readonly EmailTokenPurpose[],
+    now: number,
+  ): Promise<void> {
+    await this.deps.stores.users.spendEmailTokens(userId, purposes, now);
   }
 
   /**

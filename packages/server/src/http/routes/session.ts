@@ -290,7 +290,7 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
         if (token === undefined)
           throw new TesseraError('invalid_refresh_token', 'No refresh token was sent.');
         delivery = 'cookie';
-        const session = await auth.sessionOfRefreshToken(token, 'csrf');
+        const session = await auth.sessionOfRefreshToken(token, 'family');
         // A cookie-borne refresh is a cookie-authenticated write: Origin and CSRF token, bound to the family.
         if (session) guard.requireCsrf(request, session.id);
       }
@@ -342,7 +342,7 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
       if (viaSession)
         return { csrf_token: auth.csrfToken(viaSession.session.id), session_id: viaSession.session.id };
       const refreshCookie = readCookie(request, cookies.refresh);
-      const family = refreshCookie ? await auth.sessionOfRefreshToken(refreshCookie, 'csrf') : null;
+      const family = refreshCookie ? await auth.sessionOfRefreshToken(refreshCookie, 'family') : null;
       if (family) return { csrf_token: auth.csrfToken(family.id), session_id: family.id, mode: 'token' };
       throw new TesseraError('unauthorized', 'Sign in first.');
     },
@@ -371,7 +371,7 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
       const refreshCookie = readCookie(request, cookies.refresh);
       if (!hasBearer && readCookie(request, cookies.session) === undefined && refreshCookie !== undefined) {
         // Token mode in a browser that lost its access token: the refresh cookie plus CSRF ends the family.
-        session = await auth.sessionOfRefreshToken(refreshCookie);
+        session = await auth.sessionOfRefreshToken(refreshCookie, 'family');
         if (!session) throw new TesseraError('unauthorized', 'Sign in first.');
         guard.requireCsrf(request, session.id);
       } else {
