@@ -96,6 +96,34 @@ describe('postgres stores', { skip }, () => {
     }
   });
 
+  it('takes the rows the version before writes during a rolling upgrade: OAuth refresh tokens without a chain end', async () => {
+    const name = schema('rolling');
+    const stores = await openPostgresStores(url!, { schema: name });
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      const u = user();
+      await stores.users.createUser(u);
+      const g = await stores.oauth.upsertGrant({
+        id: 'g-rolling',
+        userId: u.id,
+        clientId: 'c',
+        scope: 'api',
+        now: 1,
+      });
+      // The version before inserts its eleven columns, nothing else.
+      await admin.query(
+        `INSERT INTO ${name}.oauth_refresh_tokens (id, grant_id, client_id, user_id, secret_hash, scope, dpop_jkt,
+           parent_id, created_at, expires_at, used_at) VALUES ('t-old', $1, 'c', $2, 'h', 'api', NULL, NULL, 1, 2, NULL)`,
+        [g.id, u.id],
+      );
+      assert.equal((await stores.oauth.getRefreshToken('t-old'))?.familyExpiresAt, null);
+    } finally {
+      await admin.end();
+      await closeStores(stores);
+    }
+  });
+
   it('adopts the OAuth tables of the former separate migration list, grants and all', async () => {
     const name = schema('adopt');
     await closeStores(await openPostgresStores(url!, { schema: name }));

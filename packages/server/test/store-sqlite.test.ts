@@ -124,8 +124,8 @@ describe('sqlite: one file for every role', () => {
     former
       .prepare('INSERT INTO oauth_codes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(...Object.values(code).map((v) => (typeof v === 'boolean' ? Number(v) : v)));
-    // A chain from before absolute ends: it gets one, 30 days after its token was issued.
-    const token = oauthRefresh('g-user', { familyExpiresAt: T0 + 30 * 86_400_000 });
+    // A token from before chains had an absolute end.
+    const token = oauthRefresh('g-user', { familyExpiresAt: null });
     const { familyExpiresAt: _, ...formerColumns } = token;
     former
       .prepare('INSERT INTO oauth_refresh_tokens VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')

@@ -4,6 +4,7 @@ import {
   type AuthorizationCodeRecord,
   type ClientRecord,
   type GrantRecord,
+  LEGACY_CHAIN_KEPT_MS,
   type OAuthRefreshTokenRecord,
   type OAuthRotateOutcome,
   type OAuthStore,
@@ -288,8 +289,9 @@ export class PostgresOAuthStore implements OAuthStore {
       await c.query('DELETE FROM oauth_codes WHERE expires_at <= $1', [now - 3_600_000]);
       // A spent token stays while its chain may live: its replay is reuse (OAuthStore.prune).
       await c.query(
-        'DELETE FROM oauth_refresh_tokens WHERE family_expires_at <= $1 OR (used_at IS NULL AND expires_at <= $1)',
-        [now - 86_400_000],
+        `DELETE FROM oauth_refresh_tokens WHERE family_expires_at <= $1 OR (used_at IS NULL AND expires_at <= $1)
+           OR (family_expires_at IS NULL AND created_at <= $2)`,
+        [now - 86_400_000, now - LEGACY_CHAIN_KEPT_MS],
       );
       await c.query('DELETE FROM oauth_jti WHERE expires_at <= $1', [now]);
     });

@@ -376,7 +376,7 @@ export class OAuthService {
       record.dpopJkt,
       record.id,
       now,
-      record.familyExpiresAt,
+      record.familyExpiresAt ?? record.createdAt + this.deps.config.refreshAbsoluteTtl * 1000,
       // Derived like first-party successors: a retry within the grace window gets the same one.
       refreshSuccessor(this.deps.secrets.refreshDerivation, parts.id, parts.secret),
     );

@@ -4,6 +4,7 @@ import {
   type AuthorizationCodeRecord,
   type ClientRecord,
   type GrantRecord,
+  LEGACY_CHAIN_KEPT_MS,
   type OAuthRefreshTokenRecord,
   type OAuthRotateOutcome,
   type OAuthStore,
@@ -156,8 +157,8 @@ export class SqliteOAuthStore implements OAuthStore {
     ).run(now, reason, id).changes;
     this.q(
       `UPDATE oauth_refresh_tokens SET used_at = COALESCE(used_at, ?), expires_at = MIN(expires_at, ?),
-         family_expires_at = MIN(family_expires_at, ?) WHERE grant_id = ?`,
-    ).run(now, now, now, id);
+         family_expires_at = MIN(COALESCE(family_expires_at, ?), ?) WHERE grant_id = ?`,
+    ).run(now, now, now, now, id);
     return changed === 1;
   };
 
@@ -287,8 +288,9 @@ export class SqliteOAuthStore implements OAuthStore {
       this.q('DELETE FROM oauth_codes WHERE expires_at <= ?').run(now - 3_600_000);
       // A spent token stays while its chain may live: its replay is reuse (OAuthStore.prune).
       this.q(
-        'DELETE FROM oauth_refresh_tokens WHERE family_expires_at <= ? OR (used_at IS NULL AND expires_at <= ?)',
-      ).run(now - 86_400_000, now - 86_400_000);
+        `DELETE FROM oauth_refresh_tokens WHERE family_expires_at <= ? OR (used_at IS NULL AND expires_at <= ?)
+           OR (family_expires_at IS NULL AND created_at <= ?)`,
+      ).run(now - 86_400_000, now - 86_400_000, now - LEGACY_CHAIN_KEPT_MS);
       this.q('DELETE FROM oauth_jti WHERE expires_at <= ?').run(now);
     });
   }

@@ -93,11 +93,19 @@ export interface OAuthRefreshTokenRecord {
   /**
    * The absolute end of its chain (the code exchange that began it plus the refresh absolute
    * lifetime), passed on to every successor. A spent token is kept until then, so a replay of it
-   * however late is reuse while any token of its chain can still be used.
+   * however late is reuse while any token of its chain can still be used. Null on a token issued
+   * before chains had one: its successor's chain ends the refresh absolute lifetime after it.
    */
-  familyExpiresAt: number;
+  familyExpiresAt: number | null;
   usedAt: number | null;
 }
+
+/**
+ * How long prune keeps a token from before chains had an absolute end (familyExpiresAt null)
+ * after it was issued: the longest absolute lifetime a setting allows, plus the day every ended
+ * row is kept.
+ */
+export const LEGACY_CHAIN_KEPT_MS = 366 * 86_400_000;
 
 export type OAuthRotateOutcome =
   | { outcome: 'rotated' }

@@ -253,12 +253,10 @@ const MIGRATIONS: string[] = [
    CREATE INDEX IF NOT EXISTS mail_queue_due ON mail_queue (next_attempt_at);`,
   // A user's mailed tokens, spent together when the account is secured.
   `CREATE INDEX IF NOT EXISTS email_tokens_user ON email_tokens (user_id) WHERE used_at IS NULL;`,
-  // The absolute end of an OAuth refresh-token chain, on each of its tokens; chains issued before
-  // it end 30 days (the default absolute lifetime) after their latest token.
+  // The absolute end of an OAuth refresh-token chain, on each of its tokens (null on tokens from
+  // before: see OAuthRefreshTokenRecord.familyExpiresAt). Nullable, so instances of the version
+  // before, which do not write it, run beside this one during a rolling upgrade.
   `ALTER TABLE oauth_refresh_tokens ADD COLUMN IF NOT EXISTS family_expires_at BIGINT;
-   UPDATE oauth_refresh_tokens SET family_expires_at = created_at + 2592000000 WHERE family_expires_at IS NULL;
-   UPDATE oauth_refresh_tokens SET expires_at = family_expires_at WHERE expires_at > family_expires_at;
-   ALTER TABLE oauth_refresh_tokens ALTER COLUMN family_expires_at SET NOT NULL;
    CREATE INDEX IF NOT EXISTS oauth_refresh_family ON oauth_refresh_tokens (family_expires_at);`,
 ];
 

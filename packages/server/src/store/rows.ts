@@ -187,7 +187,7 @@ export function toOAuthRefresh(r: Row): OAuthRefreshTokenRecord {
     parentId: orNull(r.parent_id),
     createdAt: r.created_at as number,
     expiresAt: r.expires_at as number,
-    familyExpiresAt: r.family_expires_at as number,
+    familyExpiresAt: orNull(r.family_expires_at),
     usedAt: orNull(r.used_at),
   };
 }

@@ -272,11 +272,9 @@ const MIGRATIONS: string[] = [
    CREATE INDEX mail_queue_due ON mail_queue(next_attempt_at);`,
   // A user's mailed tokens, spent together when the account is secured.
   `CREATE INDEX email_tokens_user ON email_tokens(user_id) WHERE used_at IS NULL;`,
-  // The absolute end of an OAuth refresh-token chain, on each of its tokens; chains issued before
-  // it end 30 days (the default absolute lifetime) after their latest token.
-  `ALTER TABLE oauth_refresh_tokens ADD COLUMN family_expires_at INTEGER NOT NULL DEFAULT 0;
-   UPDATE oauth_refresh_tokens SET family_expires_at = created_at + 2592000000;
-   UPDATE oauth_refresh_tokens SET expires_at = family_expires_at WHERE expires_at > family_expires_at;
+  // The absolute end of an OAuth refresh-token chain, on each of its tokens (null on tokens from
+  // before: see OAuthRefreshTokenRecord.familyExpiresAt).
+  `ALTER TABLE oauth_refresh_tokens ADD COLUMN family_expires_at INTEGER;
    CREATE INDEX oauth_refresh_family ON oauth_refresh_tokens(family_expires_at);
    CREATE INDEX oauth_refresh_expires ON oauth_refresh_tokens(expires_at) WHERE used_at IS NULL;`,
 ];
@@ -427,7 +425,7 @@ export class SqliteDatabase implements Backend {
           INSERT OR IGNORE INTO main.oauth_refresh_tokens (id, grant_id, client_id, user_id, secret_hash, scope,
             dpop_jkt, parent_id, created_at, expires_at, family_expires_at, used_at)
           SELECT id, grant_id, client_id, user_id, secret_hash, scope, dpop_jkt, parent_id, created_at,
-            min(expires_at, created_at + 2592000000), created_at + 2592000000, used_at
+            expires_at, NULL, used_at
           FROM former.oauth_refresh_tokens;
           INSERT OR IGNORE INTO main.oauth_jti SELECT * FROM former.oauth_jti;`);
       })();

@@ -207,6 +207,14 @@ export function oauthStoreContract(
       await s.prune(T0 + 31 * DAY);
       assert.equal(await s.getRefreshToken(t1.id), null, 'the chain is over: its tokens go');
       assert.equal(await s.getRefreshToken(t2.id), null);
+
+      // A spent token from before chains had an end stays for the longest absolute lifetime.
+      const legacy = refresh(g.id, { familyExpiresAt: null, expiresAt: T0 + 7 * DAY, usedAt: T0 + DAY });
+      await s.insertRefreshToken(legacy);
+      await s.prune(T0 + 300 * DAY);
+      assert.deepEqual(await s.getRefreshToken(legacy.id), legacy);
+      await s.prune(T0 + 367 * DAY);
+      assert.equal(await s.getRefreshToken(legacy.id), null);
     });
 
     it('DPoP jti: remembered until it expires', async () => {
