@@ -139,6 +139,11 @@ export function loadConfig(
         'or turn the OAuth provider off with TESSERA_OAUTH=false',
     );
   }
+  if (!config.secureCookies && /^https:/i.test(config.issuer)) {
+    // Without Secure and the __Host- prefix a page on http:// reads the cookies in clear and a
+    // sibling host can plant its own; only a plain-http issuer (development) may go without.
+    problems.push('TESSERA_SECURE_COOKIES=false with an https issuer: its cookies must be Secure');
+  }
   if (config.sameSite === 'none' && !config.secureCookies) {
     problems.push(
       'TESSERA_SAME_SITE=none needs secure cookies (an https issuer or TESSERA_SECURE_COOKIES=true)',

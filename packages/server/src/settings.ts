@@ -157,6 +157,13 @@ function parseTrustProxy(v: unknown, { label, problems }: ParseContext): false |
     );
     return false;
   }
+  const everyone = list.filter((entry) => /\/0+$/.test(entry));
+  if (everyone.length > 0) {
+    problems.push(
+      `${label} may not name every address (${everyone.join(',')}): that is true by another name; ${howTo}`,
+    );
+    return false;
+  }
   return list;
 }
 

@@ -163,6 +163,25 @@ describe('config: the settings table', () => {
       assert.deepEqual(configProblems({ [name]: value }), [message]);
   });
 
+  it('refuses cookies without Secure on an https issuer, and a trusted proxy range of every address', () => {
+    const https = { TESSERA_ISSUER: 'https://auth.example.test' };
+    assert.deepEqual(configProblems({ ...https, TESSERA_SECURE_COOKIES: 'false' }), [
+      'TESSERA_SECURE_COOKIES=false with an https issuer: its cookies must be Secure',
+    ]);
+    assert.deepEqual(configProblems(https), [], 'Secure by default there');
+    assert.deepEqual(
+      configProblems({ TESSERA_SECURE_COOKIES: 'false' }),
+      [],
+      'a plain-http issuer may go without',
+    );
+    for (const everyone of ['0.0.0.0/0', '::/0', '10.0.0.1,0.0.0.0/00']) {
+      const problems = configProblems({ TESSERA_TRUST_PROXY: everyone });
+      assert.equal(problems.length, 1, everyone);
+      assert.match(problems[0]!, /^TESSERA_TRUST_PROXY \(trustProxy\) may not name every address/);
+    }
+    assert.deepEqual(configProblems({ TESSERA_TRUST_PROXY: '10.0.0.0/8,::1' }), []);
+  });
+
   it('prints the configuration with every set secret redacted', () => {
     const env = Object.fromEntries(Object.entries(SAMPLES).map(([name, [raw]]) => [name, raw]));
     const shown = JSON.stringify(redactedConfig(loadConfig(env)));

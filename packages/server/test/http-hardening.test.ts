@@ -1,10 +1,24 @@
 // Brute force, enumeration, rehash, audit trail and graceful shutdown.
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import argon2 from 'argon2';
+import { loadConfig } from '../src/config.js';
 import { PASSWORD_PARAMS } from '../src/domain/passwords.js';
 import { openSqliteStores } from '../src/store/sqlite.js';
-import { call, PASSWORD, registerAndLogin, startTestServer, type TestServer, uniqueName } from './helpers.js';
+import { createTessera } from '../src/tessera.js';
+import {
+  call,
+  freePort,
+  PASSWORD,
+  registerAndLogin,
+  SECRET,
+  startTestServer,
+  type TestServer,
+  uniqueName,
+} from './helpers.js';
 
 let srv: TestServer;
 before(async () => {
@@ -330,6 +344,37 @@ describe('audit trail', () => {
       bearer.authorization,
     ]) {
       assert.ok(!everything.includes(secret), 'no secret in the audit trail');
+    }
+  });
+});
+
+describe('request logs', () => {
+  it('carry the path of a request and never its query string, where mailed links carry tokens', async () => {
+    const port = await freePort();
+    const config = loadConfig(
+      {},
+      {
+        port,
+        issuer: `http://127.0.0.1:${port}`,
+        dataDir: mkdtempSync(path.join(tmpdir(), 'tessera-')),
+        secret: SECRET,
+      },
+    );
+    const lines: string[] = [];
+    const tessera = await createTessera(config, {
+      stores: openSqliteStores(':memory:'),
+      logger: { level: 'info', stream: { write: (line: string) => lines.push(line) } },
+    });
+    try {
+      const base = await tessera.listen();
+      const token = 'LEAKME0123456789abcdefLEAKME';
+      for (const page of ['/reset-password', '/confirm-email', '/verify-email'])
+        assert.equal((await fetch(`${base}${page}?token=${token}`)).status, 200);
+      const logged = lines.join('');
+      assert.match(logged, /"url":"\/reset-password\?\[redacted\]"/, 'the request is logged');
+      assert.ok(!logged.includes('LEAKME'), 'no token in the log');
+    } finally {
+      await tessera.close();
     }
   });
 });

@@ -10,6 +10,7 @@ const TAKEN = [
   '/oauth/authorize?client_id=abc&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=a%20b%2F%2Fc',
   '/a/b/../c',
   '/caf%C3%A9',
+  '/authorize-later',
   `/${'x'.repeat(NEXT_MAX_LENGTH - 1)}`,
 ];
 
@@ -41,6 +42,11 @@ const REFUSED: [string, unknown][] = [
   ['dot-dot segment to //', '/..//evil.example'],
   ['encoded dots to //', '/%2e%2e//evil.example'],
   ['too long', `/${'x'.repeat(NEXT_MAX_LENGTH)}`],
+  ['the API: starting a provider link', '/auth/providers/corp/start?link=1'],
+  ['the API, by another case', '/AUTH/providers/corp/start?link=1'],
+  ['the API, by a dot segment', '/x/../auth/logout'],
+  ['the API, encoded', '/%61uth/providers/corp/start?link=1'],
+  ['the API itself', '/auth'],
 ];
 
 describe('next: a path on this server', () => {

@@ -1,5 +1,5 @@
 import cookie from '@fastify/cookie';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import type { AuthService } from '../domain/auth.js';
 import type { EmailAccounts } from '../domain/email.js';
@@ -85,6 +85,21 @@ export const LOG_REDACT = [
   '*.session_token',
 ];
 
+/**
+ * What a request's log line says of it: its path and never its query string, where mailed links
+ * carry their tokens (`/reset-password?token=…`) and provider callbacks their codes.
+ */
+function requestForLog(req: FastifyRequest) {
+  const q = req.url.indexOf('?');
+  return {
+    method: req.method,
+    url: q === -1 ? req.url : `${req.url.slice(0, q)}?[redacted]`,
+    host: req.host,
+    remoteAddress: req.ip,
+    remotePort: req.socket?.remotePort,
+  };
+}
+
 /** The Fastify app: every route, hook and metric, on parts already built (see createTessera). */
 export async function buildApp(options: AppOptions): Promise<App> {
   const { config, stores, keys, tokens, revocations, auth, email, mail } = options;
@@ -156,6 +171,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
         : {
             level: config.logLevel,
             redact: { paths: LOG_REDACT, censor: '[redacted]' },
+            serializers: { req: requestForLog },
             ...(typeof options.logger === 'object' ? options.logger : {}),
           },
     bodyLimit: config.bodyLimitBytes,

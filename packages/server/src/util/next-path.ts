@@ -23,7 +23,9 @@ function hasControl(s: string): boolean {
  * breaks, so `/\t/host` would be `//host`) that starts with one `/`; `//host` and `/\host`
  * (browsers read both as another site); a path that says `//` or `/\` at its start, or holds a
  * control character, once percent-decoded, up to three times (a proxy or a later page may decode
- * it); and anything the URL parser does not keep on this origin with a path starting with a single `/`.
+ * it); anything the URL parser does not keep on this origin with a path starting with a single `/`;
+ * and the API under `/auth/` (a page sends the browser to `next` without a click, which would make
+ * a link from another site a same-origin request there, such as starting a provider link).
  */
 export function localPath(next: unknown): string | undefined {
   if (typeof next !== 'string' || next.length > NEXT_MAX_LENGTH) return undefined;
@@ -48,5 +50,7 @@ export function localPath(next: unknown): string | undefined {
     return undefined;
   }
   if (url.origin !== BASE || url.pathname.startsWith('//')) return undefined;
+  const API = /^\/auth(\/|$)/i;
+  if (API.test(url.pathname) || API.test(new URL(path, BASE).pathname)) return undefined;
   return next;
 }
