@@ -539,8 +539,9 @@ export class TesseraClient {
       if (this.state) this.setState(null);
       return;
     }
-    // The cookie jar is shared, so the newest login in any tab is this tab's login too.
-    this.setState({ ...m.state });
+    // The cookie jar is shared, so the newest login in any tab is this tab's login too. Only the
+    // fields tabs share are taken: a message never brings a session or refresh token along.
+    this.setState(shared(m.state));
   }
 
   private schedule(): void {

@@ -34,14 +34,23 @@ function mutex(): <T>(fn: () => Promise<T>) => Promise<T> {
   };
 }
 
+const optional = (v: unknown, type: 'string' | 'number') => v === undefined || typeof v === type;
+
+/** A message of the shape tabs send, each field of its type (the receiver keeps only those fields). */
 function isMessage(data: unknown): data is TabMessage {
   if (typeof data !== 'object' || data === null) return false;
-  const m = data as { type?: unknown; state?: { sessionId?: unknown; mode?: unknown } };
+  const m = data as { type?: unknown; state?: Record<string, unknown> };
   if (m.type === 'signed_out') return true;
+  const s = m.state;
   return (
     m.type === 'state' &&
-    typeof m.state?.sessionId === 'string' &&
-    (m.state.mode === 'token' || m.state.mode === 'session')
+    typeof s === 'object' &&
+    s !== null &&
+    typeof s.sessionId === 'string' &&
+    (s.mode === 'token' || s.mode === 'session') &&
+    optional(s.accessToken, 'string') &&
+    optional(s.accessExpiresAt, 'number') &&
+    optional(s.csrfToken, 'string')
   );
 }
 

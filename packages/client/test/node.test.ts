@@ -71,6 +71,49 @@ describe('request builders', () => {
     assert.equal((logout.init.headers as Record<string, string>).authorization, 'Bearer t');
   });
 
+  test('a message from another tab brings only the fields tabs share, never a session token', async () => {
+    const issuer = 'https://tabs.test';
+    const rec = recordingFetch();
+    const c = new TesseraClient({
+      issuer,
+      delivery: 'cookie',
+      autoRefresh: false,
+      fetch: async (input, init) => {
+        await rec.f(input, init);
+        return new Response(JSON.stringify({ error: 'unauthorized', message: 'x' }), {
+          status: 401,
+          headers: { 'content-type': 'application/json' },
+        });
+      },
+    });
+    const forger = new BroadcastChannel(`tessera:${issuer}`);
+    try {
+      const landed = new Promise<void>((resolve) => c.onChange(() => resolve()));
+      forger.postMessage({
+        type: 'state',
+        state: { mode: 'session', sessionId: 'planted', sessionToken: 'attacker-session-token' },
+      });
+      await landed;
+      await c.me().catch(() => undefined);
+      assert.ok(rec.calls.length > 0, 'a request went out');
+      for (const call of rec.calls) assert.equal(call.auth, null, 'no planted bearer token');
+      const seen: (string | undefined)[] = [];
+      const last = new Promise<void>((resolve) =>
+        c.onChange((session) => {
+          seen.push(session?.sessionId);
+          if (session?.sessionId === 'last') resolve();
+        }),
+      );
+      forger.postMessage({ type: 'state', state: { mode: 'session', sessionId: 'typed', csrfToken: 42 } });
+      forger.postMessage({ type: 'state', state: { mode: 'session', sessionId: 'last' } });
+      await last; // messages arrive in order: the one before was seen, or dropped
+      assert.deepEqual(seen, ['last'], 'a field of the wrong type: the message is dropped');
+    } finally {
+      forger.close();
+      c.close();
+    }
+  });
+
   test('a wrong option is a TypeError at construction', () => {
     assert.throws(() => new TesseraClient({ issuer: 'ftp://x' }), TypeError);
     assert.throws(
