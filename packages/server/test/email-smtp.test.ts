@@ -17,7 +17,7 @@ import {
   type TestServer,
   uniqueName,
 } from './helpers.js';
-import { codeIn, linkToken, startSmtp, type TestSmtp } from './mail.js';
+import { codeIn, linkToken, type ReceivedMail, startSmtp, type TestSmtp } from './mail.js';
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const FROM = 'Acme Accounts <accounts@acme.test>';
@@ -164,6 +164,38 @@ describe('email over SMTP: sign up, verify, forget, reset, change', () => {
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
     assert.deepEqual(ok.body.user, { id: a.id, username: a.username, email: a.email, email_verified: true });
     assert.equal(ok.body.action, 'verified');
+  });
+
+  it('keeps one live code per account, and counts code tries per address across accounts', async () => {
+    const a = await signUp(srv, smtp, { verify: false });
+    const asA = bearer((await login(srv, a.username)).body.access_token);
+    srv.clock.now += 1000;
+    assert.equal(
+      (await call(srv.url, 'POST', '/auth/email/verify/request', { body: {}, headers: asA })).status,
+      202,
+    );
+    const second = await smtp.waitFor(a.email, /Confirm your email address/, 1);
+    const code = (c: string, headers: Record<string, string>) =>
+      call(srv.url, 'POST', '/auth/email/verify/code', { body: { code: c }, headers });
+    const stale = await code(codeIn(a.mail), asA);
+    assert.equal(stale.status, 400, 'the first code died with the second mail');
+    assert.equal(stale.body.error, 'invalid_email_token');
+    assert.equal((await code(codeIn(second), asA)).status, 200);
+
+    // Accounts claiming one unverified address share its ten tries an hour.
+    const shared = `${uniqueName('claimed')}@example.test`;
+    const claimers: Record<string, string>[] = [];
+    for (let i = 0; i < 2; i++) {
+      const username = uniqueName('claimer');
+      const reg = await call(srv.url, 'POST', '/auth/register', {
+        body: { username, password: PASSWORD, email: shared },
+      });
+      assert.equal(reg.status, 201);
+      claimers.push(bearer((await login(srv, username)).body.access_token));
+    }
+    for (let i = 0; i < 10; i++) assert.equal((await code('000000', claimers[0]!)).status, 400);
+    const limited = await code('000000', claimers[1]!);
+    assert.equal(limited.status, 429, 'the other account has no tries of its own for that address');
   });
 
   it('refuses a used link, an expired one and one for another purpose with invalid_email_token', async () => {
@@ -379,6 +411,54 @@ describe('email over SMTP: sign up, verify, forget, reset, change', () => {
     assert.equal(late.body.error, 'invalid_email_token');
     assert.equal((await login(srv, evil)).status, 401, 'the account is not the thief’s address');
     assert.equal((await login(srv, user.email)).status, 200);
+  });
+
+  it("the owner's undo also kills the undo links of the changes a thief made after it", async () => {
+    const user = await signUp(srv, smtp);
+    const thief = bearer((await login(srv, user.username)).body.access_token);
+    const change = (email: string) =>
+      call(srv.url, 'POST', '/auth/email/change', { body: { email }, headers: thief });
+    const b = `${uniqueName('thiefb')}@example.test`;
+    assert.equal((await change(b)).status, 202);
+    const ownersUndo = await smtp.waitFor(user.email, /being changed/);
+    const toB = await smtp.waitFor(b, /Confirm your new email address/);
+    const verify = (mail: typeof toB) =>
+      call(srv.url, 'POST', '/auth/email/verify', { body: { token: linkToken(mail, 'confirm-email') } });
+    assert.equal((await verify(toB)).body.action, 'changed');
+    srv.clock.now += 1000;
+    // Now at B, a second change mails an undo link for B, to the thief.
+    assert.equal((await change(`${uniqueName('thiefc')}@example.test`)).status, 202);
+    const thiefsUndo = await smtp.waitFor(b, /being changed/);
+    srv.clock.now += 1000;
+    const restored = await verify(ownersUndo);
+    assert.equal(restored.body.action, 'restored');
+    assert.equal(restored.body.user.email, user.email);
+    const back = await verify(thiefsUndo);
+    assert.equal(back.status, 400, 'the thief cannot move it back');
+    assert.equal(back.body.error, 'invalid_email_token');
+    assert.equal((await login(srv, user.email)).status, 200);
+  });
+
+  it("a thief's later undo redeemed first does not take the owner's undo", async () => {
+    const user = await signUp(srv, smtp);
+    const thief = bearer((await login(srv, user.username)).body.access_token);
+    const b = `${uniqueName('thiefb')}@example.test`;
+    await call(srv.url, 'POST', '/auth/email/change', { body: { email: b }, headers: thief });
+    const ownersUndo = await smtp.waitFor(user.email, /being changed/);
+    const verify = (mail: ReceivedMail) =>
+      call(srv.url, 'POST', '/auth/email/verify', { body: { token: linkToken(mail, 'confirm-email') } });
+    await verify(await smtp.waitFor(b, /Confirm your new email address/));
+    srv.clock.now += 1000;
+    await call(srv.url, 'POST', '/auth/email/change', {
+      body: { email: `${uniqueName('thiefc')}@example.test` },
+      headers: thief,
+    });
+    const thiefsUndo = await smtp.waitFor(b, /being changed/);
+    srv.clock.now += 1000;
+    assert.equal((await verify(thiefsUndo)).body.action, 'restored', 'back to B, a no-op');
+    const owners = await verify(ownersUndo);
+    assert.equal(owners.status, 200, "the owner's undo still works");
+    assert.equal(owners.body.user.email, user.email);
   });
 
   it('a reset or a password change spends the reset and change links mailed before it', async () => {

@@ -210,6 +210,8 @@ describe('no user enumeration', () => {
       `\u0440\u0430\u0443\u0440\u0430l${tag}`, // Cyrillic раура + Latin l
       `\u0440\u0430\u0443\u0440\u0430${tag}`, // all Cyrillic, every letter a Latin look-alike
       `p\u03b1yp\u03b1l${tag}`, // Greek alphas among Latin
+      `a\u0661ice${tag}`, // an Arabic-Indic one for the l
+      `\u0570\u057d\u0581\u0585${tag}`, // all Armenian, drawn like "hugo"
     ]) {
       const res = await register(lookalike);
       assert.equal(res.status, 400, lookalike);

@@ -129,6 +129,9 @@ export class EmailAccounts {
       return;
     }
     const ttl = this.config.emailTokenTtl;
+    // One live link and code per account: the newest mail spends the ones before, so codes to
+    // guess do not pile up with every mail asked for again.
+    await this.users.spendEmailTokens(user.id, ['verify'], this.now());
     const token = await this.issue('verify', user.id, email, ttl);
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
     const now = this.now();
@@ -187,6 +190,10 @@ export class EmailAccounts {
         return { action: 'changed', user: await this.confirm(user, t.email, 'email_changed', client) };
       }
       const restored = await this.confirm(user, t.email, 'email_change_undone', client, false);
+      // The undo links of changes asked for after this one (by whoever moved the account on, to
+      // an address of theirs) would move it back there: they go. Older ones stay, so a thief who
+      // redeems a later one first cannot take the owner's way back.
+      await this.users.spendEmailTokens(user.id, ['undo'], this.now(), t.createdAt);
       await this.deps.auth.logoutAll(user, client, 'email_change_undone');
       return { action: 'restored', user: restored };
     }
@@ -196,7 +203,12 @@ export class EmailAccounts {
 
   /** Redeems a verification code, which only its own signed-in user can use. */
   async redeemCode(who: Authenticated, code: string, client: ClientInfo): Promise<Redeemed> {
-    await this.deps.auth.throttle.limit(`email-code:user:${who.user.id}`, CODE_TRIES_PER_HOUR, HOUR);
+    const { throttle } = this.deps.auth;
+    await throttle.limit(`email-code:user:${who.user.id}`, CODE_TRIES_PER_HOUR, HOUR);
+    // Also per address: accounts that all claim one unverified address share its tries.
+    const account = await this.account(who);
+    if (account.email !== null)
+      await throttle.limit(`email-code:addr:${sha256(account.email)}`, CODE_TRIES_PER_HOUR, HOUR);
     const t = await this.users.useEmailToken(this.codeHash(who.user.id, code), 'verify', this.now());
     const user = t ? await this.users.getUserById(t.userId) : null;
     if (!t || !user || user.id !== who.user.id || user.email !== t.email) {

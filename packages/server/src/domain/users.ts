@@ -1,6 +1,7 @@
 import { TesseraError } from '../errors.js';
 
-const USERNAME = /^[\p{L}\p{N}._-]{3,64}$/u;
+// Digits 0 to 9 only: others (Arabic-Indic ١, say) are drawn like Latin letters.
+const USERNAME = /^[\p{L}0-9._-]{3,64}$/u;
 
 /** NFKC, then lower case: the unique key. `Ａlice` and `alice` are one user. */
 export function normalizeUsername(input: unknown): string {
@@ -9,7 +10,7 @@ export function normalizeUsername(input: unknown): string {
   if (!USERNAME.test(name)) {
     throw new TesseraError(
       'invalid_request',
-      'username must be 3 to 64 letters, digits, dots, dashes or underscores.',
+      'username must be 3 to 64 letters, digits 0-9, dots, dashes or underscores.',
     );
   }
   return name;
@@ -48,12 +49,12 @@ function scriptOf(letter: string): Script {
   return 'Other';
 }
 
-/** Lower-case Cyrillic and Greek letters drawn like a Latin one (from the TS #39 confusables data). */
-const LATIN_LOOKALIKES = new Set('авсԁеёһіїјкӏмпорԛгѕтцѵԝхуүз' + 'αβεηικνορτυχγω');
+/** Lower-case Cyrillic, Greek and Armenian letters drawn like a Latin one (from the TS #39 confusables data). */
+const LATIN_LOOKALIKES = new Set('авсԁеёһіїјкӏмпорԛгѕтцѵԝхуүз' + 'αβεηικνορτυχγω' + 'հսցօոզ');
 
 /**
  * Refuses a normalised name that could pass for another: letters from scripts not written
- * together (Latin `paypal` beside a Cyrillic `раураl`), or a Cyrillic or Greek name drawn
+ * together (Latin `paypal` beside a Cyrillic `раураl`), or a Cyrillic, Greek or Armenian name drawn
  * entirely in Latin look-alikes. What is left can't be read as a Latin name, so it can't pass for
  * an existing one.
  */

@@ -50,11 +50,16 @@ export interface UserStore {
    */
   useEmailToken(hash: string, purpose: EmailTokenPurpose, now: number): Promise<EmailTokenRecord | null>;
   /**
-   * Spends, at `now`, every unused token of `userId` with one of `purposes`, so no link mailed
-   * before an account was secured (a password changed or reset, sign out everywhere) still works;
-   * returns how many it spent.
+   * Spends, at `now`, every unused token of `userId` with one of `purposes` (issued at
+   * `issuedFrom` or later, when given), so no link mailed before an account was secured (a
+   * password changed or reset, sign out everywhere) still works; returns how many it spent.
    */
-  spendEmailTokens(userId: string, purposes: readonly EmailTokenPurpose[], now: number): Promise<number>;
+  spendEmailTokens(
+    userId: string,
+    purposes: readonly EmailTokenPurpose[],
+    now: number,
+    issuedFrom?: number,
+  ): Promise<number>;
   /** Drops tokens that expired before `now`, used or not. */
   pruneEmailTokens(now: number): Promise<number>;
 }

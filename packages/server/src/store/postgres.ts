@@ -417,10 +417,16 @@ export class PostgresAccounts
     return r ? toEmailToken(r) : null;
   }
 
-  spendEmailTokens(userId: string, purposes: readonly EmailTokenPurpose[], now: number): Promise<number> {
+  spendEmailTokens(
+    userId: string,
+    purposes: readonly EmailTokenPurpose[],
+    now: number,
+    issuedFrom = Number.MIN_SAFE_INTEGER,
+  ): Promise<number> {
     return this.count(
-      'UPDATE email_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL AND purpose = ANY($3::text[])',
-      [now, userId, [...purposes]],
+      `UPDATE email_tokens SET used_at = $1
+       WHERE user_id = $2 AND used_at IS NULL AND purpose = ANY($3::text[]) AND created_at >= $4`,
+      [now, userId, [...purposes], issuedFrom],
     );
   }
 

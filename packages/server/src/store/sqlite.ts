@@ -195,13 +195,18 @@ export class SqliteAccounts implements UserStore, SessionStore, KeyStore, Revoca
     });
   }
 
-  spendEmailTokens(userId: string, purposes: readonly EmailTokenPurpose[], now: number): Promise<number> {
+  spendEmailTokens(
+    userId: string,
+    purposes: readonly EmailTokenPurpose[],
+    now: number,
+    issuedFrom = Number.MIN_SAFE_INTEGER,
+  ): Promise<number> {
     return this.run(
       () =>
         this.q(
           `UPDATE email_tokens SET used_at = ?
-           WHERE user_id = ? AND used_at IS NULL AND purpose IN (SELECT value FROM json_each(?))`,
-        ).run(now, userId, JSON.stringify(purposes)).changes,
+           WHERE user_id = ? AND used_at IS NULL AND purpose IN (SELECT value FROM json_each(?)) AND created_at >= ?`,
+        ).run(now, userId, JSON.stringify(purposes), issuedFrom).changes,
     );
   }
 

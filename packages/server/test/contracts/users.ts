@@ -133,6 +133,13 @@ export function userStoreContract(name: string, open: Open<'users'>, options: { 
       assert.deepEqual(await users.getEmailToken(undo.hash, 'undo', T0 + 3), undo, 'another purpose stays');
       assert.deepEqual(await users.getEmailToken(theirs.hash, 'reset', T0 + 3), theirs, 'another user');
       assert.equal(await users.spendEmailTokens(u.id, ['reset', 'change'], T0 + 4), 0);
+
+      const older = emailToken(u.id, { purpose: 'undo', createdAt: T0 + 10 });
+      const later = emailToken(u.id, { purpose: 'undo', createdAt: T0 + 20 });
+      for (const t of [older, later]) await users.createEmailToken(t);
+      assert.equal(await users.spendEmailTokens(u.id, ['undo'], T0 + 30, T0 + 20), 1, 'issued from then on');
+      assert.equal(await users.useEmailToken(later.hash, 'undo', T0 + 31), null);
+      assert.deepEqual(await users.getEmailToken(older.hash, 'undo', T0 + 31), older);
     });
 
     it('lets one of concurrent registrations of a name win', async () => {

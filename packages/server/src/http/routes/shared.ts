@@ -20,7 +20,7 @@ export const USERNAME = {
   type: 'string',
   minLength: 1,
   maxLength: 256,
-  description: '3 to 64 letters, digits, dots, dashes or underscores; compared case-insensitively.',
+  description: '3 to 64 letters, digits 0-9, dots, dashes or underscores; compared case-insensitively.',
 } as const;
 export const EMAIL = {
   type: 'string',
