@@ -111,6 +111,18 @@ describe('brute force', () => {
     assert.equal((await login(username, PASSWORD, '198.51.100.100')).status, 200);
   });
 
+  it('counts an IPv6 client by its /64: spraying from the addresses of one prefix is one client', async () => {
+    let refused = 0;
+    for (let i = 1; i <= 60; i++) {
+      const res = await login(uniqueName('spray6'), 'some password here', `2001:db8:7:1::${i.toString(16)}`);
+      if (res.status === 429) refused++;
+    }
+    assert.ok(refused >= 9, `refused ${refused}`);
+    const { username } = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
+    assert.equal((await login(username, PASSWORD, '2001:db8:7:1:ffff::1')).status, 429, 'the same /64');
+    assert.equal((await login(username, PASSWORD, '2001:db8:7:2::1')).status, 200, 'another /64');
+  });
+
   it('too many invalid refresh tokens from one address get 429', async () => {
     let last = 0;
     for (let i = 0; i < 105; i++) {

@@ -9,6 +9,7 @@ import { hmac, randomToken, sha256 } from '../util/crypto.js';
 import type { Authenticated, AuthService, ClientInfo } from './auth.js';
 import { checkPasswordPolicy, hashPassword } from './passwords.js';
 import type { Secrets } from './secrets.js';
+import { addressKey } from './throttle.js';
 import { normalizeEmail } from './users.js';
 
 const HOUR = 60 * 60_000;
@@ -239,7 +240,11 @@ export class EmailAccounts {
   async forgot(input: unknown, client: ClientInfo): Promise<void> {
     const email = normalizeEmail(input);
     const { throttle } = this.deps.auth;
-    await throttle.limit(`forgot:ip:${client.ip}`, this.config.passwordResetPerIpPerHour, HOUR);
+    await throttle.limit(
+      `forgot:ip:${client.ip === null ? 'none' : addressKey(client.ip)}`,
+      this.config.passwordResetPerIpPerHour,
+      HOUR,
+    );
     await throttle.limit(`forgot:addr:${sha256(email)}`, this.config.passwordResetPerAddressPerHour, HOUR);
     this.later(async () => {
       const user = await this.users.getUserByEmail(email);

@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net';
 import type { Config } from '../config.js';
 import { TesseraError } from '../errors.js';
 import type { Counters } from '../store/ports.js';
@@ -5,6 +6,27 @@ import type { Counters } from '../store/ports.js';
 const WINDOW_MS = 15 * 60_000;
 /** Invalid refresh tokens one IP may send in a window before it is locked out. */
 const REFRESH_FAILURES_PER_IP = 100;
+
+/**
+ * The client a per-address limit counts: an IPv4 address as it is, an IPv6 one by its /64 (one
+ * subscriber or host usually gets a whole /64, so its addresses are one client), an IPv4-mapped
+ * IPv6 one as its IPv4 address.
+ */
+export function addressKey(ip: string): string {
+  if (!isIPv6(ip)) return ip;
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
+  if (mapped) return mapped[1]!;
+  const width = (groups: string[]) => groups.reduce((n, g) => n + (g.includes('.') ? 2 : 1), 0);
+  const [head = '', tail] = ip.split('::');
+  const front = head === '' ? [] : head.split(':');
+  const back = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups =
+    tail === undefined ? front : [...front, ...Array(8 - width(front) - width(back)).fill('0'), ...back];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => Number.parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
+}
 
 /** What one attempt holds while its password (or token) is checked. */
 export interface Reservation {
@@ -39,7 +61,7 @@ export class Throttle {
   /** Reserves a login (or current-password) check; throws too_many_attempts when over a limit. */
   reserveLogin(account: string, ip: string | null): Promise<Reservation> {
     const limits: Limit[] = [{ key: `login:acct:${account}`, max: this.config.loginMaxFailuresPerAccount }];
-    if (ip) limits.push({ key: `login:ip:${ip}`, max: this.config.loginMaxFailuresPerIp });
+    if (ip) limits.push({ key: `login:ip:${addressKey(ip)}`, max: this.config.loginMaxFailuresPerIp });
     return this.reserve(limits, 'Too many failed attempts; try again later.');
   }
 
@@ -65,7 +87,7 @@ export class Throttle {
   reserveRefresh(ip: string | null): Promise<Reservation> {
     if (!ip) return Promise.resolve({ keys: [], atLimit: [] });
     return this.reserve(
-      [{ key: `refresh:ip:${ip}`, max: REFRESH_FAILURES_PER_IP }],
+      [{ key: `refresh:ip:${addressKey(ip)}`, max: REFRESH_FAILURES_PER_IP }],
       'Too many invalid refresh tokens; try again later.',
     );
   }

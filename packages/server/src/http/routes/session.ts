@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyReply } from 'fastify';
 import type { IssuedTokens } from '../../domain/auth.js';
+import { addressKey } from '../../domain/throttle.js';
 import { TesseraError } from '../../errors.js';
 import {
   errors,
@@ -163,7 +164,11 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
     },
     async (request, reply) => {
       const { username, password, email } = request.body;
-      await auth.throttle.limit(`register:ip:${request.ip}`, config.registerPerIpPerHour, 60 * 60_000);
+      await auth.throttle.limit(
+        `register:ip:${addressKey(request.ip)}`,
+        config.registerPerIpPerHour,
+        60 * 60_000,
+      );
       const user = await auth.register(username, password, clientOf(request), email);
       metrics.inc('tessera_registrations_total');
       return reply.code(201).send({ user: { id: user.id, username: user.username } });
