@@ -335,6 +335,34 @@ describe('email over SMTP: sign up, verify, forget, reset, change', () => {
     }
   });
 
+  it('registers first and mails after: the verification work, whoever holds the address, follows the answer', async () => {
+    const holder = await signUp(srv, smtp);
+    const { users, mail } = srv.tessera.stores;
+    const calls: string[] = [];
+    const originals = { lookup: users.getUserByEmail, queue: mail.queueMail };
+    users.getUserByEmail = (...args) => {
+      calls.push('lookup');
+      return originals.lookup.apply(users, args);
+    };
+    mail.queueMail = (...args) => {
+      calls.push('mail');
+      return originals.queue.apply(mail, args);
+    };
+    try {
+      for (const email of [holder.email, `${uniqueName('fresh')}@example.test`]) {
+        calls.length = 0;
+        const username = uniqueName('later');
+        await srv.tessera.auth.register(username, PASSWORD, { ip: '192.0.2.9', userAgent: null }, email);
+        assert.deepEqual(calls, [], `${email}: nothing looked up or mailed before the answer`);
+        await srv.tessera.email.settled();
+        assert.deepEqual(calls, ['lookup', 'mail'], 'and done after it');
+      }
+    } finally {
+      users.getUserByEmail = originals.lookup;
+      mail.queueMail = originals.queue;
+    }
+  });
+
   it('limits a flood of reset requests per address, without telling which addresses exist', async () => {
     const { email } = await signUp(srv, smtp);
     const nobody = `${uniqueName('nobody')}@example.test`;

@@ -165,6 +165,11 @@ export class EmailAccounts {
     return { email: user.email, emailVerified: user.email !== null && user.emailVerified };
   }
 
+  /** sendVerification after the answer (registration): its work and its outcome never show in it. */
+  verifyLater(user: UserRecord, client?: ClientInfo): void {
+    this.later(() => this.sendVerification(user, client));
+  }
+
   /** The signed-in user asks for a new verification mail. */
   async requestVerification(who: Authenticated, client: ClientInfo): Promise<void> {
     const user = await this.account(who);
