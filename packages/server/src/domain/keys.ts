@@ -65,8 +65,13 @@ export class KeyRing {
     private readonly options: { rotationDays: number; accessTokenTtl: number; refreshMs?: number },
   ) {}
 
-  /** Loads the ring, creating it on first start and rotating it when `current` is too old. */
+  /**
+   * Loads the ring, creating it on first start and rotating it when due; drops the retired keys
+   * whose tokens have all expired (upkeep runs this hourly, so a key taken out of signing by a
+   * rotation stops being trusted soon after its last token ends, not at the next rotation).
+   */
   async init(now = Date.now()): Promise<void> {
+    await this.stores.keys.deleteRetiredKeys(now);
     let records = await this.stores.keys.listSigningKeys();
     if (records.length === 0) {
       await this.stores.keys.initSigningKeys([
@@ -76,8 +81,11 @@ export class KeyRing {
       records = await this.stores.keys.listSigningKeys();
     }
     this.install(records, now);
-    const current = this.current();
-    if (now - current.record.createdAt > this.options.rotationDays * 86_400_000) await this.rotate(now);
+    this.current();
+    // Due when `next` has been published for a whole period: it was made at the last rotation,
+    // while `current` was made a period before it began to sign (as the `next` of its day).
+    const next = this.keys.find((k) => k.record.state === 'next') ?? this.current();
+    if (now - next.record.createdAt > this.options.rotationDays * 86_400_000) await this.rotate(now);
   }
 
   private install(records: SigningKeyRecord[], now: number): void {
