@@ -136,6 +136,17 @@ describe('tessera CLI', () => {
     );
     assert.equal(tampered.code, 1);
     assert.match(tampered.stdout, /NOT VALID/);
+    // What JSON leaves raw in a crafted token (a C1 control, a bidi override) reaches no terminal.
+    const crafted = tessera(
+      [
+        'token',
+        'inspect',
+        token.replace(/\.[^.]+\./, `.${Buffer.from('{"sub":"x\u009b2J\u202eevil"}').toString('base64url')}.`),
+      ],
+      env,
+    );
+    assert.match(crafted.stdout, /x\\u009b2J\\u202eevil/);
+    assert.ok(!/[\u009b\u202e]/.test(crafted.stdout), 'escaped, not raw');
 
     const rotated = tessera(['keys', 'rotate'], env).stdout;
     assert.match(rotated, new RegExp(`${nextKid}\tcurrent`));

@@ -2,7 +2,7 @@
 // generated secret: only its owner may read it, however it was created and whatever umask ran.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -46,6 +46,23 @@ function assertPrivate(dataDir: string, files: string[]) {
     assert.equal(octal(mode(file)), '0600', `${f} is owner-only`);
   }
 }
+
+describe('the generated secret', () => {
+  it('is read back as written, and an empty or cut-short file is refused, not used', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tessera-secret-'));
+    try {
+      const first = loadOrCreateSecret(undefined, dir);
+      assert.equal(first.generated, true);
+      assert.deepEqual(loadOrCreateSecret(undefined, dir), { secret: first.secret, generated: false });
+      for (const broken of ['', '\n', first.secret.slice(0, 10)]) {
+        writeFileSync(path.join(dir, 'secret'), broken, { mode: 0o600 });
+        assert.throws(() => loadOrCreateSecret(undefined, dir), /holds no usable secret/);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('data folder permissions', () => {
   it('creates the folder 0700 and every file in it 0600, WAL files and the secret too', async () => {

@@ -259,8 +259,10 @@ export async function main(argv: string[]): Promise<number> {
     const [h, p] = arg.split('.');
     const header = decodeSegment(h);
     const claims = decodeSegment(p);
-    out(`header: ${JSON.stringify(header, null, 2)}`);
-    out(`claims: ${JSON.stringify(claims, null, 2)}`);
+    // A token handed over by anyone: what JSON leaves raw (DEL, C1 controls, bidi overrides) is escaped.
+    const shown = (v: unknown) => JSON.stringify(v, null, 2).split('\n').map(escapeControls).join('\n');
+    out(`header: ${shown(header)}`);
+    out(`claims: ${shown(claims)}`);
     if (claims && typeof claims === 'object') {
       const c = claims as Record<string, unknown>;
       for (const k of ['iat', 'exp', 'nbf']) {

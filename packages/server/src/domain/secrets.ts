@@ -57,7 +57,14 @@ export function loadOrCreateSecret(
   privateDir(dataDir);
   if (existsSync(file)) {
     privateFile(file);
-    return { secret: readFileSync(file, 'utf8').trim(), generated: false };
+    const secret = readFileSync(file, 'utf8').trim();
+    // An empty or cut-short file (a crash while it was written) would make every derived key
+    // public knowledge: refuse it rather than run on it.
+    if (secret.length < 32)
+      throw new Error(
+        `${file} holds no usable secret (under 32 characters): restore it from a backup, or delete it to start anew (every session, key and mailed link then ends)`,
+      );
+    return { secret, generated: false };
   }
   const secret = randomBytes(32).toString('base64url');
   writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
