@@ -76,8 +76,11 @@ export function unseal(sealed: string, key: Buffer, context = ''): Buffer {
   const [version, iv, tag, body, ...rest] = sealed.split('.');
   if (version !== 'v1' || !iv || !tag || body === undefined || rest.length > 0)
     throw new Error('unknown encryption format');
-  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+  const authTag = Buffer.from(tag, 'base64url');
+  // The full 16-byte tag only: GCM would also take a cut-down one, which is far easier to forge.
+  if (authTag.length !== 16) throw new Error('unknown encryption format');
+  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'), { authTagLength: 16 });
   if (context) decipher.setAAD(Buffer.from(context));
-  decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+  decipher.setAuthTag(authTag);
   return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]);
 }
