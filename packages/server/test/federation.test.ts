@@ -354,7 +354,7 @@ describe('sign-in through upstream providers', () => {
     assert.ok(types.includes('identity_unlinked') && types.includes('identity_linked'));
   });
 
-  it('tells the verified address of the account when a provider is linked to it', async () => {
+  it('tells the verified address of the account when a provider is linked to it, and unlinked', async () => {
     const username = uniqueName('fedmail');
     const email = `${username}@example.test`;
     const reg = await call(tesseraUrl, 'POST', '/auth/register', {
@@ -385,6 +385,21 @@ describe('sign-in through upstream providers', () => {
     );
     assert.ok(notice, 'a notice went to the verified address');
     assert.match(notice.text, /GitHub-style was linked/);
+
+    const cookie = browser.cookieHeader();
+    const [identity] = (await call(tesseraUrl, 'GET', '/auth/identities', { headers: { cookie } })).body
+      .identities;
+    const csrf = (await call(tesseraUrl, 'GET', '/auth/csrf', { headers: { cookie } })).body.csrf_token;
+    const unlinked = await call(tesseraUrl, 'DELETE', `/auth/identities/${identity.id}`, {
+      headers: { cookie, origin: tesseraUrl, 'x-csrf-token': csrf },
+    });
+    assert.equal(unlinked.status, 204);
+    await srv.tessera.email.settled();
+    const gone = (await outbox(srv.config.dataDir)).find(
+      (m) => m.to === email && /provider was unlinked/.test(m.subject),
+    );
+    assert.ok(gone, 'and when it is unlinked');
+    assert.match(gone.text, /GitHub-style was unlinked/);
   });
 
   it('links in token mode too: the browser signed in by its refresh cookie', async () => {

@@ -316,10 +316,21 @@ export class EmailAccounts {
    * answer: a link made with a stolen session or cookie does not go unseen.
    */
   providerLinked(userId: string, provider: string): void {
+    this.providerNotice(userId, (to) => mails.providerLinked(this.ctx, to, provider));
+  }
+
+  /** The same when a provider was unlinked: a thief with a session may lock the owner out so. */
+  providerUnlinked(userId: string, provider: string): void {
+    this.providerNotice(userId, (to) => mails.providerUnlinked(this.ctx, to, provider));
+  }
+
+  private providerNotice(
+    userId: string,
+    mail: (to: string) => ReturnType<typeof mails.providerLinked>,
+  ): void {
     this.later(async () => {
       const user = await this.users.getUserById(userId);
-      if (user?.email && user.emailVerified)
-        await this.deps.mail.enqueue(mails.providerLinked(this.ctx, user.email, provider));
+      if (user?.email && user.emailVerified) await this.deps.mail.enqueue(mail(user.email));
     });
   }
 

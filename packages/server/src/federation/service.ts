@@ -300,6 +300,8 @@ export class FederationService {
       client,
       detail: mine?.providerId ?? 'unknown',
     });
+    const provider = this.deps.config.providers.find((p) => p.id === mine?.providerId);
+    this.deps.auth.email?.providerUnlinked(userId, provider?.name ?? mine?.providerId ?? 'A provider');
   }
 }
 

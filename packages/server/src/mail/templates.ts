@@ -126,6 +126,16 @@ export const mails = {
       action: { label: 'Reset your password', url: `${ctx.issuer}/forgot-password` },
       footer: `— ${ctx.productName}, ${ctx.issuer}`,
     }),
+  providerUnlinked: (ctx: MailContext, to: string, provider: string) =>
+    render(ctx, to, {
+      subject: 'A sign-in provider was unlinked from your account',
+      paragraphs: [
+        `${provider} was unlinked from your ${ctx.productName} account: signing in there no longer signs in to this account.`,
+        'If that was not you, reset your password (that signs out every session), then link it again on your account page.',
+      ],
+      action: { label: 'Reset your password', url: `${ctx.issuer}/forgot-password` },
+      footer: `— ${ctx.productName}, ${ctx.issuer}`,
+    }),
   newDevice: (ctx: MailContext, to: string, device: string, ip: string, at: Date) =>
     render(ctx, to, {
       subject: 'A sign-in from a new device',
