@@ -220,6 +220,29 @@ describe('the consent form (CSRF bound to the session)', () => {
     return formFields(page.html);
   }
 
+  it('binds the form to the exact request it showed, and to a time: another PKCE challenge or an old form is refused', async () => {
+    const fields = await consentForm();
+    const { challenge } = await pkce();
+    const alterations: Record<string, string>[] = [{ code_challenge: challenge }, { nonce: 'another-nonce' }];
+    for (const altered of alterations) {
+      const res = await postConsent(
+        f.srv,
+        cookie,
+        { ...fields, ...altered, decision: 'allow' },
+        { origin: f.srv.origin },
+      );
+      assert.equal(res.status, 403, JSON.stringify(altered));
+      assert.equal(res.location, undefined);
+    }
+    f.srv.clock.now += 601_000;
+    const late = await postConsent(f.srv, cookie, { ...fields, decision: 'allow' }, { origin: f.srv.origin });
+    assert.equal(late.status, 403, 'ten minutes on, the form has expired');
+    const fresh = await consentForm();
+    const ok = await postConsent(f.srv, cookie, { ...fresh, decision: 'allow' }, { origin: f.srv.origin });
+    assert.equal(ok.status, 303, 'a fresh form works');
+    assert.ok(new URL(ok.location!).searchParams.get('code'));
+  });
+
   it('refuses a post without the token, with a wrong token, from another site, or altered', async () => {
     const fields = await consentForm();
     const { csrf_token: _token, ...noToken } = fields;

@@ -37,6 +37,8 @@ import {
 export const CODE_TTL_MS = 60_000;
 /** Scopes that concern the user's identity; they make no sense without a user. */
 const USER_SCOPES = new Set(['openid', 'profile', 'offline_access']);
+/** How long a consent form may be answered after it was shown. */
+const CONSENT_FORM_SECONDS = 600;
 
 export interface OAuthDeps {
   config: Config;
@@ -184,16 +186,25 @@ export class OAuthService {
     return request.scope.filter((s) => !have.has(s));
   }
 
-  /** Binds the consent form to the session and to what it showed. */
-  consentToken(sessionId: string, request: AuthorizationRequest): string {
-    return hmac(
+  /**
+   * Binds the consent form to the session, to the exact authorization request it showed (client,
+   * redirect URI, scope, PKCE challenge, nonce, DPoP key) and to when it was shown:
+   * `<seconds>.<mac>`, good for CONSENT_FORM_SECONDS.
+   */
+  consentToken(sessionId: string, request: AuthorizationRequest, at = Math.floor(this.now() / 1000)): string {
+    const mac = hmac(
       this.deps.secrets.csrf,
       'oauth-consent',
       sessionId,
       request.client.id,
       request.redirectUri,
       request.scope.join(' '),
+      request.codeChallenge,
+      request.nonce ?? '',
+      request.dpopJkt ?? '',
+      String(at),
     );
+    return `${at}.${mac}`;
   }
 
   checkConsentToken(
@@ -201,7 +212,12 @@ export class OAuthService {
     request: AuthorizationRequest,
     presented: string | undefined,
   ): boolean {
-    return presented !== undefined && safeEqual(presented, this.consentToken(sessionId, request));
+    const m = presented === undefined ? null : /^(\d{1,12})\.[A-Za-z0-9_-]+$/.exec(presented);
+    if (!m) return false;
+    const at = Number(m[1]);
+    const age = this.now() / 1000 - at;
+    if (age < -5 || age > CONSENT_FORM_SECONDS) return false;
+    return safeEqual(presented!, this.consentToken(sessionId, request, at));
   }
 
   /** Records consent (widening the live grant) and issues a single-use, 60-second code. */
