@@ -441,23 +441,33 @@ describe('email over SMTP: sign up, verify, forget, reset, change', () => {
     assert.equal((await login(srv, user.email)).status, 200);
   });
 
-  it("the owner's undo also kills the undo links of the changes a thief made after it", async () => {
+  /**
+   * A thief with the session moves the account to B (confirmed there), then asks for a second
+   * change from B: the owner holds the undo link for the first change, the thief one for B.
+   */
+  async function thiefMovesTheAccount() {
     const user = await signUp(srv, smtp);
     const thief = bearer((await login(srv, user.username)).body.access_token);
     const change = (email: string) =>
       call(srv.url, 'POST', '/auth/email/change', { body: { email }, headers: thief });
+    const verify = (mail: ReceivedMail) =>
+      call(srv.url, 'POST', '/auth/email/verify', { body: { token: linkToken(mail, 'confirm-email') } });
     const b = `${uniqueName('thiefb')}@example.test`;
     assert.equal((await change(b)).status, 202);
     const ownersUndo = await smtp.waitFor(user.email, /being changed/);
-    const toB = await smtp.waitFor(b, /Confirm your new email address/);
-    const verify = (mail: typeof toB) =>
-      call(srv.url, 'POST', '/auth/email/verify', { body: { token: linkToken(mail, 'confirm-email') } });
-    assert.equal((await verify(toB)).body.action, 'changed');
+    assert.equal(
+      (await verify(await smtp.waitFor(b, /Confirm your new email address/))).body.action,
+      'changed',
+    );
     srv.clock.now += 1000;
-    // Now at B, a second change mails an undo link for B, to the thief.
     assert.equal((await change(`${uniqueName('thiefc')}@example.test`)).status, 202);
     const thiefsUndo = await smtp.waitFor(b, /being changed/);
     srv.clock.now += 1000;
+    return { user, verify, ownersUndo, thiefsUndo };
+  }
+
+  it("the owner's undo also kills the undo links of the changes a thief made after it", async () => {
+    const { user, verify, ownersUndo, thiefsUndo } = await thiefMovesTheAccount();
     const restored = await verify(ownersUndo);
     assert.equal(restored.body.action, 'restored');
     assert.equal(restored.body.user.email, user.email);
@@ -468,21 +478,7 @@ describe('email over SMTP: sign up, verify, forget, reset, change', () => {
   });
 
   it("a thief's later undo redeemed first does not take the owner's undo", async () => {
-    const user = await signUp(srv, smtp);
-    const thief = bearer((await login(srv, user.username)).body.access_token);
-    const b = `${uniqueName('thiefb')}@example.test`;
-    await call(srv.url, 'POST', '/auth/email/change', { body: { email: b }, headers: thief });
-    const ownersUndo = await smtp.waitFor(user.email, /being changed/);
-    const verify = (mail: ReceivedMail) =>
-      call(srv.url, 'POST', '/auth/email/verify', { body: { token: linkToken(mail, 'confirm-email') } });
-    await verify(await smtp.waitFor(b, /Confirm your new email address/));
-    srv.clock.now += 1000;
-    await call(srv.url, 'POST', '/auth/email/change', {
-      body: { email: `${uniqueName('thiefc')}@example.test` },
-      headers: thief,
-    });
-    const thiefsUndo = await smtp.waitFor(b, /being changed/);
-    srv.clock.now += 1000;
+    const { user, verify, ownersUndo, thiefsUndo } = await thiefMovesTheAccount();
     assert.equal((await verify(thiefsUndo)).body.action, 'restored', 'back to B, a no-op');
     const owners = await verify(ownersUndo);
     assert.equal(owners.status, 200, "the owner's undo still works");

@@ -216,12 +216,11 @@ export class EmailAccounts {
     if (account.email !== null)
       await throttle.limit(`email-code:addr:${sha256(account.email)}`, CODE_TRIES_PER_HOUR, HOUR);
     const t = await this.users.useEmailToken(this.codeHash(who.user.id, code), 'verify', this.now());
-    const user = t ? await this.users.getUserById(t.userId) : null;
-    if (!t || !user || user.id !== who.user.id || user.email !== t.email) {
+    if (!t || t.userId !== account.id || account.email !== t.email) {
       await this.deps.auth.audit('email_token_refused', { userId: who.user.id, client, detail: 'code' });
       throw refused();
     }
-    return { action: 'verified', user: await this.confirm(user, t.email, 'email_verified', client) };
+    return { action: 'verified', user: await this.confirm(account, t.email, 'email_verified', client) };
   }
 
   private async confirm(
@@ -312,25 +311,15 @@ export class EmailAccounts {
   }
 
   /**
-   * A notice to the verified address that a provider was linked to the account, queued after the
-   * answer: a link made with a stolen session or cookie does not go unseen.
+   * A notice to the verified address that a provider was linked to the account or unlinked from
+   * it, queued after the answer: a link made with a stolen session or cookie does not go unseen,
+   * nor an unlink that locks the owner out.
    */
-  providerLinked(userId: string, provider: string): void {
-    this.providerNotice(userId, (to) => mails.providerLinked(this.ctx, to, provider));
-  }
-
-  /** The same when a provider was unlinked: a thief with a session may lock the owner out so. */
-  providerUnlinked(userId: string, provider: string): void {
-    this.providerNotice(userId, (to) => mails.providerUnlinked(this.ctx, to, provider));
-  }
-
-  private providerNotice(
-    userId: string,
-    mail: (to: string) => ReturnType<typeof mails.providerLinked>,
-  ): void {
+  providerChanged(userId: string, provider: string, change: 'linked' | 'unlinked'): void {
     this.later(async () => {
       const user = await this.users.getUserById(userId);
-      if (user?.email && user.emailVerified) await this.deps.mail.enqueue(mail(user.email));
+      if (user?.email && user.emailVerified)
+        await this.deps.mail.enqueue(mails.providerChange(this.ctx, user.email, provider, change));
     });
   }
 

@@ -81,10 +81,10 @@ export class KeyRing {
       records = await this.stores.keys.listSigningKeys();
     }
     this.install(records, now);
-    this.current();
+    const current = this.current();
     // Due when `next` has been published for a whole period: it was made at the last rotation,
     // while `current` was made a period before it began to sign (as the `next` of its day).
-    const next = this.keys.find((k) => k.record.state === 'next') ?? this.current();
+    const next = this.keys.find((k) => k.record.state === 'next') ?? current;
     if (now - next.record.createdAt > this.options.rotationDays * 86_400_000) await this.rotate(now);
   }
 

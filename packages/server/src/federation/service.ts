@@ -235,7 +235,7 @@ export class FederationService {
           client,
           detail: p.id,
         });
-        this.deps.auth.email?.providerLinked(userId, p.name);
+        this.deps.auth.email?.providerChanged(userId, p.name, 'linked');
       }
       return { kind: 'linked', next: flow.next };
     }
@@ -301,7 +301,11 @@ export class FederationService {
       detail: mine?.providerId ?? 'unknown',
     });
     const provider = this.deps.config.providers.find((p) => p.id === mine?.providerId);
-    this.deps.auth.email?.providerUnlinked(userId, provider?.name ?? mine?.providerId ?? 'A provider');
+    this.deps.auth.email?.providerChanged(
+      userId,
+      provider?.name ?? mine?.providerId ?? 'A provider',
+      'unlinked',
+    );
   }
 }
 

@@ -116,26 +116,22 @@ export const mails = {
       action: { label: 'Reset your password', url: `${ctx.issuer}/forgot-password` },
       footer: `— ${ctx.productName}, ${ctx.issuer}`,
     }),
-  providerLinked: (ctx: MailContext, to: string, provider: string) =>
-    render(ctx, to, {
-      subject: 'A sign-in provider was linked to your account',
+  providerChange: (ctx: MailContext, to: string, provider: string, change: 'linked' | 'unlinked') => {
+    const linked = change === 'linked';
+    return render(ctx, to, {
+      subject: linked
+        ? 'A sign-in provider was linked to your account'
+        : 'A sign-in provider was unlinked from your account',
       paragraphs: [
-        `${provider} was linked to your ${ctx.productName} account: signing in there now signs in to this account.`,
-        'If that was not you, reset your password (that signs out every session), then unlink it on your account page.',
+        linked
+          ? `${provider} was linked to your ${ctx.productName} account: signing in there now signs in to this account.`
+          : `${provider} was unlinked from your ${ctx.productName} account: signing in there no longer signs in to this account.`,
+        `If that was not you, reset your password (that signs out every session), then ${linked ? 'unlink it' : 'link it again'} on your account page.`,
       ],
       action: { label: 'Reset your password', url: `${ctx.issuer}/forgot-password` },
       footer: `— ${ctx.productName}, ${ctx.issuer}`,
-    }),
-  providerUnlinked: (ctx: MailContext, to: string, provider: string) =>
-    render(ctx, to, {
-      subject: 'A sign-in provider was unlinked from your account',
-      paragraphs: [
-        `${provider} was unlinked from your ${ctx.productName} account: signing in there no longer signs in to this account.`,
-        'If that was not you, reset your password (that signs out every session), then link it again on your account page.',
-      ],
-      action: { label: 'Reset your password', url: `${ctx.issuer}/forgot-password` },
-      footer: `— ${ctx.productName}, ${ctx.issuer}`,
-    }),
+    });
+  },
   newDevice: (ctx: MailContext, to: string, device: string, ip: string, at: Date) =>
     render(ctx, to, {
       subject: 'A sign-in from a new device',

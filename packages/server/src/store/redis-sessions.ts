@@ -93,8 +93,6 @@ const SCRIPTS = {
     if not live(v, tonumber(ARGV[1])) then return 0 end
     redis.call('HSET', KEYS[1], 'revokedAt', ARGV[1], 'revokeReason', ARGV[2])
     return 1`,
-  // KEYS: session, refresh token. ARGV: secret hash, now. The session, if the token is one of its
-  // own and has not expired.
   // KEYS: session, refresh token. ARGV: secretHash, now, graceMs. Unused and unexpired, or used
   // within the grace window (store/ports.ts, sessionOfRefreshToken).
   sessionsOfRefresh: `
