@@ -452,7 +452,7 @@ export class AuthService {
   async authenticate(credential: string, via: 'bearer' | 'cookie'): Promise<Authenticated | null> {
     const now = this.now();
     const sessions = this.deps.stores.sessions;
-    if (via === 'bearer' && credential.split('.').length === 3) {
+    if (via === 'bearer' && isJwtShaped(credential)) {
       let claims: AccessClaims;
       try {
         claims = await this.deps.tokens.verifyFirstParty(credential);
@@ -610,6 +610,13 @@ export class AuthService {
     }
     return ok;
   }
+}
+
+/** Three dot-separated parts, as a JWS compact serialization has; a session token has two. */
+function isJwtShaped(credential: string): boolean {
+  const first = credential.indexOf('.');
+  const second = first < 0 ? -1 : credential.indexOf('.', first + 1);
+  return second > 0 && credential.indexOf('.', second + 1) < 0;
 }
 
 function toSessionUser(user: UserRecord): SessionUser {

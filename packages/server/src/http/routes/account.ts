@@ -24,12 +24,28 @@ const SESSION_EXPIRES_AT = string(
   },
 );
 
+/**
+ * An instant (epoch ms) as RFC 3339 text. A busy session asks for the same few instants on every
+ * request (its start and its end, which moves only when it is touched), and formatting a date
+ * costs more than the rest of `/auth/me`'s answer, so recent ones are kept.
+ */
+const recentTimestamps = new Map<number, string>();
+function timestamp(ms: number): string {
+  let text = recentTimestamps.get(ms);
+  if (text === undefined) {
+    if (recentTimestamps.size >= 4096) recentTimestamps.clear();
+    text = new Date(ms).toISOString();
+    recentTimestamps.set(ms, text);
+  }
+  return text;
+}
+
 function sessionView(s: SessionRecord) {
   return {
     id: s.id,
     mode: s.mode,
-    created_at: new Date(s.createdAt).toISOString(),
-    expires_at: new Date(Math.min(s.expiresAt, s.idleExpiresAt)).toISOString(),
+    created_at: timestamp(s.createdAt),
+    expires_at: timestamp(Math.min(s.expiresAt, s.idleExpiresAt)),
   };
 }
 
@@ -110,11 +126,8 @@ export const accountRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
       reply.header('Cache-Control', 'no-store');
       return {
         sessions: sessions.map((s) => ({
-          id: s.id,
-          mode: s.mode,
-          created_at: new Date(s.createdAt).toISOString(),
-          last_seen_at: new Date(s.lastSeenAt).toISOString(),
-          expires_at: new Date(Math.min(s.expiresAt, s.idleExpiresAt)).toISOString(),
+          ...sessionView(s),
+          last_seen_at: timestamp(s.lastSeenAt),
           user_agent: s.userAgent,
           current: s.id === who.session.id,
         })),
