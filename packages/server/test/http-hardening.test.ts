@@ -298,6 +298,42 @@ describe('passwords', () => {
     );
     assert.equal((await login(username, PASSWORD, '192.0.2.200')).status, 200);
   });
+
+  it('are not rehashed over a password changed while the login verified the old one', async () => {
+    const username = uniqueName('legacyrace');
+    const weak = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: 4096, timeCost: 1 });
+    const users = srv.app.stores.users;
+    const id = `race${Date.now()}x`.padEnd(22, 'x');
+    await users.createUser({
+      id,
+      username,
+      passwordHash: weak,
+      roles: ['user'],
+      disabled: false,
+      createdAt: 1,
+      passwordChangedAt: 1,
+      email: null,
+      emailVerified: false,
+    });
+    const changed = await argon2.hash(`${PASSWORD} changed`, { type: argon2.argon2id });
+    const set = users.setPasswordHash.bind(users);
+    // The owner's change lands between the login's verify and its rehash.
+    users.setPasswordHash = async (...args) => {
+      users.setPasswordHash = set;
+      await set(id, changed, 2);
+      return set(...args);
+    };
+    try {
+      assert.equal((await login(username, PASSWORD, '192.0.2.201')).status, 401);
+    } finally {
+      users.setPasswordHash = set;
+    }
+    const after = await users.getUserById(id);
+    assert.equal(after?.passwordHash, changed, 'the change stays');
+    assert.equal(after?.passwordChangedAt, 2);
+    assert.equal((await login(username, PASSWORD, '192.0.2.201')).status, 401, 'the old password is gone');
+    assert.equal((await login(username, `${PASSWORD} changed`, '192.0.2.201')).status, 200);
+  });
 });
 
 describe('audit trail', () => {
@@ -436,6 +472,46 @@ describe('an account disabled while a login is under way', () => {
         body: { refresh_token: first.body.refresh_token },
       });
       assert.equal(refreshed.status, 401, 'the session from before the disable stays ended');
+    } finally {
+      await srv.close();
+    }
+  });
+  it('gets no session from a login with the old password when the password changed meanwhile', async () => {
+    const stores = openSqliteStores(':memory:');
+    const srv = await startTestServer({}, { stores });
+    try {
+      const { username, login: owner } = await registerAndLogin(srv.url, {
+        mode: 'token',
+        delivery: 'header',
+      });
+      const user = (await stores.users.getUserByUsername(username))!;
+      // The owner changes the password after the other login verified the old one and before it
+      // writes its session, so the change's revoke-all finds nothing of it to end.
+      const create = stores.sessions.createSession.bind(stores.sessions);
+      stores.sessions.createSession = async (...args) => {
+        stores.sessions.createSession = create;
+        const changed = await call(srv.url, 'POST', '/auth/password', {
+          headers: { authorization: `Bearer ${owner.body.access_token}` },
+          body: { current_password: PASSWORD, new_password: `${PASSWORD} changed` },
+        });
+        assert.equal(changed.status, 204, JSON.stringify(changed.body));
+        return create(...args);
+      };
+      const login = await call(srv.url, 'POST', '/auth/login', {
+        body: { username, password: PASSWORD, mode: 'token', delivery: 'header' },
+      });
+      assert.equal(login.status, 401);
+      assert.equal(login.body.error, 'invalid_credentials');
+      const live = await stores.sessions.listSessions(user.id, srv.clock.now);
+      assert.deepEqual(
+        live.map((x) => x.id),
+        [owner.body.session_id],
+        'only the session that changed the password is live',
+      );
+      const fresh = await call(srv.url, 'POST', '/auth/login', {
+        body: { username, password: `${PASSWORD} changed`, mode: 'token', delivery: 'header' },
+      });
+      assert.equal(fresh.status, 200, 'the new password signs in');
     } finally {
       await srv.close();
     }

@@ -57,6 +57,9 @@ export interface AuthDeps {
 }
 
 const USER_AGENT_MAX = 512;
+
+/** Why a session was ended as soon as it was written (see changedMeanwhile). */
+type Refused = 'account disabled' | 'password changed meanwhile';
 const ALWAYS_END_GRANTS = new Set(['account_disabled', 'password_reset', 'email_change_undone']);
 
 /** What else of a user's ends with their sessions: their OAuth grants (linked by the OAuth server). */
@@ -201,13 +204,17 @@ export class AuthService {
       await this.audit('login_failed', { userId: user.id, client, detail: 'email not verified' });
       throw new TesseraError('email_not_verified', 'Verify your email address before signing in.');
     }
+    let verified = user;
     if (needsRehash(user.passwordHash)) {
       const rehashed = await hashPassword(password);
-      await this.deps.stores.users.setPasswordHash(user.id, rehashed, user.passwordChangedAt);
+      // Only over the hash just verified: a change that landed meanwhile stays (and ends this login).
+      const users = this.deps.stores.users;
+      if (await users.setPasswordHash(user.id, rehashed, user.passwordChangedAt, user.passwordHash))
+        verified = { ...user, passwordHash: rehashed };
     }
-    const issued = await this.startSession(user, input.mode, client);
-    if (issued === null) {
-      await this.audit('login_failed', { userId: user.id, client, detail: 'account disabled' });
+    const issued = await this.startSession(verified, input.mode, client, 'password');
+    if (typeof issued === 'string') {
+      await this.audit('login_failed', { userId: user.id, client, detail: issued });
       throw new TesseraError('invalid_credentials', 'Wrong username or password.');
     }
     this.email?.newDeviceCheck(user, client, issued.session.id);
@@ -232,8 +239,8 @@ export class AuthService {
   ): Promise<IssuedTokens> {
     const disabled = () => new TesseraError('forbidden', 'This account is disabled.');
     if (user.disabled) throw disabled();
-    const issued = await this.startSession(user, mode, client);
-    if (issued === null) throw disabled();
+    const issued = await this.startSession(user, mode, client, 'provider');
+    if (typeof issued === 'string') throw disabled();
     await this.audit('federated_login', {
       userId: user.id,
       sessionId: issued.session.id,
@@ -251,12 +258,17 @@ export class AuthService {
     return this.audit(type, fields);
   }
 
-  /** A new session for `user`, or null when the account was disabled while it was being started. */
+  /**
+   * A new session for `user`, or why it was ended at once: the account was disabled while the
+   * session was being started, or (for a password sign-in) its password was changed, since a
+   * change ends every session and the password this one was started with is no longer the one.
+   */
   private async startSession(
     user: UserRecord,
     mode: SessionMode,
     client: ClientInfo,
-  ): Promise<IssuedTokens | null> {
+    by: 'password' | 'provider',
+  ): Promise<IssuedTokens | Refused> {
     const now = this.now();
     const c = this.config;
     const id = randomId();
@@ -279,7 +291,8 @@ export class AuthService {
     const sessionUser = toSessionUser(user);
     if (secret !== undefined) {
       await this.deps.stores.sessions.createSession(session, sessionUser);
-      if (await this.disabledMeanwhile(user.id, id, now)) return null;
+      const refused = await this.changedMeanwhile(user, by, id, now);
+      if (refused) return refused;
       return {
         mode,
         session,
@@ -300,21 +313,36 @@ export class AuthService {
       usedAt: null,
     };
     await this.deps.stores.sessions.createSession(session, sessionUser, first);
-    if (await this.disabledMeanwhile(user.id, id, now)) return null;
+    const refused = await this.changedMeanwhile(user, by, id, now);
+    if (refused) return refused;
     return this.tokenPair(sessionUser, session, `${first.id}.${refreshSecret}`, first.expiresAt, now);
   }
 
   /**
-   * True, with the new session ended, when the account was disabled after its user was read and
-   * before the session was written: the disable's revoke-all ran before the session existed. The
-   * disable writes the flag before it ends sessions, so reading it after the write closes that gap.
+   * Why the session just written for `user` was ended at once, or null when it stands. A disable
+   * or a password change that ran after the user was read and before the session was written
+   * found nothing of it to end; both write the user before they end sessions, so reading the
+   * user after the session was written closes that gap.
    */
-  private async disabledMeanwhile(userId: string, sessionId: string, now: number): Promise<boolean> {
-    const current = await this.deps.stores.users.getUserById(userId);
-    if (current !== null && !current.disabled) return false;
-    await this.deps.stores.sessions.revokeSession(sessionId, now, 'account_disabled');
-    await this.ended([sessionId], 'account_disabled', now);
-    return true;
+  private async changedMeanwhile(
+    user: UserRecord,
+    by: 'password' | 'provider',
+    sessionId: string,
+    now: number,
+  ): Promise<Refused | null> {
+    const current = await this.deps.stores.users.getUserById(user.id);
+    let refused: Refused | null = null;
+    if (current === null || current.disabled) refused = 'account disabled';
+    else if (
+      by === 'password' &&
+      (current.passwordHash !== user.passwordHash || current.passwordChangedAt !== user.passwordChangedAt)
+    )
+      refused = 'password changed meanwhile';
+    if (refused === null) return null;
+    const reason = refused === 'account disabled' ? 'account_disabled' : 'password_change';
+    await this.deps.stores.sessions.revokeSession(sessionId, now, reason);
+    await this.ended([sessionId], reason, now);
+    return refused;
   }
 
   private async tokenPair(

@@ -31,7 +31,16 @@ export interface UserStore {
   getUserById(id: string): Promise<UserRecord | null>;
   getUserByUsername(username: string): Promise<UserRecord | null>;
   listUsers(limit: number, offset: number): Promise<UserRecord[]>;
-  setPasswordHash(userId: string, passwordHash: string, changedAt: number): Promise<void>;
+  /**
+   * Sets the password hash; with `expectedHash`, only while the stored hash is still that one (a
+   * rehash at login must not put back a password changed meanwhile). False when nothing was set.
+   */
+  setPasswordHash(
+    userId: string,
+    passwordHash: string,
+    changedAt: number,
+    expectedHash?: string,
+  ): Promise<boolean>;
   setUserDisabled(userId: string, disabled: boolean): Promise<boolean>;
   /** The account whose verified address `email` (normalised) is; unverified claims are not found. */
   getUserByEmail(email: string): Promise<UserRecord | null>;

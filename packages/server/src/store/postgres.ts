@@ -352,12 +352,21 @@ export class PostgresAccounts
     ).map(toUser);
   }
 
-  async setPasswordHash(userId: string, passwordHash: string, changedAt: number): Promise<void> {
-    await this.q('UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3', [
-      passwordHash,
-      changedAt,
-      userId,
-    ]);
+  async setPasswordHash(
+    userId: string,
+    passwordHash: string,
+    changedAt: number,
+    expectedHash?: string,
+  ): Promise<boolean> {
+    const set = 'UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3';
+    return expectedHash === undefined
+      ? (await this.count(set, [passwordHash, changedAt, userId])) === 1
+      : (await this.count(`${set} AND password_hash = $4`, [
+          passwordHash,
+          changedAt,
+          userId,
+          expectedHash,
+        ])) === 1;
   }
 
   async setUserDisabled(userId: string, disabled: boolean): Promise<boolean> {

@@ -125,13 +125,19 @@ export class SqliteAccounts implements UserStore, SessionStore, KeyStore, Revoca
     );
   }
 
-  setPasswordHash(userId: string, passwordHash: string, changedAt: number): Promise<void> {
+  setPasswordHash(
+    userId: string,
+    passwordHash: string,
+    changedAt: number,
+    expectedHash?: string,
+  ): Promise<boolean> {
     return this.run(() => {
-      this.q('UPDATE users SET password_hash = ?, password_changed_at = ? WHERE id = ?').run(
-        passwordHash,
-        changedAt,
-        userId,
-      );
+      const set = 'UPDATE users SET password_hash = ?, password_changed_at = ? WHERE id = ?';
+      const result =
+        expectedHash === undefined
+          ? this.q(set).run(passwordHash, changedAt, userId)
+          : this.q(`${set} AND password_hash = ?`).run(passwordHash, changedAt, userId, expectedHash);
+      return result.changes === 1;
     });
   }
 

@@ -51,7 +51,7 @@ export function userStoreContract(name: string, open: Open<'users'>, options: { 
       const { users } = s.stores;
       const u = user();
       await users.createUser(u);
-      await users.setPasswordHash(u.id, '$argon2id$new', T0 + 5);
+      assert.equal(await users.setPasswordHash(u.id, '$argon2id$new', T0 + 5), true);
       assert.equal(await users.setUserDisabled(u.id, true), true);
       const got = await users.getUserById(u.id);
       assert.equal(got?.passwordHash, '$argon2id$new');
@@ -60,6 +60,23 @@ export function userStoreContract(name: string, open: Open<'users'>, options: { 
       assert.equal(await users.setUserDisabled(u.id, false), true);
       assert.equal((await users.getUserById(u.id))?.disabled, false);
       assert.equal(await users.setUserDisabled('missing-user-id-000', true), false);
+    });
+
+    it('sets a password hash over an expected one only while it is still stored', async () => {
+      const { users } = s.stores;
+      const u = user();
+      await users.createUser(u);
+      assert.equal(await users.setPasswordHash(u.id, '$argon2id$changed', T0 + 5), true);
+      assert.equal(
+        await users.setPasswordHash(u.id, '$argon2id$rehash-of-old', T0, u.passwordHash!),
+        false,
+        'a rehash of the old password does not undo a change',
+      );
+      const got = await users.getUserById(u.id);
+      assert.equal(got?.passwordHash, '$argon2id$changed');
+      assert.equal(got?.passwordChangedAt, T0 + 5);
+      assert.equal(await users.setPasswordHash(u.id, '$argon2id$rehash', T0 + 5, '$argon2id$changed'), true);
+      assert.equal((await users.getUserById(u.id))?.passwordHash, '$argon2id$rehash');
     });
 
     it('keeps an address per account, found by email only once verified, verified by one account only', async () => {
