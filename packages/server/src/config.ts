@@ -144,6 +144,16 @@ export function loadConfig(
     // sibling host can plant its own; only a plain-http issuer (development) may go without.
     problems.push('TESSERA_SECURE_COOKIES=false with an https issuer: its cookies must be Secure');
   }
+  const plainOrigins = config.corsOrigins.filter((origin) => /^http:/i.test(origin));
+  if (plainOrigins.length > 0 && /^https:/i.test(config.issuer)) {
+    // A listed origin gets credentialed CORS and passes the CSRF Origin check: script a network
+    // attacker injects into a plain-http page would act for the user. Loopback is no exception.
+    problems.push(
+      `TESSERA_CORS_ORIGINS (corsOrigins) may not list plain-http origins with an https issuer (${plainOrigins.join(',')}): ` +
+        'script injected into such a page on the network would act for the user; list https origins, ' +
+        'loopback ones too (http://localhost only with a plain-http issuer)',
+    );
+  }
   if (config.sameSite === 'none' && !config.secureCookies) {
     problems.push(
       'TESSERA_SAME_SITE=none needs secure cookies (an https issuer or TESSERA_SECURE_COOKIES=true)',

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import path from 'node:path';
 import type { Config } from './config.js';
 import { parseProviders, redactProviders } from './federation/providers.js';
@@ -41,11 +41,8 @@ export type Setting = Common &
     | { type: 'url'; protocols: readonly string[]; parse?: (value: unknown, ctx: ParseContext) => unknown }
     | {
         type: 'list';
-        /** A custom reading of the whole list (its default included), instead of `entry`. */
+        /** A custom reading of the whole list (its default included); without it, the entries as given. */
         parse?: (value: unknown, ctx: ParseContext) => unknown;
-        entry?: (entry: string) => boolean;
-        /** Finishes `"entry" …` when `entry` refuses one. */
-        entryRule?: string;
         accepts: string;
       }
   );
@@ -57,6 +54,32 @@ export function isAddressOrCidr(entry: string): boolean {
   if (family === 0 || rest.length > 0) return false;
   if (prefix === undefined) return true;
   return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+const IPV4_MAPPED = new BlockList();
+IPV4_MAPPED.addSubnet('::ffff:0:0', 96, 'ipv6');
+
+/** What the problems say of a range too broad (`isTooBroad`); the README's `accepts` says it too. */
+const NARROWEST =
+  'a range needs at least /8 in IPv4, /7 in IPv6, /104 where it meets the IPv4-mapped ::ffff:0:0/96';
+
+/**
+ * An entry `isAddressOrCidr` took that holds every peer or nearly: an IPv4 prefix shorter than /8,
+ * an IPv6 one shorter than /7, or an IPv6 range meeting `::ffff:0:0/96` with a prefix shorter than
+ * /104 (/8 in IPv4 terms), since IPv4 peers are matched there as `::ffff:a.b.c.d` (proxy-addr does
+ * so in ranges inside it, Node's BlockList, behind the internal allow-list, in any that meets it).
+ */
+function isTooBroad(entry: string): boolean {
+  const [address = '', prefix] = entry.split('/');
+  if (prefix === undefined) return false;
+  const bits = Number(prefix);
+  if (isIP(address) === 4) return bits < 8;
+  if (bits < 7) return true;
+  if (bits >= 104) return false;
+  // Two ranges meet when one holds the other: this one holds ::ffff:0:0, or lies inside its /96.
+  const range = new BlockList();
+  range.addSubnet(address, bits, 'ipv6');
+  return range.check('::ffff:0:0', 'ipv6') || IPV4_MAPPED.check(address, 'ipv6');
 }
 
 /** What proxy-addr (behind Fastify's trustProxy) accepts: an IP address, a CIDR, or one of its names. */
@@ -157,12 +180,25 @@ function parseTrustProxy(v: unknown, { label, problems }: ParseContext): false |
     );
     return false;
   }
-  const everyone = list.filter((entry) => /\/0+$/.test(entry));
+  const everyone = list.filter(isTooBroad);
   if (everyone.length > 0) {
     problems.push(
-      `${label} may not name every address (${everyone.join(',')}): that is true by another name; ${howTo}`,
+      `${label} may not name every address, or nearly every one (${everyone.join(',')}): that is true by another name (${NARROWEST}); ${howTo}`,
     );
     return false;
+  }
+  return list;
+}
+
+function parseInternalAllow(v: unknown, { label, problems }: ParseContext): string[] {
+  const list = entriesOf(v);
+  for (const entry of list) {
+    if (!isAddressOrCidr(entry)) problems.push(`${label}: ${JSON.stringify(entry)} is not an IP or CIDR`);
+    else if (isTooBroad(entry)) {
+      problems.push(
+        `${label}: ${JSON.stringify(entry)} names every address, or nearly every one: the feed and /metrics would be open to anyone (${NARROWEST})`,
+      );
+    }
   }
   return list;
 }
@@ -214,7 +250,7 @@ const TABLE = [
     description: 'browser origins (CORS and CSRF), comma-separated',
     defaultText: "the issuer's origin",
     type: 'list',
-    accepts: 'origins, not `*`',
+    accepts: 'origins, not `*`; with an `https` issuer `https` ones only, loopback included',
     parse: parseOrigins,
   },
   {
@@ -389,7 +425,8 @@ const TABLE = [
       'proxies whose `X-Forwarded-*` count: their addresses / CIDRs, comma-separated (not `true`, not a hop count: the client IP is what the nearest named proxy saw)',
     defaultText: '`false`',
     type: 'list',
-    accepts: 'IPs, CIDRs, `loopback`, `linklocal`, `uniquelocal`, or `false`',
+    accepts:
+      'IPs, CIDRs (at least /8 in IPv4, /7 in IPv6, /104 where it meets the IPv4-mapped `::ffff:0:0/96`), `loopback`, `linklocal`, `uniquelocal`, or `false`',
     parse: parseTrustProxy,
   },
   {
@@ -475,9 +512,9 @@ const TABLE = [
     description: 'IPs and CIDRs that read the feed and `/metrics` without a token, comma-separated',
     defaultText: 'none',
     type: 'list',
-    accepts: 'IPs and CIDRs',
-    entry: isAddressOrCidr,
-    entryRule: 'is not an IP or CIDR',
+    accepts:
+      'IPs and CIDRs (at least /8 in IPv4, /7 in IPv6, /104 where it meets the IPv4-mapped `::ffff:0:0/96`)',
+    parse: parseInternalAllow,
   },
   {
     key: 'internalAuth',
@@ -660,11 +697,7 @@ export function readSetting(s: Setting, v: unknown, problems: string[], config: 
     }
     case 'list': {
       if (s.parse) return s.parse(v, { label, problems, config });
-      const list = entriesOf(v);
-      for (const entry of list) {
-        if (s.entry && !s.entry(entry)) problems.push(`${label}: ${JSON.stringify(entry)} ${s.entryRule}`);
-      }
-      return list;
+      return entriesOf(v);
     }
   }
 }

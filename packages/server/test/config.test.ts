@@ -94,6 +94,33 @@ const BAD: Record<string, string> = {
   list: '*',
 };
 
+/** Ranges that hold every peer or nearly (IPv4 peers are matched as ::ffff:a.b.c.d in IPv6 ranges). */
+const TOO_BROAD = [
+  '0.0.0.0/0',
+  '0.0.0.0/1',
+  '128.0.0.0/1',
+  '10.0.0.0/7',
+  '::/0',
+  '2000::/3',
+  'fc00::/6',
+  '::ffff:0:0/96',
+  '::ffff:0.0.0.0/96',
+  '::ffff:128.0.0.0/97',
+  '::ffff:10.0.0.0/103',
+  '::/80',
+];
+/** The narrowest of each kind that is still taken. */
+const NARROW_ENOUGH = [
+  '10.0.0.0/8',
+  '127.0.0.1',
+  'fc00::/7',
+  '2001:db8::/32',
+  '::1',
+  '::ffff:10.0.0.0/104',
+  '::ffff:10.0.0.1',
+  '64:ff9b::/96',
+];
+
 describe('config: the settings table', () => {
   it('names every setting once, by key and by environment variable', () => {
     assert.equal(new Set(SETTINGS.map((s) => s.key)).size, SETTINGS.length);
@@ -180,6 +207,67 @@ describe('config: the settings table', () => {
       assert.match(problems[0]!, /^TESSERA_TRUST_PROXY \(trustProxy\) may not name every address/);
     }
     assert.deepEqual(configProblems({ TESSERA_TRUST_PROXY: '10.0.0.0/8,::1' }), []);
+  });
+
+  it('refuses plain-http browser origins with an https issuer, loopback ones too', () => {
+    const https = { TESSERA_ISSUER: 'https://auth.example.test' };
+    assert.deepEqual(configProblems({ ...https, TESSERA_CORS_ORIGINS: 'http://app.example.test' }), [
+      'TESSERA_CORS_ORIGINS (corsOrigins) may not list plain-http origins with an https issuer (http://app.example.test): ' +
+        'script injected into such a page on the network would act for the user; list https origins, ' +
+        'loopback ones too (http://localhost only with a plain-http issuer)',
+    ]);
+    const mixed = configProblems({
+      ...https,
+      TESSERA_CORS_ORIGINS: 'https://app.example.test,http://localhost:5173,http://127.0.0.1:8080',
+    });
+    assert.equal(mixed.length, 1, JSON.stringify(mixed));
+    assert.match(
+      mixed[0]!,
+      /^TESSERA_CORS_ORIGINS \(corsOrigins\) .*\(http:\/\/localhost:5173,http:\/\/127\.0\.0\.1:8080\)/,
+    );
+    assert.deepEqual(configProblems({ ...https, TESSERA_CORS_ORIGINS: 'https://app.example.test' }), []);
+    for (const origin of ['http://app.example.test', 'http://localhost:5173']) {
+      assert.deepEqual(
+        configProblems({ TESSERA_CORS_ORIGINS: origin }),
+        [],
+        `${origin}: a plain-http issuer may`,
+      );
+    }
+  });
+
+  it('refuses a trusted proxy range of nearly every address, IPv4-mapped ranges included', () => {
+    for (const broad of TOO_BROAD) {
+      const problems = configProblems({ TESSERA_TRUST_PROXY: `10.0.0.1,${broad}` });
+      assert.deepEqual(
+        problems,
+        [
+          `TESSERA_TRUST_PROXY (trustProxy) may not name every address, or nearly every one (${broad}): that is true by another name ` +
+            '(a range needs at least /8 in IPv4, /7 in IPv6, /104 where it meets the IPv4-mapped ::ffff:0:0/96); ' +
+            'name the proxies in front of Tessera by address or CIDR, comma-separated (e.g. 10.0.0.0/8,127.0.0.1), or set false',
+        ],
+        broad,
+      );
+    }
+    for (const narrow of NARROW_ENOUGH) {
+      assert.deepEqual(configProblems({ TESSERA_TRUST_PROXY: narrow }), [], narrow);
+    }
+  });
+
+  it('refuses an internal allow-list range of every address or nearly', () => {
+    for (const broad of TOO_BROAD) {
+      assert.deepEqual(
+        configProblems({ TESSERA_INTERNAL_ALLOW: `10.0.0.1,${broad}` }),
+        [
+          `TESSERA_INTERNAL_ALLOW (internalAllow): "${broad}" names every address, or nearly every one: ` +
+            'the feed and /metrics would be open to anyone ' +
+            '(a range needs at least /8 in IPv4, /7 in IPv6, /104 where it meets the IPv4-mapped ::ffff:0:0/96)',
+        ],
+        broad,
+      );
+    }
+    for (const narrow of NARROW_ENOUGH) {
+      assert.deepEqual(configProblems({ TESSERA_INTERNAL_ALLOW: narrow }), [], narrow);
+    }
   });
 
   it('prints the configuration with every set secret redacted', () => {
