@@ -490,7 +490,7 @@ export class PostgresAccounts
     await this.q(
       `UPDATE sessions SET last_seen_at = GREATEST(last_seen_at, $1),
          idle_expires_at = LEAST(expires_at, GREATEST(idle_expires_at, $2))
-       WHERE id = $3 AND revoked_at IS NULL`,
+       WHERE id = $3 AND revoked_at IS NULL AND idle_expires_at > $1 AND expires_at > $1`,
       [lastSeenAt, idleExpiresAt, id],
     );
   }

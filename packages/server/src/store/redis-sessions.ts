@@ -80,6 +80,8 @@ const SCRIPTS = {
   sessionsTouch: `${LIB}
     local v = redis.call('HMGET', KEYS[1], 'revokedAt', 'lastSeenAt', 'idleExpiresAt', 'expiresAt')
     if not v[2] or v[1] then return 0 end
+    -- A session already over (idle or absolute end) at the touch's time stays over.
+    if tonumber(v[3]) <= tonumber(ARGV[1]) or tonumber(v[4]) <= tonumber(ARGV[1]) then return 0 end
     local last, idle = v[2], v[3]
     if tonumber(ARGV[1]) > tonumber(last) then last = ARGV[1] end
     if tonumber(ARGV[2]) > tonumber(idle) then idle = ARGV[2] end

@@ -280,8 +280,8 @@ export class SqliteAccounts implements UserStore, SessionStore, KeyStore, Revoca
     return this.run(() => {
       this.q(
         `UPDATE sessions SET last_seen_at = max(last_seen_at, ?), idle_expires_at = min(expires_at, max(idle_expires_at, ?))
-         WHERE id = ? AND revoked_at IS NULL`,
-      ).run(lastSeenAt, idleExpiresAt, id);
+         WHERE id = ? AND revoked_at IS NULL AND idle_expires_at > ? AND expires_at > ?`,
+      ).run(lastSeenAt, idleExpiresAt, id, lastSeenAt, lastSeenAt);
     });
   }
 

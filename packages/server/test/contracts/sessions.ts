@@ -95,6 +95,16 @@ export function sessionStoreContract(
       assert.equal(await sessions.getLiveSession(s.id, T0 + 4001), null);
     });
 
+    it('does not touch a session already past its idle end back to life', async () => {
+      const u = await newUser();
+      const s = session(u.id, { mode: 'session', secretHash: 'h' });
+      await sessions.createSession(s, sessionUser(u));
+      // An instance whose clock runs behind the session's idle end, or a touch that comes late.
+      await sessions.touchSession(s.id, s.idleExpiresAt + 1, s.idleExpiresAt + 600_000);
+      assert.equal(await sessions.getLiveSession(s.id, s.idleExpiresAt + 2), null);
+      assert.equal((await sessions.getSession(s.id))?.idleExpiresAt, s.idleExpiresAt);
+    });
+
     it('lists only live sessions of a user, newest first', async () => {
       const u = await newUser();
       const other = await newUser();
