@@ -214,6 +214,7 @@ describe('sqlite: one file for every role', () => {
       name: string;
     }[];
     const rows = (check.prepare('SELECT count(*) AS n FROM refresh_tokens').get() as { n: number }).n;
+    const foreignKeys = check.prepare(`SELECT * FROM pragma_foreign_key_list('refresh_tokens')`).all();
     assert.equal(check.pragma('user_version', { simple: true }), version);
     check.close();
     assert.match(sql, /WITHOUT ROWID/);
@@ -223,6 +224,9 @@ describe('sqlite: one file for every role', () => {
       'no index besides the primary key',
     );
     assert.equal(rows, 2, 'the moved token and its successor');
+    // With a foreign key to sessions and no index on session_id, every session deletion (the
+    // hourly prune) would scan all refresh tokens.
+    assert.deepEqual(foreignKeys, [], 'no foreign key that a session deletion would check by a scan');
   });
 
   it('answers ping and has the file and the in-process counters to close', async () => {

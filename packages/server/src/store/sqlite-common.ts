@@ -277,6 +277,23 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE oauth_refresh_tokens ADD COLUMN family_expires_at INTEGER;
    CREATE INDEX oauth_refresh_family ON oauth_refresh_tokens(family_expires_at);
    CREATE INDEX oauth_refresh_expires ON oauth_refresh_tokens(expires_at) WHERE used_at IS NULL;`,
+  // No foreign key from a refresh token to its session: with one, deleting a session (pruning)
+  // would look for its tokens by session_id, which no index covers (one would cost every rotation
+  // a write), so every deletion would scan the table. A token's id begins with its session's id,
+  // the store writes both in one transaction and deletes them together by that id range.
+  `CREATE TABLE refresh_tokens_unlinked (
+     id TEXT PRIMARY KEY,
+     session_id TEXT NOT NULL,
+     secret_hash TEXT NOT NULL,
+     parent_id TEXT,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     used_at INTEGER
+   ) WITHOUT ROWID;
+   INSERT INTO refresh_tokens_unlinked (id, session_id, secret_hash, parent_id, created_at, expires_at, used_at)
+     SELECT id, session_id, secret_hash, parent_id, created_at, expires_at, used_at FROM refresh_tokens;
+   DROP TABLE refresh_tokens;
+   ALTER TABLE refresh_tokens_unlinked RENAME TO refresh_tokens;`,
 ];
 
 /**
