@@ -129,6 +129,23 @@ describe('revocation feed and metrics access', () => {
     b.close();
   });
 
+  it('counts the streams of one IPv6 /64 together', async () => {
+    const srv = await server({ trustProxy: ['127.0.0.1'], feedMaxStreamsPerClient: 2 });
+    const from = (ip: string) => ({ 'x-forwarded-for': ip });
+    const a = await openStream(srv.url, from('2001:db8:7:1::1'));
+    const b = await openStream(srv.url, from('2001:db8:7:1::2'));
+    assert.equal(a.status, 200);
+    assert.equal(b.status, 200);
+    const third = await fetch(`${srv.url}/auth/revocations/stream`, { headers: from('2001:db8:7:1::3') });
+    assert.equal(third.status, 429);
+    assert.equal(((await third.json()) as { error: string }).error, 'too_many_streams');
+    const other = await openStream(srv.url, from('2001:db8:7:2::1'));
+    assert.equal(other.status, 200, 'another /64 is another client');
+    other.close();
+    a.close();
+    b.close();
+  });
+
   it('RevocationFeedClient sends its token and follows the feed end to end', async () => {
     const srv = await server({ issuer: 'https://auth.example.test', feedToken: FEED_TOKEN });
     for (const token of [undefined, `${FEED_TOKEN}x`]) {

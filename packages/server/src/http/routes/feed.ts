@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncJsonSchemaToTs } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyRequest } from 'fastify';
 import { type Revocations, toFeedEntry } from '../../domain/revocations.js';
+import { addressKey } from '../../domain/throttle.js';
 import { TesseraError } from '../../errors.js';
 import { errors, integer, media, object, type Security, string } from '../../openapi/schemas.js';
 import type { RevocationEntry } from '../../store/types.js';
@@ -141,7 +142,8 @@ export const feedRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: FeedRouteOp
       authorize(request);
       const fromQuery = request.query.cursor;
       let cursor = parseCursor(fromQuery ?? request.headers['last-event-id']);
-      const client = request.ip;
+      // One IPv6 /64 is one client, as for every other per-address limit.
+      const client = addressKey(request.ip);
       const open = openPerClient.get(client) ?? 0;
       if (open >= deps.maxStreamsPerClient) {
         throw new TesseraError('too_many_streams', 'Too many open revocation streams from this client.', {
