@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { securityHeaders } from '../src/http/security.js';
 import {
   type Answer,
   call,
@@ -243,6 +244,23 @@ describe('health, readiness and metrics', () => {
       assert.equal(res.headers.get('x-content-type-options'), 'nosniff', path);
       assert.equal(res.headers.get('referrer-policy'), 'no-referrer', path);
       assert.match(res.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/, path);
+    }
+  });
+
+  it('the revocation stream carries them too', async () => {
+    const secure = await startTestServer({ secureCookies: true });
+    const controller = new AbortController();
+    try {
+      const res = await fetch(`${secure.url}/auth/revocations/stream`, { signal: controller.signal });
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+      assert.match(res.headers.get('strict-transport-security') ?? '', /max-age=/);
+      for (const [name, value] of Object.entries(securityHeaders(secure.config)))
+        assert.equal(res.headers.get(name), value, name);
+    } finally {
+      controller.abort();
+      await secure.close();
     }
   });
 });

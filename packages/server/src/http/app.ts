@@ -238,6 +238,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     onClose: (fn) => closers.push(fn),
     authorize: internalAccess(config, config.feedToken, 'TESSERA_FEED_TOKEN'),
     maxStreamsPerClient: config.feedMaxStreamsPerClient,
+    securityHeaders: securityHeaders(config),
   });
 
   registerPages(fastify, { config });

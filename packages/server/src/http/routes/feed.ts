@@ -47,6 +47,8 @@ export interface FeedRouteOptions {
   /** Throws unless the reader may see the feed. */
   authorize: (request: FastifyRequest) => void;
   maxStreamsPerClient: number;
+  /** The security headers every answer carries (securityHeaders): the stream sends them itself. */
+  securityHeaders: Record<string, string>;
 }
 
 function parseCursor(value: unknown): number {
@@ -184,6 +186,7 @@ export const feedRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: FeedRouteOp
         'Cache-Control': 'no-store',
         Connection: 'keep-alive',
         'X-Accel-Buffering': 'no',
+        ...deps.securityHeaders,
         ...Object.fromEntries(
           Object.entries(reply.getHeaders()).filter(
             ([k]) => k.toLowerCase().startsWith('access-control-') || k === 'vary',
