@@ -1,9 +1,12 @@
 // Brute force, enumeration, rehash, audit trail and graceful shutdown.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import argon2 from 'argon2';
 import { loadConfig } from '../src/config.js';
 import { PASSWORD_PARAMS } from '../src/domain/passwords.js';
@@ -440,6 +443,47 @@ describe('graceful shutdown', () => {
     await closing;
     assert.equal(res.status, 200);
     await assert.rejects(fetch(`${own.url}/healthz`));
+  });
+
+  it('answers a request that arrives while closing with its own 503', async () => {
+    const own = await startTestServer();
+    const port = Number(new URL(own.url).port);
+    const socket = net.connect(port, '127.0.0.1');
+    socket.setEncoding('latin1');
+    let data = '';
+    socket.on('data', (chunk: string) => {
+      data += chunk;
+    });
+    const request = `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: keep-alive\r\n\r\n`;
+    socket.write(request);
+    while (!data.includes('{"status":"ok"}')) await once(socket, 'data');
+    assert.match(data, /^HTTP\/1\.1 200 /);
+    data = '';
+    // The next request has begun when the close does, so its connection is not idle and stays
+    // open; the rest of it arrives once the server has stopped listening.
+    const [head, rest] = [request.slice(0, 20), request.slice(20)];
+    socket.write(head);
+    await delay(50);
+    const closing = own.close();
+    while (own.app.fastify.server.listening) await delay(5);
+    socket.write(rest);
+    await once(socket, 'close');
+    await closing;
+    const split = data.indexOf('\r\n\r\n');
+    const [statusLine = '', ...lines] = data.slice(0, split).split('\r\n');
+    const headers = new Map(
+      lines.map((line) => {
+        const colon = line.indexOf(':');
+        return [line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim()];
+      }),
+    );
+    assert.match(statusLine, /^HTTP\/1\.1 503 /);
+    const body = JSON.parse(data.slice(split + 4));
+    assert.equal(body.error, 'unavailable');
+    assert.equal(typeof body.message, 'string');
+    assert.equal(headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(headers.get('cache-control'), 'no-store');
+    assert.equal(headers.get('connection'), 'close');
   });
 });
 

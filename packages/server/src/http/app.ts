@@ -7,6 +7,7 @@ import type { KeyRing } from '../domain/keys.js';
 import { hashesWaiting } from '../domain/passwords.js';
 import type { Revocations } from '../domain/revocations.js';
 import type { TokenIssuer } from '../domain/tokens.js';
+import { TesseraError } from '../errors.js';
 import type { FederationService } from '../federation/service.js';
 import type { MailQueue, MailQueueState } from '../mail/queue.js';
 import { authorizeRoutes } from '../oauth/routes/authorize.js';
@@ -177,7 +178,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     routerOptions: { maxParamLength: 200 },
-    return503OnClosing: true,
+    // Requests that arrive while closing get our own 503 (the onRequest hook below), not Fastify's.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     // Router-level faults (bad URL encoding, overlong params) get our error shape, without echoing the URL.
     // They run before the onRequest hooks, so the security headers are set here too.
@@ -207,6 +209,11 @@ export async function buildApp(options: AppOptions): Promise<App> {
   fastify.addHook('preClose', async () => {
     closing = true;
     for (const fn of closers) fn();
+  });
+  // A request that arrives on an open connection while closing is refused with our error shape
+  // (after the security headers are set); the onSend hook below closes its connection.
+  fastify.addHook('onRequest', async () => {
+    if (closing) throw new TesseraError('unavailable', 'The server is shutting down; try again.');
   });
   fastify.addHook('onSend', async (_request, reply) => {
     if (closing) reply.header('Connection', 'close');
