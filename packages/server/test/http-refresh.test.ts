@@ -1,7 +1,7 @@
 // Refresh rotation: one chain under concurrency, the grace window, reuse detection.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { call, registerAndLogin, startTestServer, type TestServer } from './helpers.js';
+import { call, PASSWORD, registerAndLogin, startTestServer, type TestServer } from './helpers.js';
 
 let srv: TestServer;
 before(async () => {
@@ -95,6 +95,56 @@ describe('refresh rotation', () => {
     assert.equal(out.status, 204);
     const after = await refresh(thief.body.refresh_token);
     assert.equal(after.status, 401, 'the family is over');
+  });
+
+  it('a browser whose session cookie went stale beside a later token login signs that login out', async () => {
+    const { username, login: first } = await registerAndLogin(
+      srv.url,
+      { mode: 'session', delivery: 'cookie' },
+      { origin: srv.origin },
+    );
+    const stale = `tessera_session=${first.cookies.tessera_session!.value}`;
+    srv.clock.now += 31 * 60_000; // the session idles out; its cookie stays in the browser
+    const second = await call(srv.url, 'POST', '/auth/login', {
+      headers: { origin: srv.origin, cookie: stale },
+      body: { username, password: PASSWORD, mode: 'token', delivery: 'cookie' },
+    });
+    assert.equal(second.status, 200);
+    assert.equal(second.cookies.tessera_session?.value, '', 'the stale session cookie is cleared');
+    const refreshCookie = `tessera_refresh=${second.cookies.tessera_refresh!.value}`;
+    // A browser that kept both (an older answer, a cookie jar that missed the clearing).
+    const out = await call(srv.url, 'POST', '/auth/logout', {
+      headers: {
+        origin: srv.origin,
+        cookie: `${stale}; ${refreshCookie}`,
+        'x-csrf-token': second.body.csrf_token,
+      },
+    });
+    assert.equal(out.status, 204);
+    const after = await call(srv.url, 'POST', '/auth/refresh', {
+      headers: { origin: srv.origin, cookie: refreshCookie, 'x-csrf-token': second.body.csrf_token },
+    });
+    assert.equal(after.status, 401, 'the token login is signed out');
+  });
+
+  it('a cookie refresh no family answers for is still refused from a foreign origin, cookies kept', async () => {
+    const { login } = await registerAndLogin(
+      srv.url,
+      { mode: 'session', delivery: 'cookie' },
+      { origin: srv.origin },
+    );
+    const cookie = `tessera_session=${login.cookies.tessera_session!.value}; tessera_refresh=unknownunknown1.unknownunknownunknown`;
+    const foreign = await call(srv.url, 'POST', '/auth/refresh', {
+      headers: { origin: 'https://evil.example', cookie },
+    });
+    assert.equal(foreign.status, 403);
+    assert.equal(foreign.body.error, 'csrf_failed');
+    assert.deepEqual(foreign.headers.getSetCookie(), [], 'no cookie cleared from another site');
+    const me = await call(srv.url, 'GET', '/auth/me', { headers: { cookie } });
+    assert.equal(me.status, 200, 'the session cookie still signs in');
+    const own = await call(srv.url, 'POST', '/auth/refresh', { headers: { origin: srv.origin, cookie } });
+    assert.equal(own.status, 401);
+    assert.equal(own.body.error, 'invalid_refresh_token');
   });
 
   it('refuses unknown, malformed and forged refresh tokens', async () => {

@@ -27,8 +27,11 @@ export interface AuthGuard {
   requireAuth(request: FastifyRequest): Promise<void>;
   /** Bearer or session cookie; throws `invalid_token`, `unauthorized` or `csrf_failed`. */
   authenticate(request: FastifyRequest): Promise<Authenticated>;
-  /** The CSRF rule for a request authenticated by a cookie bound to `sessionId`. */
-  requireCsrf(request: FastifyRequest, sessionId: string): void;
+  /**
+   * The CSRF rule for a request authenticated by a cookie bound to `sessionId`. With null (a
+   * cookie no live session answers for, so no CSRF token to check) the Origin rule alone.
+   */
+  requireCsrf(request: FastifyRequest, sessionId: string | null): void;
   /**
    * For a navigation (a GET) that acts for the signed-in browser: refused with `csrf_failed`
    * when the browser says another origin sent it; a typed or bookmarked address passes.
@@ -55,11 +58,11 @@ function bearer(request: FastifyRequest): string | undefined {
 }
 
 export function authGuard({ auth, cookies, isAllowedOrigin }: AuthGuardOptions): AuthGuard {
-  function requireCsrf(request: FastifyRequest, sessionId: string): void {
+  function requireCsrf(request: FastifyRequest, sessionId: string | null): void {
     if (SAFE_METHODS.has(request.method)) return;
     if (
       !originAllowedForWrite(request, isAllowedOrigin) ||
-      !auth.checkCsrf(sessionId, request.headers['x-csrf-token'])
+      (sessionId !== null && !auth.checkCsrf(sessionId, request.headers['x-csrf-token']))
     ) {
       throw new TesseraError(
         'csrf_failed',

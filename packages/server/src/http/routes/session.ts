@@ -90,6 +90,11 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
   function sendIssued(reply: FastifyReply, issued: IssuedTokens, delivery: 'header' | 'cookie') {
     reply.header('Cache-Control', 'no-store');
     reply.header('Pragma', 'no-cache');
+    // A browser login of one mode replaces a cookie the other mode left: a stale one beside the
+    // new would be what logout and /auth/csrf act on.
+    const other = issued.mode === 'token' ? 'session' : 'refresh';
+    if (delivery === 'cookie' && reply.request.cookies[cookies[other]] !== undefined)
+      clearAuthCookies(reply, config, cookies, [other]);
     if (issued.mode === 'token') {
       if (delivery === 'cookie') {
         setAuthCookie(reply, config, cookies.refresh, issued.refreshToken!, issued.refreshExpiresIn!);
@@ -296,8 +301,10 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
           throw new TesseraError('invalid_refresh_token', 'No refresh token was sent.');
         delivery = 'cookie';
         const session = await auth.sessionOfRefreshToken(token, 'family');
-        // A cookie-borne refresh is a cookie-authenticated write: Origin and CSRF token, bound to the family.
-        if (session) guard.requireCsrf(request, session.id);
+        // A cookie-borne refresh is a cookie-authenticated write: Origin and CSRF token, bound to
+        // the family. A token no family is found for has no CSRF token to check, but the request
+        // must still come from an allowed origin before it may end a family or clear cookies.
+        guard.requireCsrf(request, session?.id ?? null);
       }
       try {
         const issued = await auth.refresh(token, clientOf(request));
@@ -371,18 +378,24 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
       },
     },
     async (request, reply) => {
-      let session: SessionRecord | null = null;
-      const hasBearer = request.headers.authorization !== undefined;
-      const refreshCookie = readCookie(request, cookies.refresh);
-      if (!hasBearer && readCookie(request, cookies.session) === undefined && refreshCookie !== undefined) {
-        // Token mode in a browser that lost its access token: the refresh cookie plus CSRF ends the family.
-        session = await auth.sessionOfRefreshToken(refreshCookie, 'family');
-        if (!session) throw new TesseraError('unauthorized', 'Sign in first.');
-        guard.requireCsrf(request, session.id);
-      } else {
-        session = (await guard.authenticate(request)).session;
+      const ending: SessionRecord[] = [];
+      if (request.headers.authorization !== undefined)
+        ending.push((await guard.authenticate(request)).session);
+      else {
+        // A browser: whatever its cookies still name, the session cookie's session and the
+        // refresh cookie's family (token mode in a browser that lost its access token), so a
+        // stale cookie of one never keeps the other signed in. The CSRF token is bound to one.
+        const viaSession = await guard.cookieSession(request);
+        if (viaSession) ending.push(viaSession.session);
+        const refreshCookie = readCookie(request, cookies.refresh);
+        const family = refreshCookie ? await auth.sessionOfRefreshToken(refreshCookie, 'family') : null;
+        if (family && family.id !== viaSession?.session.id) ending.push(family);
+        if (ending.length === 0) throw new TesseraError('unauthorized', 'Sign in first.');
+        const presented = request.headers['x-csrf-token'];
+        const bound = ending.find((s) => auth.checkCsrf(s.id, presented)) ?? ending[0]!;
+        guard.requireCsrf(request, bound.id);
       }
-      await auth.logout(session, clientOf(request));
+      for (const session of ending) await auth.logout(session, clientOf(request));
       clearAuthCookies(reply, config, cookies);
       return reply.code(204).send();
     },
