@@ -8,6 +8,11 @@ export interface Config {
   port: number;
   host: string;
   dataDir: string;
+  /**
+   * SQLite's `synchronous` in WAL mode: `normal` survives a crash of the process but may lose the
+   * last commits to a crash of the machine; `full` syncs every commit to the disk.
+   */
+  sqliteSync: 'normal' | 'full';
   issuer: string;
   audience: string;
   corsOrigins: string[];

@@ -229,6 +229,15 @@ const TABLE = [
     transform: (dir) => path.resolve(dir),
   },
   {
+    key: 'sqliteSync',
+    env: 'TESSERA_SQLITE_SYNC',
+    description:
+      'when the embedded SQLite file reaches the disk: `normal`, a crash of the process loses nothing, a crash of the machine (power, kernel) may undo the last writes, a logout or revoke among them; `full`, every commit is synced first (slower writes: refreshes, logins)',
+    type: 'enum',
+    default: 'normal',
+    values: ['normal', 'full'],
+  },
+  {
     key: 'issuer',
     env: 'TESSERA_ISSUER',
     description: 'issuer URL (`iss`)',

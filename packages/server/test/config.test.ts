@@ -41,6 +41,7 @@ const SAMPLES: Record<string, [string, unknown]> = {
   TESSERA_KEY_ROTATION_DAYS: ['7', 7],
   TESSERA_SECURE_COOKIES: ['on', true],
   TESSERA_SAME_SITE: ['strict', 'strict'],
+  TESSERA_SQLITE_SYNC: ['full', 'full'],
   TESSERA_TRUST_PROXY: ['10.0.0.0/8,loopback', ['10.0.0.0/8', 'loopback']],
   TESSERA_REGISTER_PER_IP_PER_HOUR: ['3', 3],
   TESSERA_LOGIN_MAX_FAILURES_PER_ACCOUNT: ['9', 9],

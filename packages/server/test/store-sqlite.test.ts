@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { closeStores } from '../src/store/open.js';
+import { loadConfig } from '../src/config.js';
+import { closeStores, openStores } from '../src/store/open.js';
 import { openSqliteStores } from '../src/store/sqlite.js';
 import { SqliteDatabase } from '../src/store/sqlite-common.js';
 import { auditLogContract } from './contracts/audit.js';
@@ -17,6 +18,7 @@ import { oauthCode, oauthRefresh, refresh, session, sessionUser, T0, user } from
 import { revocationLogContract } from './contracts/revocations.js';
 import { sessionStoreContract } from './contracts/sessions.js';
 import { userStoreContract } from './contracts/users.js';
+import { SECRET } from './helpers.js';
 
 /** The migration that clustered refresh tokens by id is the fourth. */
 const CLUSTERED_REFRESH_VERSION = 4;
@@ -227,6 +229,25 @@ describe('sqlite: one file for every role', () => {
     // With a foreign key to sessions and no index on session_id, every session deletion (the
     // hourly prune) would scan all refresh tokens.
     assert.deepEqual(foreignKeys, [], 'no foreign key that a session deletion would check by a scan');
+  });
+
+  it('syncs the file as TESSERA_SQLITE_SYNC says: normal by default, full on request', async () => {
+    const synchronous = async (config: Record<string, string>) => {
+      const dataDir = mkdtempSync(path.join(tmpdir(), 'tessera-sync-'));
+      const stores = await openStores(
+        loadConfig({ ...config, TESSERA_DATA_DIR: dataDir, TESSERA_SECRET: SECRET }),
+      );
+      const db = stores.backends.find((b) => b.kind === 'sqlite') as SqliteDatabase;
+      const value = (db.q('PRAGMA synchronous').get() as { synchronous: number }).synchronous;
+      await closeStores(stores);
+      return value;
+    };
+    assert.equal(await synchronous({}), 1, 'NORMAL');
+    assert.equal(await synchronous({ TESSERA_SQLITE_SYNC: 'full' }), 2, 'FULL');
+    assert.throws(
+      () => loadConfig({ TESSERA_SQLITE_SYNC: 'off', TESSERA_SECRET: SECRET }),
+      /TESSERA_SQLITE_SYNC/,
+    );
   });
 
   it('answers ping and has the file and the in-process counters to close', async () => {

@@ -15,7 +15,8 @@ import type {
 export type StoresConfig = Pick<
   Config,
   'dataDir' | 'databaseUrl' | 'databaseSchema' | 'redisUrl' | 'redisCluster' | 'redisPrefix'
->;
+> &
+  Partial<Pick<Config, 'sqliteSync'>>;
 
 /**
  * Every role from the backends the configuration names. The durable roles (users, keys,
@@ -30,7 +31,9 @@ export async function openStores(config: StoresConfig): Promise<Stores> {
     ? await (await import('./postgres.js')).openPostgresStores(config.databaseUrl, {
         schema: config.databaseSchema,
       })
-    : (await import('./sqlite.js')).openSqliteStores(path.join(config.dataDir, 'tessera.sqlite'));
+    : (await import('./sqlite.js')).openSqliteStores(path.join(config.dataDir, 'tessera.sqlite'), {
+        sync: config.sqliteSync,
+      });
   if (!config.redisUrl) return durable;
   try {
     const [{ RedisBackend }, { RedisCounters }, { RedisSessionStore }] = await Promise.all([

@@ -54,7 +54,7 @@ export class StatementCache {
  * Opens a SQLite file (or ':memory:') in WAL mode, creating its folder. Folder 0700, files 0600:
  * the file is made before SQLite opens it, and SQLite gives its -wal and -shm files the same mode.
  */
-export function openSqlite(file: string): Database.Database {
+export function openSqlite(file: string, sync: 'normal' | 'full' = 'normal'): Database.Database {
   const onDisk = file !== ':memory:';
   if (onDisk) {
     privateDir(path.dirname(file));
@@ -64,7 +64,9 @@ export function openSqlite(file: string): Database.Database {
   }
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
+  // NORMAL: WAL frames reach the disk at checkpoints, so a power loss may undo the last commits;
+  // FULL syncs the WAL at every (group) commit. TESSERA_SQLITE_SYNC picks.
+  db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
   db.pragma('busy_timeout = 5000');
   return db;
 }
@@ -326,8 +328,8 @@ export class SqliteDatabase implements Backend {
     }
   };
 
-  constructor(file: string) {
-    this.db = openSqlite(file);
+  constructor(file: string, sync: 'normal' | 'full' = 'normal') {
+    this.db = openSqlite(file, sync);
     this.db.pragma('foreign_keys = ON');
     this.statements = new StatementCache(this.db);
     const version = this.db.pragma('user_version', { simple: true }) as number;
@@ -357,7 +359,8 @@ export class SqliteDatabase implements Backend {
    * turn of the event loop run, in order, inside one IMMEDIATE transaction (the write lock taken
    * at BEGIN), each under its own savepoint, and are committed together. One that throws is rolled
    * back to its savepoint alone and rejects with its error; the others still commit. Each promise
-   * settles only after the commit, so nothing is answered before it is durable; a failed commit
+   * settles only after the commit, so nothing is answered before it is committed (and, with
+   * TESSERA_SQLITE_SYNC=full, synced to the disk); a failed commit
    * rejects every one of them. The wrapper better-sqlite3 builds around a function is kept for
    * functions passed again (the hot paths pass the same one every time).
    */

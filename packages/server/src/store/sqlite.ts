@@ -533,8 +533,8 @@ export class SqliteAccounts implements UserStore, SessionStore, KeyStore, Revoca
  * Every role from one embedded database file (or ':memory:'). An `oauth.sqlite` beside the file
  * (the OAuth provider's former file of its own) is adopted into it once.
  */
-export function openSqliteStores(file: string): Stores {
-  const db = new SqliteDatabase(file);
+export function openSqliteStores(file: string, options: { sync?: 'normal' | 'full' } = {}): Stores {
+  const db = new SqliteDatabase(file, options.sync);
   const former = file === ':memory:' ? undefined : path.join(path.dirname(file), 'oauth.sqlite');
   if (former && existsSync(former)) {
     try {
