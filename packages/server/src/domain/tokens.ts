@@ -154,9 +154,22 @@ export class TokenIssuer {
    * A compact JWS, ES256 (raw r||s signature, as JWS requires), by the current key. The curve
    * arithmetic runs on libuv's thread pool, so the event loop serves other requests meanwhile.
    */
+  /** The encoded JOSE header for a token type and key: a few of them, made once each. */
+  private readonly headers = new Map<string, string>();
+  private header(typ: string, kid: string): string {
+    const name = `${typ} ${kid}`;
+    let encoded = this.headers.get(name);
+    if (encoded === undefined) {
+      if (this.headers.size >= 64) this.headers.clear(); // keys rotate: old ones go
+      encoded = b64({ alg: 'ES256', typ, kid });
+      this.headers.set(name, encoded);
+    }
+    return encoded;
+  }
+
   private sign(typ: string, claims: object): Promise<string> {
     const { kid, key } = this.deps.keys.signingKey();
-    const input = `${b64({ alg: 'ES256', typ, kid })}.${b64(claims)}`;
+    const input = `${this.header(typ, kid)}.${b64(claims)}`;
     return new Promise((resolve, reject) => {
       cryptoSign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' }, (err, signature) => {
         if (err) reject(err);

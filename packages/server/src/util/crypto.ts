@@ -4,21 +4,44 @@ import {
   createDecipheriv,
   createHash,
   createHmac,
+  createSecretKey,
+  type KeyObject,
   randomBytes,
+  randomFillSync,
   timingSafeEqual,
 } from 'node:crypto';
 
 /** One-shot hashing (Node 20.12 and later): a session read hashes its token without a Hash object. */
 const oneShot: typeof nodeCrypto.hash | undefined = nodeCrypto.hash;
 
+/**
+ * Random bytes from the CSPRNG, drawn from a pool filled 4 KiB at a time: a refresh needs a few
+ * small draws, and each call into OpenSSL costs more than the bytes. Every byte is handed out
+ * once; the pool lives in this process only, as the bytes it hands out do.
+ */
+const POOL_SIZE = 4096;
+const pool = Buffer.alloc(POOL_SIZE);
+let poolOffset = POOL_SIZE;
+function randomText(bytes: number): string {
+  if (bytes > 256) return randomBytes(bytes).toString('base64url');
+  if (poolOffset + bytes > POOL_SIZE) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const text = pool.toString('base64url', poolOffset, poolOffset + bytes);
+  pool.fill(0, poolOffset, poolOffset + bytes);
+  poolOffset += bytes;
+  return text;
+}
+
 /** base64url of `bytes` random bytes from the CSPRNG. */
 export function randomToken(bytes = 32): string {
-  return randomBytes(bytes).toString('base64url');
+  return randomText(bytes);
 }
 
 /** An id for rows that are named in URLs: 128 random bits. */
 export function randomId(): string {
-  return randomBytes(16).toString('base64url');
+  return randomText(16);
 }
 
 export function sha256(text: string): string {
@@ -27,10 +50,19 @@ export function sha256(text: string): string {
     : createHash('sha256').update(text).digest('base64url');
 }
 
+/** The key objects of the HMAC keys (a few, for the process's life): made once, not per MAC. */
+const hmacKeys = new WeakMap<Buffer, KeyObject>();
+
+/** HMAC-SHA-256 over `parts`, each followed by a NUL, base64url. */
 export function hmac(key: Buffer, ...parts: string[]): string {
-  const mac = createHmac('sha256', key);
-  for (const part of parts) mac.update(part).update('\u0000');
-  return mac.digest('base64url');
+  let keyObject = hmacKeys.get(key);
+  if (keyObject === undefined) {
+    keyObject = createSecretKey(key);
+    hmacKeys.set(key, keyObject);
+  }
+  return createHmac('sha256', keyObject)
+    .update(`${parts.join('\u0000')}\u0000`)
+    .digest('base64url');
 }
 
 /** Constant-time string comparison; different lengths compare unequal without early exit on content. */
