@@ -4,6 +4,7 @@ import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { StoreUnavailableError } from '../src/errors.js';
 import { closeStores } from '../src/store/open.js';
+import { isUnavailable, wrap } from '../src/store/pg.js';
 import { openPostgresStores } from '../src/store/postgres.js';
 import { auditLogContract } from './contracts/audit.js';
 import { countersContract } from './contracts/counters.js';
@@ -215,6 +216,37 @@ describe('postgres stores', { skip }, () => {
       openPostgresStores(target.toString(), { schema: schema('down'), connectionTimeoutMillis: 1000 }),
       (err: unknown) => err instanceof StoreUnavailableError && err.code === 'unavailable',
     );
+  });
+
+  it('takes a transaction the database rolled back (a deadlock) for a passing unavailability', async () => {
+    const schemaName = schema('deadlock');
+    const [a, b] = [new pg.Client({ connectionString: url }), new pg.Client({ connectionString: url })];
+    await a.connect();
+    await b.connect();
+    try {
+      await a.query(`CREATE SCHEMA ${schemaName}; CREATE TABLE ${schemaName}.t (id int PRIMARY KEY, v int);
+        INSERT INTO ${schemaName}.t VALUES (1, 0), (2, 0);`);
+      await a.query('BEGIN');
+      await b.query('BEGIN');
+      await a.query(`UPDATE ${schemaName}.t SET v = 1 WHERE id = 1`);
+      await b.query(`UPDATE ${schemaName}.t SET v = 1 WHERE id = 2`);
+      // Each now waits for the other's row: PostgreSQL ends one of them with 40P01.
+      const outcomes = await Promise.allSettled([
+        a.query(`UPDATE ${schemaName}.t SET v = 2 WHERE id = 2`),
+        b.query(`UPDATE ${schemaName}.t SET v = 2 WHERE id = 1`),
+      ]);
+      const failed = outcomes.filter((o) => o.status === 'rejected');
+      assert.equal(failed.length, 1, 'one of the two is chosen as the victim');
+      const err = (failed[0] as PromiseRejectedResult).reason as { code?: string };
+      assert.equal(err.code, '40P01');
+      assert.ok(isUnavailable(err), 'answered 503 unavailable, for a retry, not a 500');
+      assert.ok(wrap(err) instanceof StoreUnavailableError);
+    } finally {
+      await a.query('ROLLBACK').catch(() => undefined);
+      await b.query('ROLLBACK').catch(() => undefined);
+      await a.end();
+      await b.end();
+    }
   });
 
   it('fails closed while its connections are killed, then recovers by itself', async () => {

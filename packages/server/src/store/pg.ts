@@ -31,8 +31,12 @@ const types = {
   },
 };
 
-/** SQLSTATE classes that mean "the database is not there right now", not "your query is wrong". */
-const UNAVAILABLE_CLASSES = ['08', '53', '57', '58'];
+/**
+ * SQLSTATE classes that mean "the database cannot do it right now", not "your query is wrong":
+ * connection (08), resources (53), operator intervention (57), system (58), and a transaction
+ * rolled back by the database (40: a deadlock, a serialization failure) that a retry may pass.
+ */
+const UNAVAILABLE_CLASSES = ['08', '40', '53', '57', '58'];
 
 export function isUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
