@@ -240,6 +240,13 @@ describe('redis backend', { skip: skipSingle }, () => {
 
       // The whole record has expired; a replay with a forged secret is only invalid...
       await admin.del(sessions.refreshKey(t.id)!);
+      // It still names its family for what any holder of the family may do (sign out), as the
+      // SQL stores' whole record does, and is no credential.
+      const family = (secret: string, graceMs: number) =>
+        sessions.sessionOfRefreshToken(t.id, secret, now + 20_000, graceMs);
+      assert.equal((await family(t.secretHash, Number.MAX_SAFE_INTEGER))?.id, s.id);
+      assert.equal(await family('forged', Number.MAX_SAFE_INTEGER), null);
+      assert.equal(await family(t.secretHash, 10_000), null, 'past the grace window');
       const late = { ...rotation, now: now + 20_000 };
       assert.deepEqual(await sessions.rotateRefreshToken({ ...late, secretHash: 'forged' }), {
         outcome: 'invalid',

@@ -95,10 +95,17 @@ const SCRIPTS = {
     if not live(v, tonumber(ARGV[1])) then return 0 end
     redis.call('HSET', KEYS[1], 'revokedAt', ARGV[1], 'revokeReason', ARGV[2])
     return 1`,
-  // KEYS: session, refresh token. ARGV: secretHash, now, graceMs. Unused and unexpired, or used
-  // within the grace window (store/ports.ts, sessionOfRefreshToken).
-  sessionsOfRefresh: `
+  // KEYS: session, refresh token, used digests. ARGV: secretHash, now, graceMs, retainMs. Unused
+  // and unexpired, or used within the grace window (store/ports.ts, sessionOfRefreshToken). A
+  // token of which only the digest is left was used longer ago than the retention: it counts for
+  // a window longer than that (a family's, for sign-out), as the SQL stores keep it whole.
+  sessionsOfRefresh: `${LIB}
     local t = redis.call('HMGET', KEYS[2], 'secretHash', 'expiresAt', 'usedAt')
+    if not t[1] and tonumber(ARGV[3]) > tonumber(ARGV[4]) then
+      local used = redis.call('GET', KEYS[3])
+      if used and string.find(used, digest(ARGV[1]), 1, true) then return redis.call('HGETALL', KEYS[1]) end
+      return {}
+    end
     if t[1] ~= ARGV[1] then return {} end
     local now = tonumber(ARGV[2])
     if t[3] then
@@ -331,10 +338,11 @@ export class RedisSessionStore implements SessionStore {
   ): Promise<SessionRecord | null> {
     const key = this.refreshKey(id);
     if (key === null) return null;
+    const sid = sessionIdOfRefreshToken(id)!;
     const flat = await this.script<string[]>(
       'sessionsOfRefresh',
-      [this.sessionKey(sessionIdOfRefreshToken(id)!), key],
-      [secretHash, now, graceMs],
+      [this.sessionKey(sid), key, this.usedKey(sid)],
+      [secretHash, now, graceMs, this.redis.retainMs],
     );
     const m = toMap(flat);
     if (m.size === 0) return null;
