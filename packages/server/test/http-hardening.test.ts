@@ -13,6 +13,7 @@ import { PASSWORD_PARAMS } from '../src/domain/passwords.js';
 import { openSqliteStores } from '../src/store/sqlite.js';
 import { createTessera } from '../src/tessera.js';
 import {
+  type Answer,
   call,
   freePort,
   PASSWORD,
@@ -487,27 +488,36 @@ describe('graceful shutdown', () => {
   });
 });
 
-describe('an account disabled while a login is under way', () => {
-  it('gets no session from that login, and enabling it again revives none', async () => {
+describe('an account disabled or its password changed while a login is under way', () => {
+  /**
+   * A server with a user signed in, and a login of that user during which `meanwhile` runs once:
+   * after the login read the user and before it writes its session, so the revoke-all that
+   * `meanwhile` does finds nothing of that login to end.
+   */
+  async function loginDuring(
+    meanwhile: (srv: TestServer, signedIn: { first: Answer; userId: string }) => Promise<void>,
+  ) {
     const stores = openSqliteStores(':memory:');
     const srv = await startTestServer({}, { stores });
-    try {
-      const { username, login: first } = await registerAndLogin(srv.url, {
-        mode: 'token',
-        delivery: 'header',
-      });
-      const user = (await stores.users.getUserByUsername(username))!;
-      // The disable lands after the login read the user and before it writes the session, so the
-      // disable's revoke-all finds nothing of it to end.
-      const create = stores.sessions.createSession.bind(stores.sessions);
-      stores.sessions.createSession = async (...args) => {
-        await srv.app.auth.setDisabled(user.id, true);
-        return create(...args);
-      };
-      const login = await call(srv.url, 'POST', '/auth/login', {
-        body: { username, password: PASSWORD, mode: 'token', delivery: 'header' },
-      });
+    const { username, login: first } = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
+    const user = (await stores.users.getUserByUsername(username))!;
+    const create = stores.sessions.createSession.bind(stores.sessions);
+    stores.sessions.createSession = async (...args) => {
       stores.sessions.createSession = create;
+      await meanwhile(srv, { first, userId: user.id });
+      return create(...args);
+    };
+    const login = await call(srv.url, 'POST', '/auth/login', {
+      body: { username, password: PASSWORD, mode: 'token', delivery: 'header' },
+    });
+    return { srv, stores, user, username, first, login };
+  }
+
+  it('gets no session from that login, and enabling it again revives none', async () => {
+    const { srv, stores, user, first, login } = await loginDuring(async (srv, { userId }) => {
+      await srv.app.auth.setDisabled(userId, true);
+    });
+    try {
       assert.equal(login.status, 401);
       assert.equal(login.body.error, 'invalid_credentials');
       assert.equal(await srv.app.auth.setDisabled(user.id, false), true);
@@ -520,36 +530,22 @@ describe('an account disabled while a login is under way', () => {
       await srv.close();
     }
   });
+
   it('gets no session from a login with the old password when the password changed meanwhile', async () => {
-    const stores = openSqliteStores(':memory:');
-    const srv = await startTestServer({}, { stores });
+    const { srv, stores, user, username, first, login } = await loginDuring(async (srv, { first: owner }) => {
+      const changed = await call(srv.url, 'POST', '/auth/password', {
+        headers: { authorization: `Bearer ${owner.body.access_token}` },
+        body: { current_password: PASSWORD, new_password: `${PASSWORD} changed` },
+      });
+      assert.equal(changed.status, 204, JSON.stringify(changed.body));
+    });
     try {
-      const { username, login: owner } = await registerAndLogin(srv.url, {
-        mode: 'token',
-        delivery: 'header',
-      });
-      const user = (await stores.users.getUserByUsername(username))!;
-      // The owner changes the password after the other login verified the old one and before it
-      // writes its session, so the change's revoke-all finds nothing of it to end.
-      const create = stores.sessions.createSession.bind(stores.sessions);
-      stores.sessions.createSession = async (...args) => {
-        stores.sessions.createSession = create;
-        const changed = await call(srv.url, 'POST', '/auth/password', {
-          headers: { authorization: `Bearer ${owner.body.access_token}` },
-          body: { current_password: PASSWORD, new_password: `${PASSWORD} changed` },
-        });
-        assert.equal(changed.status, 204, JSON.stringify(changed.body));
-        return create(...args);
-      };
-      const login = await call(srv.url, 'POST', '/auth/login', {
-        body: { username, password: PASSWORD, mode: 'token', delivery: 'header' },
-      });
       assert.equal(login.status, 401);
       assert.equal(login.body.error, 'invalid_credentials');
       const live = await stores.sessions.listSessions(user.id, srv.clock.now);
       assert.deepEqual(
         live.map((x) => x.id),
-        [owner.body.session_id],
+        [first.body.session_id],
         'only the session that changed the password is live',
       );
       const fresh = await call(srv.url, 'POST', '/auth/login', {
