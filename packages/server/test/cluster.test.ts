@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { RevocationFeedClient, RevocationSet } from '@tessera/verify';
 import { type ApiServer, startApiServer } from '../../../examples/api/server.js';
 import { loadConfig } from '../src/config.js';
+import { StoreUnavailableError } from '../src/errors.js';
 import { type RunningServer, startServer } from '../src/server.js';
 import { call, freePort, PASSWORD, registerAndLogin, SECRET, uniqueName } from './helpers.js';
 import {
@@ -408,6 +409,109 @@ describe('cluster: two instances, one store, an API server on the feed', { skip,
       401,
     );
     assert.equal(await metric(b.url, 'tessera_refresh_reuse_total'), reuseBefore + 1);
+  });
+
+  describe('disabling an account on B', () => {
+    const me = async (base: string, token: string) =>
+      (await call(base, 'GET', '/auth/me', { headers: bearer(token) })).status;
+    const refreshes = async (base: string, token: string) =>
+      (await call(base, 'POST', '/auth/refresh', { body: { refresh_token: token } })).status;
+
+    /** A new account signed in on A in token mode and in session mode; A holds a copy of both. */
+    async function signedIn() {
+      const { username, login } = await registerAndLogin(a.url, { mode: 'token', delivery: 'header' });
+      const second = await call(a.url, 'POST', '/auth/login', {
+        body: { username, password: PASSWORD, mode: 'session', delivery: 'header' },
+      });
+      assert.equal(second.status, 200);
+      const access = login.body.access_token as string;
+      const sessionToken = second.body.session_token as string;
+      assert.equal(await me(a.url, access), 200);
+      assert.equal(await me(a.url, sessionToken), 200);
+      const user = (await b.tessera.stores.users.getUserByUsername(username))!;
+      return { username, userId: user.id, access, sessionToken, refresh: login.body.refresh_token as string };
+    }
+
+    /** B's revokeUserSessions fails once (a Redis timeout) on the first call `when` picks. */
+    async function withFailingRevokeAll(
+      when: (userId: string) => Promise<boolean>,
+      run: () => Promise<unknown>,
+    ): Promise<boolean> {
+      const sessions = b.tessera.stores.sessions;
+      const revokeAll = sessions.revokeUserSessions;
+      let failed = false;
+      sessions.revokeUserSessions = async (userId, ...rest) => {
+        if (!failed && (await when(userId))) {
+          failed = true;
+          throw new StoreUnavailableError(new Error('Command timed out'));
+        }
+        return revokeAll.call(sessions, userId, ...rest);
+      };
+      try {
+        await assert.rejects(run(), StoreUnavailableError);
+      } finally {
+        sessions.revokeUserSessions = revokeAll;
+      }
+      return failed;
+    }
+
+    const flagOf = async (userId: string) => (await b.tessera.stores.users.getUserById(userId))?.disabled;
+
+    it('a disable that fails after writing the flag says so, and leaves no session working', async () => {
+      const u = await signedIn();
+      const failed = await withFailingRevokeAll(
+        async (userId) => (await flagOf(userId)) === true,
+        () => b.tessera.auth.setDisabled(u.userId, true),
+      );
+      assert.ok(failed, 'the revoke-all after the flag failed');
+      assert.equal(await flagOf(u.userId), true);
+      for (const base of [a.url, b.url]) {
+        assert.equal(await me(base, u.access), 401, 'access token');
+        assert.equal(await me(base, u.sessionToken), 401, 'session token');
+      }
+      assert.equal(await refreshes(a.url, u.refresh), 401, 'refresh token');
+    });
+
+    it('a disable that fails before writing the flag changes nothing, and a retry completes it', async () => {
+      const u = await signedIn();
+      const failed = await withFailingRevokeAll(
+        async () => true,
+        () => b.tessera.auth.setDisabled(u.userId, true),
+      );
+      assert.ok(failed);
+      assert.equal(await flagOf(u.userId), false, 'nothing was disabled');
+      assert.equal(await me(a.url, u.sessionToken), 200, 'an enabled account keeps its sessions');
+      assert.equal(await b.tessera.auth.setDisabled(u.userId, true), true);
+      assert.equal(await me(a.url, u.access), 401);
+      assert.equal(await me(a.url, u.sessionToken), 401);
+      assert.equal(await refreshes(b.url, u.refresh), 401);
+    });
+
+    it('a disable that succeeds ends every session everywhere, and enabling again revives none', async () => {
+      const u = await signedIn();
+      assert.equal(await b.tessera.auth.setDisabled(u.userId, true), true);
+      for (const base of [a.url, b.url]) {
+        assert.equal(await me(base, u.access), 401, 'access token');
+        assert.equal(await me(base, u.sessionToken), 401, 'session token');
+      }
+      assert.equal(await refreshes(a.url, u.refresh), 401, 'refresh token');
+      const [audit] = await b.tessera.stores.audit.listAuditEvents({
+        userId: u.userId,
+        type: 'account_disabled',
+        limit: 1,
+      });
+      assert.equal(audit?.detail, '2 sessions ended');
+
+      assert.equal(await b.tessera.auth.setDisabled(u.userId, false), true);
+      assert.equal(await me(a.url, u.access), 401);
+      assert.equal(await me(a.url, u.sessionToken), 401);
+      assert.equal(await refreshes(b.url, u.refresh), 401);
+      const again = await call(a.url, 'POST', '/auth/login', {
+        body: { username: u.username, password: PASSWORD, mode: 'session', delivery: 'header' },
+      });
+      assert.equal(again.status, 200, 'the account signs in again');
+      assert.equal(await me(b.url, again.body.session_token as string), 200);
+    });
   });
 
   it('/metrics on each instance counts its own logins, refreshes and revocations', async () => {

@@ -321,8 +321,9 @@ export class AuthService {
   /**
    * Why the session just written for `user` was ended at once, or null when it stands. A disable
    * or a password change that ran after the user was read and before the session was written
-   * found nothing of it to end; both write the user before they end sessions, so reading the
-   * user after the session was written closes that gap.
+   * found nothing of it to end; both write the user before they end sessions (a disable ends
+   * them before too, see setDisabled), so reading the user after the session was written closes
+   * that gap.
    */
   private async changedMeanwhile(
     user: UserRecord,
@@ -515,17 +516,23 @@ export class AuthService {
     await this.audit('logout', { userId: session.userId, sessionId: session.id, client });
   }
 
+  /** Ends every session of the user; the audit entry counts `endedBefore` too (a disable's first pass). */
   async logoutAll(
     user: Pick<UserRecord, 'id'>,
     client?: ClientInfo,
     reason: 'logout_all' | 'account_disabled' | 'password_reset' | 'email_change_undone' = 'logout_all',
+    endedBefore = 0,
   ): Promise<string[]> {
     const now = this.now();
     const ids = await this.deps.stores.sessions.revokeUserSessions(user.id, now, reason);
     await this.ended(ids, reason, now, user.id);
     await this.endGrants(user.id, reason);
     await this.spendMailedLinks(user.id, ['reset', 'change'], now);
-    await this.audit(reason, { userId: user.id, client, detail: `${ids.length} sessions ended` });
+    await this.audit(reason, {
+      userId: user.id,
+      client,
+      detail: `${endedBefore + ids.length} sessions ended`,
+    });
     return ids;
   }
 
@@ -628,15 +635,30 @@ export class AuthService {
     await this.grants?.revokeUserGrants(userId, reason);
   }
 
-  /** Admin: disable (revoking every session and OAuth grant) or enable an account. */
+  /**
+   * Admin: disable (revoking every session and OAuth grant) or enable an account.
+   *
+   * A disable ends the sessions, then writes the flag, then ends them again (with the grants).
+   * SQL stores read the flag with every session, but Redis keeps the user as it was at sign-in
+   * (store/redis-sessions.ts): a flag written with the sessions left standing would leave them
+   * working there until a retry. In this order a disable that fails part way has written nothing
+   * or ended every session that existed when it began, and says so; running it again completes
+   * it. A sign-in racing the disable ends its own session once the flag is written (it reads the
+   * user after writing it, changedMeanwhile); one that wrote it between the first pass and the
+   * flag is left to the second pass.
+   */
   async setDisabled(userId: string, disabled: boolean): Promise<boolean> {
-    const ok = await this.deps.stores.users.setUserDisabled(userId, disabled);
-    if (ok && disabled) {
-      await this.logoutAll({ id: userId }, undefined, 'account_disabled');
-    } else if (ok) {
-      await this.audit('account_enabled', { userId });
+    if (!disabled) {
+      const ok = await this.deps.stores.users.setUserDisabled(userId, false);
+      if (ok) await this.audit('account_enabled', { userId });
+      return ok;
     }
-    return ok;
+    const now = this.now();
+    const first = await this.deps.stores.sessions.revokeUserSessions(userId, now, 'account_disabled');
+    await this.ended(first, 'account_disabled', now);
+    if (!(await this.deps.stores.users.setUserDisabled(userId, true))) return false;
+    await this.logoutAll({ id: userId }, undefined, 'account_disabled', first.length);
+    return true;
   }
 }
 
