@@ -1,6 +1,7 @@
 // Refresh rotation: one chain under concurrency, the grace window, reuse detection.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { StoreUnavailableError } from '../src/errors.js';
 import { call, PASSWORD, registerAndLogin, startTestServer, type TestServer } from './helpers.js';
 
 let srv: TestServer;
@@ -110,9 +111,7 @@ describe('refresh rotation', () => {
       body: { username, password: PASSWORD, mode: 'token', delivery: 'cookie' },
     });
     assert.equal(second.status, 200);
-    assert.equal(second.cookies.tessera_session?.value, '', 'the stale session cookie is cleared');
     const refreshCookie = `tessera_refresh=${second.cookies.tessera_refresh!.value}`;
-    // A browser that kept both (an older answer, a cookie jar that missed the clearing).
     const out = await call(srv.url, 'POST', '/auth/logout', {
       headers: {
         origin: srv.origin,
@@ -125,6 +124,69 @@ describe('refresh rotation', () => {
       headers: { origin: srv.origin, cookie: refreshCookie, 'x-csrf-token': second.body.csrf_token },
     });
     assert.equal(after.status, 401, 'the token login is signed out');
+  });
+
+  it('a browser holding a session cookie and a refresh cookie refreshes with the CSRF token /auth/csrf gives', async () => {
+    // A sign-in in session mode (the provider's sign-in page) beside a token-mode app's login.
+    const { username, login: signIn } = await registerAndLogin(
+      srv.url,
+      { mode: 'session', delivery: 'cookie' },
+      { origin: srv.origin },
+    );
+    const sessionCookie = `tessera_session=${signIn.cookies.tessera_session!.value}`;
+    const app = await call(srv.url, 'POST', '/auth/login', {
+      headers: { origin: srv.origin, cookie: sessionCookie },
+      body: { username, password: PASSWORD, mode: 'token', delivery: 'cookie' },
+    });
+    assert.equal(app.status, 200);
+    assert.deepEqual(
+      app.headers.getSetCookie().filter((c) => c.startsWith('tessera_session=')),
+      [],
+      'kept',
+    );
+    const both = `${sessionCookie}; tessera_refresh=${app.cookies.tessera_refresh!.value}`;
+    // After a reload the page asks for its CSRF token: the session cookie's answers first.
+    const csrf = await call(srv.url, 'GET', '/auth/csrf', { headers: { cookie: both } });
+    assert.equal(csrf.body.session_id, signIn.body.session_id);
+    const refreshed = await call(srv.url, 'POST', '/auth/refresh', {
+      headers: { origin: srv.origin, cookie: both, 'x-csrf-token': csrf.body.csrf_token },
+    });
+    assert.equal(refreshed.status, 200, JSON.stringify(refreshed.body));
+    assert.equal(refreshed.body.session_id, app.body.session_id);
+    const wrong = await call(srv.url, 'POST', '/auth/refresh', {
+      headers: {
+        origin: srv.origin,
+        cookie: `tessera_refresh=${refreshed.cookies.tessera_refresh!.value}`,
+        'x-csrf-token': csrf.body.csrf_token,
+      },
+    });
+    assert.equal(wrong.status, 403, 'without the session cookie beside it, that token binds nothing');
+    const me = await call(srv.url, 'GET', '/auth/me', { headers: { cookie: sessionCookie } });
+    assert.equal(me.status, 200, 'the session cookie still signs in');
+  });
+
+  it('a cookie refresh the store cannot answer keeps the cookies', async () => {
+    const { login } = await registerAndLogin(
+      srv.url,
+      { mode: 'token', delivery: 'cookie' },
+      { origin: srv.origin },
+    );
+    const sessions = srv.app.stores.sessions;
+    const rotate = sessions.rotateRefreshToken.bind(sessions);
+    sessions.rotateRefreshToken = async () => {
+      sessions.rotateRefreshToken = rotate;
+      throw new StoreUnavailableError(new Error('the database went away'));
+    };
+    const down = await call(srv.url, 'POST', '/auth/refresh', {
+      headers: {
+        origin: srv.origin,
+        cookie: `tessera_refresh=${login.cookies.tessera_refresh!.value}`,
+        'x-csrf-token': login.body.csrf_token,
+      },
+    });
+    assert.equal(down.status, 503);
+    assert.equal(down.body.error, 'unavailable');
+    assert.deepEqual(down.headers.getSetCookie(), [], 'a passing fault signs no one out');
   });
 
   it('a cookie refresh no family answers for is still refused from a foreign origin, cookies kept', async () => {

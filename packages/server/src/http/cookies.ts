@@ -28,14 +28,8 @@ export function setAuthCookie(
   });
 }
 
-/** Clears the session and refresh cookies, or only those `which` names. */
-export function clearAuthCookies(
-  reply: FastifyReply,
-  config: Config,
-  names: CookieNames,
-  which: (keyof CookieNames)[] = ['session', 'refresh'],
-): void {
-  for (const name of which.map((w) => names[w])) {
+export function clearAuthCookies(reply: FastifyReply, config: Config, names: CookieNames): void {
+  for (const name of [names.session, names.refresh]) {
     reply.clearCookie(name, {
       httpOnly: true,
       secure: config.secureCookies,

@@ -90,11 +90,6 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
   function sendIssued(reply: FastifyReply, issued: IssuedTokens, delivery: 'header' | 'cookie') {
     reply.header('Cache-Control', 'no-store');
     reply.header('Pragma', 'no-cache');
-    // A browser login of one mode replaces a cookie the other mode left: a stale one beside the
-    // new would be what logout and /auth/csrf act on.
-    const other = issued.mode === 'token' ? 'session' : 'refresh';
-    if (delivery === 'cookie' && reply.request.cookies[cookies[other]] !== undefined)
-      clearAuthCookies(reply, config, cookies, [other]);
     if (issued.mode === 'token') {
       if (delivery === 'cookie') {
         setAuthCookie(reply, config, cookies.refresh, issued.refreshToken!, issued.refreshExpiresIn!);
@@ -302,9 +297,17 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
         delivery = 'cookie';
         const session = await auth.sessionOfRefreshToken(token, 'family');
         // A cookie-borne refresh is a cookie-authenticated write: Origin and CSRF token, bound to
-        // the family. A token no family is found for has no CSRF token to check, but the request
-        // must still come from an allowed origin before it may end a family or clear cookies.
-        guard.requireCsrf(request, session?.id ?? null);
+        // the family, or to the session cookie's session beside it (a browser holding both, a
+        // provider sign-in beside a token-mode app, gets that one from /auth/csrf; a foreign page
+        // can read neither). A token no family is found for has no CSRF token to check, but the
+        // request must still come from an allowed origin before it may end a family or clear cookies.
+        let bound = session?.id ?? null;
+        if (bound !== null && !auth.checkCsrf(bound, request.headers['x-csrf-token'])) {
+          const beside = await guard.cookieSession(request);
+          if (beside && auth.checkCsrf(beside.session.id, request.headers['x-csrf-token']))
+            bound = beside.session.id;
+        }
+        guard.requireCsrf(request, bound);
       }
       try {
         const issued = await auth.refresh(token, clientOf(request));
@@ -317,7 +320,13 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
             metrics.inc('tessera_refresh_reuse_total');
             request.log.warn({ event: 'refresh_reuse' }, 'refresh token reuse: family revoked');
           }
-          if (delivery === 'cookie') clearAuthCookies(reply, config, cookies);
+          // Only a refresh token that is no good is cleared: a store that cannot answer right
+          // now (unavailable) or a limit (too_many_attempts) must not sign the browser out.
+          if (
+            delivery === 'cookie' &&
+            (err.code === 'invalid_refresh_token' || err.code === 'refresh_token_reused')
+          )
+            clearAuthCookies(reply, config, cookies);
         }
         throw err;
       }
