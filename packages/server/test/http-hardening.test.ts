@@ -303,6 +303,56 @@ describe('passwords', () => {
     assert.equal((await login(username, PASSWORD, '192.0.2.200')).status, 200);
   });
 
+  it('are rehashed by one of two logins at once, and both sign in', async () => {
+    const username = uniqueName('legacytwo');
+    const weak = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: 4096, timeCost: 1 });
+    await srv.app.stores.users.createUser({
+      id: `two${Date.now()}x`.padEnd(22, 'x'),
+      username,
+      passwordHash: weak,
+      roles: ['user'],
+      disabled: false,
+      createdAt: 1,
+      passwordChangedAt: 1,
+      email: null,
+      emailVerified: false,
+    });
+    const users = srv.app.stores.users;
+    const set = users.setPasswordHash.bind(users);
+    // The first rehash waits for the second login's (which has verified the weak hash too), then
+    // writes; the second then finds the hash it verified gone.
+    let calls = 0;
+    let letFirstGo!: () => void;
+    const secondArrived = new Promise<void>((resolve) => {
+      letFirstGo = resolve;
+    });
+    let firstWritten!: Promise<boolean>;
+    users.setPasswordHash = (...args) => {
+      calls++;
+      if (calls === 1) {
+        firstWritten = secondArrived.then(() => set(...args));
+        return firstWritten;
+      }
+      letFirstGo();
+      return firstWritten.then(() => set(...args));
+    };
+    try {
+      const both = await Promise.all([
+        login(username, PASSWORD, '192.0.2.202'),
+        login(username, PASSWORD, '192.0.2.202'),
+      ]);
+      assert.deepEqual(
+        both.map((a) => a.status),
+        [200, 200],
+        'the login whose rehash lost still signs in',
+      );
+      assert.equal(calls, 2);
+    } finally {
+      users.setPasswordHash = set;
+    }
+    assert.notEqual((await users.getUserByUsername(username))?.passwordHash, weak);
+  });
+
   it('are not rehashed over a password changed while the login verified the old one', async () => {
     const username = uniqueName('legacyrace');
     const weak = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: 4096, timeCost: 1 });

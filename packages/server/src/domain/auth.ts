@@ -207,10 +207,17 @@ export class AuthService {
     let verified = user;
     if (needsRehash(user.passwordHash)) {
       const rehashed = await hashPassword(password);
-      // Only over the hash just verified: a change that landed meanwhile stays (and ends this login).
+      // Only over the hash just verified: a change that landed meanwhile stays (and ends this
+      // login). Another login's rehash of the same password may have landed instead: then the
+      // stored hash still takes this password, and this login stands.
       const users = this.deps.stores.users;
       if (await users.setPasswordHash(user.id, rehashed, user.passwordChangedAt, user.passwordHash))
         verified = { ...user, passwordHash: rehashed };
+      else {
+        const current = await users.getUserById(user.id);
+        if (current?.passwordHash && (await verifyPassword(current.passwordHash, password)))
+          verified = current;
+      }
     }
     const issued = await this.startSession(verified, input.mode, client, 'password');
     if (typeof issued === 'string') {
