@@ -272,8 +272,10 @@ describe('passwords', () => {
     assert.equal(fine.status, 201);
   });
 
-  it('are rehashed at login when the parameters have changed', async () => {
-    const username = uniqueName('legacy');
+  /** An account whose password hash has weaker parameters than the current ones. */
+  async function legacyAccount(prefix: string): Promise<{ id: string; username: string; weak: string }> {
+    const username = uniqueName(prefix);
+    const id = `${prefix}${Date.now()}x`.padEnd(22, 'x');
     const weak = await argon2.hash(PASSWORD, {
       type: argon2.argon2id,
       memoryCost: 4096,
@@ -281,7 +283,7 @@ describe('passwords', () => {
       parallelism: 1,
     });
     await srv.app.stores.users.createUser({
-      id: `legacy${Date.now()}x`.padEnd(22, 'x'),
+      id,
       username,
       passwordHash: weak,
       roles: ['user'],
@@ -291,6 +293,11 @@ describe('passwords', () => {
       email: null,
       emailVerified: false,
     });
+    return { id, username, weak };
+  }
+
+  it('are rehashed at login when the parameters have changed', async () => {
+    const { username, weak } = await legacyAccount('legacy');
     assert.equal((await login(username, PASSWORD, '192.0.2.200')).status, 200);
     const after = await srv.app.stores.users.getUserByUsername(username);
     assert.notEqual(after?.passwordHash, weak);
@@ -304,19 +311,7 @@ describe('passwords', () => {
   });
 
   it('are rehashed by one of two logins at once, and both sign in', async () => {
-    const username = uniqueName('legacytwo');
-    const weak = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: 4096, timeCost: 1 });
-    await srv.app.stores.users.createUser({
-      id: `two${Date.now()}x`.padEnd(22, 'x'),
-      username,
-      passwordHash: weak,
-      roles: ['user'],
-      disabled: false,
-      createdAt: 1,
-      passwordChangedAt: 1,
-      email: null,
-      emailVerified: false,
-    });
+    const { username, weak } = await legacyAccount('legacytwo');
     const users = srv.app.stores.users;
     const set = users.setPasswordHash.bind(users);
     // The first rehash waits for the second login's (which has verified the weak hash too), then
@@ -354,21 +349,8 @@ describe('passwords', () => {
   });
 
   it('are not rehashed over a password changed while the login verified the old one', async () => {
-    const username = uniqueName('legacyrace');
-    const weak = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: 4096, timeCost: 1 });
+    const { id, username } = await legacyAccount('legacyrace');
     const users = srv.app.stores.users;
-    const id = `race${Date.now()}x`.padEnd(22, 'x');
-    await users.createUser({
-      id,
-      username,
-      passwordHash: weak,
-      roles: ['user'],
-      disabled: false,
-      createdAt: 1,
-      passwordChangedAt: 1,
-      email: null,
-      emailVerified: false,
-    });
     const changed = await argon2.hash(`${PASSWORD} changed`, { type: argon2.argon2id });
     const set = users.setPasswordHash.bind(users);
     // The owner's change lands between the login's verify and its rehash.
