@@ -4,7 +4,7 @@ import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { StoreUnavailableError } from '../src/errors.js';
 import { closeStores } from '../src/store/open.js';
-import { isUnavailable, wrap } from '../src/store/pg.js';
+import { isUnavailable, type PgDatabase, wrap } from '../src/store/pg.js';
 import { openPostgresStores } from '../src/store/postgres.js';
 import { auditLogContract } from './contracts/audit.js';
 import { countersContract } from './contracts/counters.js';
@@ -241,6 +241,23 @@ describe('postgres stores', { skip }, () => {
       assert.equal(err.code, '40P01');
       assert.ok(isUnavailable(err), 'answered 503 unavailable, for a retry, not a 500');
       assert.ok(wrap(err) instanceof StoreUnavailableError);
+      // In a transaction of the store: rolled back, and the connection goes back to the pool.
+      const stores = await openPostgresStores(url!, { schema: schema('rolledback'), max: 1 });
+      const db = stores.backends.find((x) => x.kind === 'postgres') as PgDatabase;
+      try {
+        let removed = 0;
+        db.pool.on('remove', () => removed++);
+        await assert.rejects(
+          db.tx(async (c) => {
+            await c.query(`DO $$ BEGIN RAISE EXCEPTION 'retry' USING ERRCODE = '40001'; END $$`);
+          }),
+          StoreUnavailableError,
+        );
+        assert.equal(removed, 0, 'the connection is kept');
+        assert.equal((await db.pool.query('SELECT 1 AS one')).rows[0].one, 1);
+      } finally {
+        await closeStores(stores);
+      }
     } finally {
       await a.query('ROLLBACK').catch(() => undefined);
       await b.query('ROLLBACK').catch(() => undefined);

@@ -151,10 +151,17 @@ export class PgDatabase implements Backend {
       client.release();
       return result;
     } catch (err) {
-      const broken = isUnavailable(err);
-      if (!broken) await client.query('ROLLBACK').catch(() => {});
-      // A connection that failed mid-transaction is destroyed rather than returned to the pool.
-      client.release(broken ? (err as Error) : undefined);
+      // The database refused something (a constraint, a deadlock, a serialization failure): the
+      // connection is fine once rolled back. Anything else (the connection dropped, a client-side
+      // timeout) or a failed rollback: the connection is destroyed rather than returned to the pool.
+      const refused = err instanceof pg.DatabaseError;
+      const rolledBack =
+        refused &&
+        (await client.query('ROLLBACK').then(
+          () => true,
+          () => false,
+        ));
+      client.release(rolledBack ? undefined : (err as Error));
       throw wrap(err);
     }
   }
