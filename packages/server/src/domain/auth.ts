@@ -1,7 +1,13 @@
 import { VerifyError } from '@tessera/verify';
 import type { Config } from '../config.js';
 import { TesseraError } from '../errors.js';
-import { refreshTokenId, type SessionUser, type Stores, sessionIdOfRefreshToken } from '../store/ports.js';
+import {
+  ANY_USE,
+  refreshTokenId,
+  type SessionUser,
+  type Stores,
+  sessionIdOfRefreshToken,
+} from '../store/ports.js';
 import type {
   AuditType,
   EmailTokenPurpose,
@@ -455,7 +461,7 @@ export class AuthService {
       parts.id,
       sha256(parts.secret),
       this.now(),
-      purpose === 'family' ? Number.MAX_SAFE_INTEGER : this.config.refreshGraceSeconds * 1000,
+      purpose === 'family' ? ANY_USE : this.config.refreshGraceSeconds * 1000,
     );
   }
 

@@ -175,6 +175,9 @@ export function refreshTokenId(sessionId: string, suffix: string): string {
   return sessionId + suffix.slice(0, REFRESH_ID_SUFFIX);
 }
 
+/** sessionOfRefreshToken's grace for a token used at any time (what a family's holder may do). */
+export const ANY_USE = Number.MAX_SAFE_INTEGER;
+
 /** The session a refresh token id names; null when the id is too short to name one. */
 export function sessionIdOfRefreshToken(id: string): string | null {
   return id.length > REFRESH_ID_SUFFIX ? id.slice(0, -REFRESH_ID_SUFFIX) : null;
@@ -215,7 +218,8 @@ export interface SessionStore {
   /**
    * The live session of a refresh token that rotation would still honour, without using the
    * token (CSRF tokens, logout, linking a provider): unused and unexpired, or used at most
-   * `graceMs` ago. A spent token is no credential here either.
+   * `graceMs` ago. A spent token is no credential here either. `graceMs` of
+   * Number.MAX_SAFE_INTEGER (ANY_USE) takes a token used at any time: its family's.
    */
   sessionOfRefreshToken(
     id: string,

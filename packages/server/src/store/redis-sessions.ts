@@ -1,4 +1,5 @@
 import {
+  ANY_USE,
   type LiveSession,
   type RotateRequest,
   type RotateResult,
@@ -95,13 +96,14 @@ const SCRIPTS = {
     if not live(v, tonumber(ARGV[1])) then return 0 end
     redis.call('HSET', KEYS[1], 'revokedAt', ARGV[1], 'revokeReason', ARGV[2])
     return 1`,
-  // KEYS: session, refresh token, used digests. ARGV: secretHash, now, graceMs, retainMs. Unused
-  // and unexpired, or used within the grace window (store/ports.ts, sessionOfRefreshToken). A
-  // token of which only the digest is left was used longer ago than the retention: it counts for
-  // a window longer than that (a family's, for sign-out), as the SQL stores keep it whole.
+  // KEYS: session, refresh token, used digests. ARGV: secretHash, now, graceMs, any use ('1' or
+  // '0'). Unused and unexpired, or used within the grace window (store/ports.ts,
+  // sessionOfRefreshToken). A token of which only the digest is left was used longer ago than any
+  // grace window: it counts only for any use (its family's, for sign-out), as the SQL stores keep
+  // it whole.
   sessionsOfRefresh: `${LIB}
     local t = redis.call('HMGET', KEYS[2], 'secretHash', 'expiresAt', 'usedAt')
-    if not t[1] and tonumber(ARGV[3]) > tonumber(ARGV[4]) then
+    if not t[1] and ARGV[4] == '1' then
       local used = redis.call('GET', KEYS[3])
       if used and string.find(used, digest(ARGV[1]), 1, true) then return redis.call('HGETALL', KEYS[1]) end
       return {}
@@ -342,7 +344,7 @@ export class RedisSessionStore implements SessionStore {
     const flat = await this.script<string[]>(
       'sessionsOfRefresh',
       [this.sessionKey(sid), key, this.usedKey(sid)],
-      [secretHash, now, graceMs, this.redis.retainMs],
+      [secretHash, now, graceMs, graceMs >= ANY_USE ? '1' : '0'],
     );
     const m = toMap(flat);
     if (m.size === 0) return null;
