@@ -481,6 +481,10 @@ describe('graceful shutdown', () => {
   it('answers a request that arrives while closing with its own 503', async () => {
     const own = await startTestServer();
     const port = Number(new URL(own.url).port);
+    let serverSide: net.Socket | undefined;
+    own.app.fastify.server.once('connection', (s: net.Socket) => {
+      serverSide = s;
+    });
     const socket = net.connect(port, '127.0.0.1');
     socket.setEncoding('latin1');
     let data = '';
@@ -496,7 +500,9 @@ describe('graceful shutdown', () => {
     // open; the rest of it arrives once the server has stopped listening.
     const [head, rest] = [request.slice(0, 20), request.slice(20)];
     socket.write(head);
-    await delay(50);
+    // The server has read it (the parser has begun the request) when its side of the socket has
+    // taken in both requests' bytes so far.
+    while ((serverSide?.bytesRead ?? 0) < request.length + head.length) await delay(5);
     const closing = own.close();
     while (own.app.fastify.server.listening) await delay(5);
     socket.write(rest);
