@@ -5,6 +5,7 @@ export { type OpenApiDocument, openApiDocument } from './openapi/document.js';
 export { type RunningServer, startServer } from './server.js';
 export { closeStores, openStores } from './store/open.js';
 export type * from './store/ports.js';
+export { DataFolderInUseError } from './store/server-lock.js';
 export { openSqliteStores } from './store/sqlite.js';
 export type * from './store/types.js';
 export {

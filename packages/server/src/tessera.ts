@@ -13,6 +13,7 @@ import { OAuthService } from './oauth/service.js';
 import type { OAuthStore } from './oauth/types.js';
 import { closeStores, openStores } from './store/open.js';
 import type { Stores } from './store/ports.js';
+import { countersInProcess, lockDataFolder, type ServerLock } from './store/server-lock.js';
 import { SessionCache } from './store/session-cache.js';
 
 /**
@@ -65,13 +66,21 @@ export interface TesseraCore {
    * sessions (with their refresh tokens) that ended a day ago; rejects with the first failure.
    */
   upkeep(): Promise<void>;
-  /** Releases everything, newest first: timer, HTTP server, bridge, stores. Safe to call twice. */
+  /**
+   * Releases everything, newest first: timer, HTTP server, the data-folder lock, bridge, stores.
+   * Safe to call twice.
+   */
   close(): Promise<void>;
 }
 
 export interface Tessera extends TesseraCore {
   app: App;
-  /** Listens on the configured host and port; resolves to the address. */
+  /**
+   * Listens on the configured host and port; resolves to the address. With the counters in the
+   * process (the embedded store without Redis) it first takes the data folder for this process
+   * (lockDataFolder, released by close()), and rejects with DataFolderInUseError when another
+   * server holds it.
+   */
   listen(): Promise<string>;
 }
 
@@ -192,7 +201,24 @@ export async function createTessera(
       heartbeatMs: options.heartbeatMs,
       rawSerializer: options.rawSerializer,
     });
+    // Released once the HTTP server has closed: until then this process still counts.
+    let lock: ServerLock | undefined;
+    closers.push(() => lock?.release());
     closers.push(() => app.fastify.close());
+    const listen = async (): Promise<string> => {
+      const taken =
+        lock === undefined && countersInProcess(stores) ? lockDataFolder(config.dataDir) : undefined;
+      lock ??= taken;
+      try {
+        return await app.fastify.listen({ port: config.port, host: config.host });
+      } catch (err) {
+        if (taken) {
+          taken.release();
+          lock = undefined;
+        }
+        throw err;
+      }
+    };
     const timer = setInterval(
       () => {
         upkeep().catch((err: unknown) => app.fastify.log.warn({ err: String(err) }, 'upkeep failed'));
@@ -205,7 +231,7 @@ export async function createTessera(
     return {
       ...core,
       app,
-      listen: () => app.fastify.listen({ port: config.port, host: config.host }),
+      listen,
     };
   } catch (err) {
     await close();

@@ -2,7 +2,7 @@
 // HTTP server and upkeep timer, also when a part fails to open, and twice without harm.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -126,6 +126,27 @@ describe('createTessera', () => {
 });
 
 describe('createTessera with PostgreSQL and Redis', { skip: skipWithoutPgAndRedis }, () => {
+  it('takes no lock on the data folder: several servers share their counters and may share the folder', async () => {
+    const schema = `tessera_lockfree_${process.pid}`;
+    const prefix = `tessera-lockfree-${process.pid}:`;
+    const shared = { secret: SECRET, databaseUrl, redisUrl, databaseSchema: schema, redisPrefix: prefix };
+    const first = await createTessera(await configFor(shared), { logger: false });
+    const second = await createTessera(await configFor({ ...shared, dataDir: first.config.dataDir }), {
+      logger: false,
+    });
+    try {
+      await first.listen();
+      const url = await second.listen();
+      assert.equal((await fetch(`${url}/readyz`)).status, 200);
+      assert.equal(existsSync(path.join(first.config.dataDir, 'server.lock')), false);
+    } finally {
+      await second.close();
+      await first.close();
+      await dropSchemas(databaseUrl!, [schema]);
+      await deleteRedisKeys(redisUrl!, prefix);
+    }
+  });
+
   it('leaves no handle behind: after close() the process exits by itself', async () => {
     const schema = `tessera_exit_${process.pid}`;
     const prefix = `tessera-exit-${process.pid}:`;

@@ -6,11 +6,11 @@ interface Window {
 }
 
 /**
- * Rate-limit counters and lockouts in the process, for the embedded deployment (one process
- * owns the SQLite file, so nothing else needs to see them). Every step is synchronous, so each
- * one is atomic on the event loop; a restart forgets them, as Redis forgets its own. Entries
- * leave at the end of their window: a sweep runs every `sweepMs`, so memory stays bounded by
- * what the rate limits let in during one window.
+ * Rate-limit counters and lockouts in the process, for the embedded deployment (one serving
+ * process owns the SQLite file, which it holds locked: see lockDataFolder, so nothing else needs
+ * to see them). Every step is synchronous, so each one is atomic on the event loop; a restart
+ * forgets them, as Redis forgets its own. Entries leave at the end of their window: a sweep runs
+ * every `sweepMs`, so memory stays bounded by what the rate limits let in during one window.
  */
 export class MemoryCounters implements Counters {
   readonly kind = 'memory';

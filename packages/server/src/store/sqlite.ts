@@ -544,7 +544,8 @@ export function openSqliteStores(file: string, options: { sync?: 'normal' | 'ful
       throw err;
     }
   }
-  // One process owns the file, so its rate-limit counters need not leave the process.
+  // One serving process owns the file (it holds the data folder's server.lock: see lockDataFolder),
+  // so its rate-limit counters need not leave the process.
   return {
     ...storesOn(db, new SqliteAccounts(db), new SqliteOAuthStore(db), new MemoryCounters()),
     identities: new SqliteIdentities(db),
