@@ -16,11 +16,16 @@ let a: TestServer;
 let b: TestServer;
 let client: { id: string; secret: string };
 before(async () => {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'tessera-dpop-'));
-  // Each instance opens the one file on a connection of its own, as two processes would.
-  const file = path.join(dataDir, 'tessera.sqlite');
-  a = await startTestServer({ dataDir }, { stores: openSqliteStores(file) });
-  b = await startTestServer({ dataDir, issuer: a.config.issuer }, { stores: openSqliteStores(file) });
+  const shared = mkdtempSync(path.join(tmpdir(), 'tessera-dpop-'));
+  // Each instance opens the one file on a connection of its own, as two processes would; each has
+  // a data folder of its own, since a data folder serves one server.
+  const file = path.join(shared, 'tessera.sqlite');
+  const folder = (name: string) => path.join(shared, name);
+  a = await startTestServer({ dataDir: folder('a') }, { stores: openSqliteStores(file) });
+  b = await startTestServer(
+    { dataDir: folder('b'), issuer: a.config.issuer },
+    { stores: openSqliteStores(file) },
+  );
   b.clock.now = a.clock.now;
   const added = await addClient(a, {
     name: 'Batch job',
