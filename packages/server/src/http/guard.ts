@@ -28,10 +28,12 @@ export interface AuthGuard {
   /** Bearer or session cookie; throws `invalid_token`, `unauthorized` or `csrf_failed`. */
   authenticate(request: FastifyRequest): Promise<Authenticated>;
   /**
-   * The CSRF rule for a request authenticated by a cookie bound to `sessionId`. With null (a
-   * cookie no live session answers for, so no CSRF token to check) the Origin rule alone.
+   * The CSRF rule for a request authenticated by cookies that name the sessions `sessionIds`: the
+   * X-CSRF-Token must be bound to one of them (a browser may hold a session cookie and a refresh
+   * cookie; a foreign page can read the token of neither). With none (a cookie no live session
+   * answers for, so no CSRF token to check) the Origin rule alone.
    */
-  requireCsrf(request: FastifyRequest, sessionId: string | null): void;
+  requireCsrf(request: FastifyRequest, sessionIds: readonly string[]): void;
   /**
    * For a navigation (a GET) that acts for the signed-in browser: refused with `csrf_failed`
    * when the browser says another origin sent it; a typed or bookmarked address passes.
@@ -58,11 +60,12 @@ function bearer(request: FastifyRequest): string | undefined {
 }
 
 export function authGuard({ auth, cookies, isAllowedOrigin }: AuthGuardOptions): AuthGuard {
-  function requireCsrf(request: FastifyRequest, sessionId: string | null): void {
+  function requireCsrf(request: FastifyRequest, sessionIds: readonly string[]): void {
     if (SAFE_METHODS.has(request.method)) return;
+    const presented = request.headers['x-csrf-token'];
     if (
       !originAllowedForWrite(request, isAllowedOrigin) ||
-      (sessionId !== null && !auth.checkCsrf(sessionId, request.headers['x-csrf-token']))
+      (sessionIds.length > 0 && !sessionIds.some((id) => auth.checkCsrf(id, presented)))
     ) {
       throw new TesseraError(
         'csrf_failed',
@@ -93,7 +96,7 @@ export function authGuard({ auth, cookies, isAllowedOrigin }: AuthGuardOptions):
     }
     const result = await cookieSession(request);
     if (!result) throw new TesseraError('unauthorized', 'Sign in first.');
-    requireCsrf(request, result.session.id);
+    requireCsrf(request, [result.session.id]);
     return result;
   }
 

@@ -301,13 +301,11 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
         // provider sign-in beside a token-mode app, gets that one from /auth/csrf; a foreign page
         // can read neither). A token no family is found for has no CSRF token to check, but the
         // request must still come from an allowed origin before it may end a family or clear cookies.
-        let bound = session?.id ?? null;
-        if (bound !== null && !auth.checkCsrf(bound, request.headers['x-csrf-token'])) {
-          const beside = await guard.cookieSession(request);
-          if (beside && auth.checkCsrf(beside.session.id, request.headers['x-csrf-token']))
-            bound = beside.session.id;
-        }
-        guard.requireCsrf(request, bound);
+        const beside = session ? await guard.cookieSession(request) : null;
+        guard.requireCsrf(
+          request,
+          [session?.id, beside?.session.id].filter((id) => id !== undefined),
+        );
       }
       try {
         const issued = await auth.refresh(token, clientOf(request));
@@ -400,9 +398,10 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
         const family = refreshCookie ? await auth.sessionOfRefreshToken(refreshCookie, 'family') : null;
         if (family && family.id !== viaSession?.session.id) ending.push(family);
         if (ending.length === 0) throw new TesseraError('unauthorized', 'Sign in first.');
-        const presented = request.headers['x-csrf-token'];
-        const bound = ending.find((s) => auth.checkCsrf(s.id, presented)) ?? ending[0]!;
-        guard.requireCsrf(request, bound.id);
+        guard.requireCsrf(
+          request,
+          ending.map((s) => s.id),
+        );
       }
       for (const session of ending) await auth.logout(session, clientOf(request));
       clearAuthCookies(reply, config, cookies);
