@@ -150,10 +150,6 @@ export class TokenIssuer {
     return this.sign('at+jwt', full);
   }
 
-  /**
-   * A compact JWS, ES256 (raw r||s signature, as JWS requires), by the current key. The curve
-   * arithmetic runs on libuv's thread pool, so the event loop serves other requests meanwhile.
-   */
   /** The encoded JOSE header for a token type and key: a few of them, made once each. */
   private readonly headers = new Map<string, string>();
   private header(typ: string, kid: string): string {
@@ -167,6 +163,10 @@ export class TokenIssuer {
     return encoded;
   }
 
+  /**
+   * A compact JWS, ES256 (raw r||s signature, as JWS requires), by the current key. The curve
+   * arithmetic runs on libuv's thread pool, so the event loop serves other requests meanwhile.
+   */
   private sign(typ: string, claims: object): Promise<string> {
     const { kid, key } = this.deps.keys.signingKey();
     const input = `${this.header(typ, kid)}.${b64(claims)}`;

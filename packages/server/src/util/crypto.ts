@@ -14,15 +14,16 @@ import {
 /** One-shot hashing (Node 20.12 and later): a session read hashes its token without a Hash object. */
 const oneShot: typeof nodeCrypto.hash | undefined = nodeCrypto.hash;
 
-/**
- * Random bytes from the CSPRNG, drawn from a pool filled 4 KiB at a time: a refresh needs a few
- * small draws, and each call into OpenSSL costs more than the bytes. Every byte is handed out
- * once; the pool lives in this process only, as the bytes it hands out do.
- */
 const POOL_SIZE = 4096;
 const pool = Buffer.alloc(POOL_SIZE);
 let poolOffset = POOL_SIZE;
-function randomText(bytes: number): string {
+
+/**
+ * base64url of `bytes` random bytes from the CSPRNG, drawn from a pool filled 4 KiB at a time: a
+ * refresh needs a few small draws, and each call into OpenSSL costs more than the bytes. Every
+ * byte is handed out once; the pool lives in this process only, as the bytes it hands out do.
+ */
+export function randomToken(bytes = 32): string {
   if (bytes > 256) return randomBytes(bytes).toString('base64url');
   if (poolOffset + bytes > POOL_SIZE) {
     randomFillSync(pool);
@@ -34,14 +35,9 @@ function randomText(bytes: number): string {
   return text;
 }
 
-/** base64url of `bytes` random bytes from the CSPRNG. */
-export function randomToken(bytes = 32): string {
-  return randomText(bytes);
-}
-
 /** An id for rows that are named in URLs: 128 random bits. */
 export function randomId(): string {
-  return randomText(16);
+  return randomToken(16);
 }
 
 export function sha256(text: string): string {
