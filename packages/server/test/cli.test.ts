@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,19 +7,7 @@ import { describe, it } from 'node:test';
 import { loadConfig } from '../src/config.js';
 import { closeStores, openStores } from '../src/store/open.js';
 import { createTessera } from '../src/tessera.js';
-import { freePort, PASSWORD } from './helpers.js';
-
-const MAIN = path.resolve(import.meta.dirname, '../src/cli/main.ts');
-
-function tessera(args: string[], env: Record<string, string>, input?: string) {
-  const res = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    input,
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
-  return { code: res.status, stdout: res.stdout, stderr: res.stderr };
-}
+import { freePort, PASSWORD, runTessera, TESSERA_COMMAND } from './helpers.js';
 
 describe('tessera CLI', () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'tessera-cli-'));
@@ -33,42 +21,42 @@ describe('tessera CLI', () => {
       ['token', '--help'],
       ['serve', '--help'],
     ]) {
-      const res = tessera(args, env);
+      const res = runTessera(args, env);
       assert.equal(res.code, 0, args.join(' '));
       assert.match(res.stdout, /Usage/);
     }
-    const unknown = tessera(['frobnicate'], env);
+    const unknown = runTessera(['frobnicate'], env);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /unknown command: frobnicate/);
   });
 
   it('adds, lists, disables and enables users', () => {
-    const add = tessera(['users', 'add', 'Carol'], env, `${PASSWORD}\n`);
+    const add = runTessera(['users', 'add', 'Carol'], env, `${PASSWORD}\n`);
     assert.equal(add.code, 0, add.stderr);
     assert.match(add.stdout, /created user carol/);
-    const fromEnv = tessera(['users', 'add', 'frank'], { ...env, TESSERA_PASSWORD: PASSWORD });
+    const fromEnv = runTessera(['users', 'add', 'frank'], { ...env, TESSERA_PASSWORD: PASSWORD });
     assert.equal(fromEnv.code, 0, fromEnv.stderr);
-    const none = tessera(['users', 'add', 'grace'], env, '');
+    const none = runTessera(['users', 'add', 'grace'], env, '');
     assert.equal(none.code, 2);
     assert.match(none.stderr, /Usage/);
-    const weak = tessera(['users', 'add', 'dave'], { ...env, TESSERA_PASSWORD: 'password' });
+    const weak = runTessera(['users', 'add', 'dave'], { ...env, TESSERA_PASSWORD: 'password' });
     assert.equal(weak.code, 1);
     assert.match(weak.stderr, /weak_password/);
     assert.ok(!weak.stderr.includes('password\n'), 'the password is not echoed');
-    const list = tessera(['users', 'list'], env);
+    const list = runTessera(['users', 'list'], env);
     assert.match(list.stdout, /\tcarol\tactive\t/);
-    assert.equal(tessera(['users', 'disable', 'carol'], env).code, 0);
-    assert.match(tessera(['users', 'list'], env).stdout, /\tcarol\tdisabled\t/);
-    assert.equal(tessera(['users', 'enable', 'carol'], env).code, 0);
-    assert.equal(tessera(['users', 'disable', 'nobody'], env).code, 1);
+    assert.equal(runTessera(['users', 'disable', 'carol'], env).code, 0);
+    assert.match(runTessera(['users', 'list'], env).stdout, /\tcarol\tdisabled\t/);
+    assert.equal(runTessera(['users', 'enable', 'carol'], env).code, 0);
+    assert.equal(runTessera(['users', 'disable', 'nobody'], env).code, 1);
   });
 
   it('refuses a password on the command line, and creates no user', () => {
-    const res = tessera(['users', 'add', 'heidi', '--password', PASSWORD], env);
+    const res = runTessera(['users', 'add', 'heidi', '--password', PASSWORD], env);
     assert.equal(res.code, 2);
     assert.match(res.stderr, /--password is not accepted/);
     assert.match(res.stderr, /TESSERA_PASSWORD/);
-    assert.doesNotMatch(tessera(['users', 'list'], env).stdout, /\theidi\t/);
+    assert.doesNotMatch(runTessera(['users', 'list'], env).stdout, /\theidi\t/);
   });
 
   it('audit escapes controls and bidi overrides in what it prints', async () => {
@@ -84,7 +72,7 @@ describe('tessera CLI', () => {
       detail: 'bad\rdetail',
     });
     await closeStores(stores);
-    const res = tessera(['audit', '--type', 'login_failed', '--limit', '1'], env);
+    const res = runTessera(['audit', '--type', 'login_failed', '--limit', '1'], env);
     assert.equal(res.code, 0, res.stderr);
     const line = res.stdout.replace(/\n$/, '');
     const unescaped = [...line].filter((c) => c !== '\t' && /[\p{Cc}\u202a-\u202e\u2066-\u2069]/u.test(c));
@@ -97,7 +85,7 @@ describe('tessera CLI', () => {
       line,
     );
     assert.ok(line.endsWith('bad\\u000ddetail'), line);
-    const json = tessera(['audit', '--type', 'login_failed', '--limit', '1', '--json'], env);
+    const json = runTessera(['audit', '--type', 'login_failed', '--limit', '1', '--json'], env);
     assert.deepEqual(
       [...json.stdout.trim()].filter((c) => /[\p{Cc}\u202a-\u202e\u2066-\u2069]/u.test(c)),
       [],
@@ -106,7 +94,7 @@ describe('tessera CLI', () => {
   });
 
   it('lists and rotates keys, and inspects tokens against them', async () => {
-    const before = tessera(['keys', 'list'], env).stdout.trim().split('\n');
+    const before = runTessera(['keys', 'list'], env).stdout.trim().split('\n');
     assert.equal(before.length, 2);
     assert.ok(before.some((l) => l.includes('\tcurrent\t')) && before.some((l) => l.includes('\tnext\t')));
     const nextKid = before.find((l) => l.includes('\tnext\t'))!.split('\t')[0]!;
@@ -122,11 +110,11 @@ describe('tessera CLI', () => {
     const token = login.json().access_token as string;
     await close();
 
-    const inspect = tessera(['token', 'inspect', token], env);
+    const inspect = runTessera(['token', 'inspect', token], env);
     assert.equal(inspect.code, 0, inspect.stdout + inspect.stderr);
     assert.match(inspect.stdout, /"typ": "at\+jwt"/);
     assert.match(inspect.stdout, /verified/);
-    const tampered = tessera(
+    const tampered = runTessera(
       [
         'token',
         'inspect',
@@ -137,7 +125,7 @@ describe('tessera CLI', () => {
     assert.equal(tampered.code, 1);
     assert.match(tampered.stdout, /NOT VALID/);
     // What JSON leaves raw in a crafted token (a C1 control, a bidi override) reaches no terminal.
-    const crafted = tessera(
+    const crafted = runTessera(
       [
         'token',
         'inspect',
@@ -148,11 +136,11 @@ describe('tessera CLI', () => {
     assert.match(crafted.stdout, /x\\u009b2J\\u202eevil/);
     assert.ok(!/[\u009b\u202e]/.test(crafted.stdout), 'escaped, not raw');
 
-    const rotated = tessera(['keys', 'rotate'], env).stdout;
+    const rotated = runTessera(['keys', 'rotate'], env).stdout;
     assert.match(rotated, new RegExp(`${nextKid}\tcurrent`));
     assert.match(rotated, /\tretired\t/);
     assert.equal(
-      tessera(['token', 'inspect', token], env).code,
+      runTessera(['token', 'inspect', token], env).code,
       0,
       'a token of the retired key still verifies',
     );
@@ -207,7 +195,7 @@ describe('tessera CLI', () => {
     const minted = await Promise.all(cases.map((c) => c[1]));
     await instance.close();
     for (const [i, [name, , code, verdict]] of cases.entries()) {
-      const res = tessera(['token', 'inspect', minted[i]!], env);
+      const res = runTessera(['token', 'inspect', minted[i]!], env);
       assert.equal(res.code, code, `${name}: ${res.stdout}${res.stderr}`);
       assert.match(res.stdout, verdict, name);
       if (code !== 0) assert.match(res.stdout, /NOT VALID here/, name);
@@ -215,7 +203,7 @@ describe('tessera CLI', () => {
   });
 
   it('refuses bad configuration with one clear line per mistake', () => {
-    const res = tessera(['serve'], {
+    const res = runTessera(['serve'], {
       ...env,
       TESSERA_PORT: 'eighty',
       TESSERA_ISSUER: 'ftp://x',
@@ -229,14 +217,14 @@ describe('tessera CLI', () => {
     assert.match(res.stderr, /TESSERA_SECRET \(secret\) must be at least 32 characters/);
     const file = path.join(dataDir, 'bad.json');
     writeFileSync(file, '{ not json');
-    const bad = tessera(['serve', '--config', file], env);
+    const bad = runTessera(['serve', '--config', file], env);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /config file/);
   });
 
   it('serve starts with the settings named in the README and stops on SIGTERM', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve'], {
+    const child = spawn(process.execPath, [...TESSERA_COMMAND, 'serve'], {
       env: {
         PATH: process.env.PATH ?? '',
         TESSERA_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'tessera-serve-')),

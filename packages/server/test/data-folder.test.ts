@@ -2,7 +2,7 @@
 // generated secret: only its owner may read it, however it was created and whatever umask ran.
 // On the embedded store one serving process owns it, and a second server there refuses to start.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ import { closeStores } from '../src/store/open.js';
 import { DataFolderInUseError } from '../src/store/server-lock.js';
 import { openSqliteStores } from '../src/store/sqlite.js';
 import { createTessera, type Tessera } from '../src/tessera.js';
-import { freePort, PASSWORD, SECRET } from './helpers.js';
+import { freePort, PASSWORD, runTessera, SECRET, TESSERA_COMMAND } from './helpers.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'tessera-perms-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -106,7 +106,6 @@ describe('data folder permissions', () => {
 });
 
 describe('one server per data folder (embedded store)', () => {
-  const MAIN = path.resolve(import.meta.dirname, '../src/cli/main.ts');
   const IN_USE = /another Tessera server is running on the data folder .*PostgreSQL and Redis/;
 
   /** A config on `dataDir` with the embedded SQLite default and a port of its own. */
@@ -158,23 +157,14 @@ describe('one server per data folder (embedded store)', () => {
     const running = await serve(dataDir);
     try {
       const port = await freePort();
-      const res = spawnSync(
-        process.execPath,
-        ['--conditions=@tessera/source', '--import', 'tsx', MAIN, 'serve'],
-        {
-          env: {
-            PATH: process.env.PATH ?? '',
-            TESSERA_DATA_DIR: dataDir,
-            TESSERA_PORT: String(port),
-            TESSERA_ISSUER: `http://127.0.0.1:${port}`,
-            TESSERA_SECRET: SECRET,
-            TESSERA_LOG_LEVEL: 'silent',
-          },
-          encoding: 'utf8',
-          timeout: 30_000,
-        },
-      );
-      assert.equal(res.status, 1, res.stderr);
+      const res = runTessera(['serve'], {
+        TESSERA_DATA_DIR: dataDir,
+        TESSERA_PORT: String(port),
+        TESSERA_ISSUER: `http://127.0.0.1:${port}`,
+        TESSERA_SECRET: SECRET,
+        TESSERA_LOG_LEVEL: 'silent',
+      });
+      assert.equal(res.code, 1, res.stderr);
       assert.match(res.stderr, new RegExp(`^error: ${IN_USE.source}[^\\n]*\\n$`), 'one line, no stack trace');
       assert.equal((await fetch(`${running.url}/readyz`)).status, 200);
     } finally {
@@ -193,22 +183,13 @@ describe('one server per data folder (embedded store)', () => {
       } finally {
         await core.close();
       }
-      const res = spawnSync(
-        process.execPath,
-        ['--conditions=@tessera/source', '--import', 'tsx', MAIN, 'users', 'add', 'viacli'],
-        {
-          env: {
-            PATH: process.env.PATH ?? '',
-            TESSERA_DATA_DIR: dataDir,
-            TESSERA_SECRET: SECRET,
-            TESSERA_PASSWORD: PASSWORD,
-            TESSERA_LOG_LEVEL: 'silent',
-          },
-          encoding: 'utf8',
-          timeout: 30_000,
-        },
-      );
-      assert.equal(res.status, 0, res.stderr);
+      const res = runTessera(['users', 'add', 'viacli'], {
+        TESSERA_DATA_DIR: dataDir,
+        TESSERA_SECRET: SECRET,
+        TESSERA_PASSWORD: PASSWORD,
+        TESSERA_LOG_LEVEL: 'silent',
+      });
+      assert.equal(res.code, 0, res.stderr);
       assert.match(res.stdout, /created user viacli/);
       const users = await running.tessera.stores.users.listUsers(10, 0);
       assert.deepEqual(users.map((u) => u.username).sort(), ['beside', 'viacli'], 'the server sees both');
@@ -222,20 +203,16 @@ describe('one server per data folder (embedded store)', () => {
     const dataDir = path.join(root, 'killed');
     const port = await freePort();
     // The child is `tessera serve` itself: it takes the folder the way every server does.
-    const child = spawn(
-      process.execPath,
-      ['--conditions=@tessera/source', '--import', 'tsx', MAIN, 'serve'],
-      {
-        env: {
-          PATH: process.env.PATH ?? '',
-          TESSERA_DATA_DIR: dataDir,
-          TESSERA_PORT: String(port),
-          TESSERA_ISSUER: `http://127.0.0.1:${port}`,
-          TESSERA_SECRET: SECRET,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
+    const child = spawn(process.execPath, [...TESSERA_COMMAND, 'serve'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        TESSERA_DATA_DIR: dataDir,
+        TESSERA_PORT: String(port),
+        TESSERA_ISSUER: `http://127.0.0.1:${port}`,
+        TESSERA_SECRET: SECRET,
       },
-    );
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const exited = new Promise<NodeJS.Signals | null>((resolve) =>
       child.once('exit', (_, signal) => resolve(signal)),
     );

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,25 @@ import { openSqliteStores } from '../src/store/sqlite.js';
 import { createTessera, type Tessera } from '../src/tessera.js';
 
 export const SECRET = 'test-secret-that-is-long-enough-0123456789';
+
+/** node's arguments for the `tessera` command from source, as `npm run tessera` runs it. */
+export const TESSERA_COMMAND = [
+  '--conditions=@tessera/source',
+  '--import',
+  'tsx',
+  path.resolve(import.meta.dirname, '../src/cli/main.ts'),
+];
+
+/** Runs `tessera <args>` to its end with only PATH and `env` in its environment. */
+export function runTessera(args: string[], env: Record<string, string>, input?: string) {
+  const res = spawnSync(process.execPath, [...TESSERA_COMMAND, ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    input,
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { code: res.status, stdout: res.stdout, stderr: res.stderr };
+}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
