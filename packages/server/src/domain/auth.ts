@@ -42,7 +42,6 @@ export interface IssuedTokens {
   /** session mode */
   sessionToken?: string;
   sessionExpiresIn?: number;
-  csrfToken: string;
 }
 
 export interface Authenticated {
@@ -312,7 +311,6 @@ export class AuthService {
         user: sessionUser,
         sessionToken: `${id}.${secret}`,
         sessionExpiresIn: c.sessionIdleTtl,
-        csrfToken: this.csrfToken(id),
       };
     }
     const refreshSecret = randomToken(32);
@@ -375,7 +373,6 @@ export class AuthService {
       accessExpiresIn: this.config.accessTokenTtl,
       refreshToken,
       refreshExpiresIn: Math.max(0, Math.floor((refreshExpiresAt - now) / 1000)),
-      csrfToken: this.csrfToken(session.id),
     };
   }
 
@@ -474,6 +471,7 @@ export class AuthService {
     return live !== null && live.session.userId === userId && !live.user.disabled;
   }
 
+  /** The CSRF token of a session: only a cookie delivery answers with one, so it is made there. */
   csrfToken(sessionId: string): string {
     return hmac(this.deps.secrets.csrf, 'csrf', sessionId);
   }

@@ -98,7 +98,7 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
           access_token: issued.accessToken,
           expires_in: issued.accessExpiresIn,
           session_id: issued.session.id,
-          csrf_token: issued.csrfToken,
+          csrf_token: auth.csrfToken(issued.session.id),
         });
       }
       return reply.send({
@@ -115,7 +115,7 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
       return reply.send({
         session_id: issued.session.id,
         expires_in: issued.sessionExpiresIn,
-        csrf_token: issued.csrfToken,
+        csrf_token: auth.csrfToken(issued.session.id),
       });
     }
     return reply.send({
