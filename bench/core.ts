@@ -14,7 +14,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { type CpuProfile, profileMarkdown, summariseProfile } from './cpuprofile.js';
 import { cannon as load } from './lib/load.js';
-import { machine, ROOT, startTessera, withServerCpu } from './lib/proc.js';
+import { machine, type Proc, ROOT, startApp, startTessera, withServerCpu } from './lib/proc.js';
 import { fmt } from './lib/report.js';
 import { connectPostgres, DATABASE_URL } from './lib/services.js';
 import { type Row, type Run, summariseRounds } from './lib/stats.js';
@@ -25,6 +25,7 @@ import {
   logins,
   meFreshTokens as meFreshTokensOf,
   meSessions as meSessionsOf,
+  post,
   refreshChains as refreshChainsOf,
   registerUsers,
   USERS,
@@ -67,6 +68,8 @@ interface Scenario {
   /** Before the round's /healthz: logins, minting. */
   prepare?: () => Promise<void>;
   run: () => Promise<Run>;
+  /** The process whose CPU the run is charged: the server's unless the scenario runs elsewhere. */
+  pid?: number;
 }
 
 /** Prepares every scenario, then: /healthz, each scenario, per round. */
@@ -79,13 +82,13 @@ async function rounds(
   const runs = all.map(() => [] as (Run & { ratio: number })[]);
   for (let r = 0; r < ROUNDS; r++) {
     for (const s of scenarios) await s.prepare?.();
-    let floor = 0;
+    let ceiling = 0;
     for (const [i, s] of all.entries()) {
-      const run = await withServerCpu(serverPid, s.run);
-      if (i === 0) floor = run.rps;
-      runs[i]!.push({ ...run, ratio: run.rps / floor });
+      const run = await withServerCpu(('pid' in s ? s.pid : undefined) ?? serverPid, s.run);
+      if (i === 0) ceiling = run.rps;
+      runs[i]!.push({ ...run, ratio: run.rps / ceiling });
       console.log(
-        `  round ${r + 1}: ${s.name}: ${Math.round(run.rps)} req/s (${(run.rps / floor).toFixed(2)}× /healthz), server CPU ${fmt(run.serverCpuMicros ?? Number.NaN, 1)} µs/request`,
+        `  round ${r + 1}: ${s.name}: ${Math.round(run.rps)} req/s (${(run.rps / ceiling).toFixed(2)}× /healthz), server CPU ${fmt(run.serverCpuMicros ?? Number.NaN, 1)} µs/request`,
       );
     }
   }
@@ -96,6 +99,36 @@ async function rounds(
 const REFRESH = 'POST /auth/refresh, token mode, one chain per connection';
 const ME_TOKEN = 'GET /auth/me, token mode, a new access token every request';
 const ME_SESSION = 'GET /auth/me, session mode, one session per connection';
+const LEAST_HEALTHZ = 'GET /healthz of a bare Fastify app (bench/apps/refresh-floor.ts)';
+const LEAST_REFRESH = 'POST /auth/refresh of that app: one table, one transaction, one ES256 signature';
+
+/**
+ * The least a rotation can do, beside the server's refresh in the same rounds: the bare app's
+ * /healthz and its refresh (each connection its own chain, as for the server).
+ */
+function leastRotation(app: Proc, seconds = SECONDS): Scenario[] {
+  let chains: string[] = [];
+  return [
+    {
+      name: LEAST_HEALTHZ,
+      pid: app.child.pid,
+      run: () => cannon({ url: `${app.base}/healthz`, duration: seconds }),
+    },
+    {
+      name: LEAST_REFRESH,
+      pid: app.child.pid,
+      prepare: async () => {
+        chains = await Promise.all(
+          Array.from(
+            { length: CONNECTIONS },
+            async () => (await post(app.base, '/auth/login', {})).refresh_token!,
+          ),
+        );
+      },
+      run: () => refreshChains(app.base, chains, { seconds }),
+    },
+  ];
+}
 
 /** The scenarios of one store, on a server already started with its users registered. */
 async function scenarios(base: string, withTokenReads: boolean): Promise<Scenario[]> {
@@ -121,18 +154,25 @@ async function scenarios(base: string, withTokenReads: boolean): Promise<Scenari
 async function benchStore(kind: StoreKind, env: Record<string, string>): Promise<Row[]> {
   console.log(`${kind}:`);
   const server = await startServer(env);
+  const least = kind === 'sqlite' ? await startApp('refresh-floor', {}) : undefined;
   try {
     await registerUsers(server.base);
     const list = await scenarios(server.base, kind === 'sqlite');
+    if (least) list.push(...leastRotation(least));
     const healthz = (seconds = SECONDS) => cannon({ url: `${server.base}/healthz`, duration: seconds });
     await healthz(WARMUP_SECONDS);
     await meSessions(server.base, await logins(server.base, 'session', CONNECTIONS), WARMUP_SECONDS);
     await refreshChains(server.base, await logins(server.base, 'token', CONNECTIONS), {
       seconds: WARMUP_SECONDS,
     });
+    for (const s of least ? leastRotation(least, WARMUP_SECONDS) : []) {
+      await s.prepare?.();
+      await s.run();
+    }
     return await rounds(list, () => healthz(), server.child.pid);
   } finally {
     await server.stop();
+    await least?.stop();
   }
 }
 
@@ -221,6 +261,7 @@ async function figures(): Promise<number> {
     '- refresh: each connection rotates its own chain, sending the refresh token of its previous answer; new chains every round.',
     '- token-mode /auth/me: every request presents an access token never presented before (minted beforehand by refreshes), so each one is verified (ES256).',
     '- session-mode /auth/me: a session token in `Authorization: Bearer`, one session per connection.',
+    "- the bare app (SQLite only): the least a refresh-token rotation can do, in its own process beside the server: one Fastify route, one SQLite table (WAL, synchronous NORMAL), one transaction per rotation (read the token, compare its secret's hash, mark it used, insert the successor), one ES256 access token signed on the thread pool; no sessions, users, throttle, metrics, logs or security headers. Its × /healthz is to the server's /healthz of the same round, like every row; its own /healthz is the row above it.",
     '- failures: non-2xx answers, connection errors, timeouts; repeats: a refresh token sent twice or an access token presented twice. Both must be 0.',
     '- server CPU µs/request: the CPU time (user + system, every thread: event loop, thread pool, SQLite) the server process used during the run, from /proc, divided by the requests it answered; medians over the rounds. It moves less with other load on the machine than req/s does.',
     '',

@@ -121,3 +121,38 @@ test('minted tokens verify with the bench key, and the Fastify app checks them o
     await app.stop();
   }
 });
+
+test('the bare refresh app rotates a chain, and refuses a spent, a changed and a missing token', async () => {
+  const app = await startApp('refresh-floor', {});
+  try {
+    const post = async (route: string, body: unknown) => {
+      const res = await fetch(`${app.base}${route}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, string> };
+    };
+    const first = (await post('/auth/login', {})).body.refresh_token!;
+    const rotated = await post('/auth/refresh', { refresh_token: first });
+    assert.equal(rotated.status, 200);
+    const [header] = rotated.body.access_token!.split('.');
+    assert.equal(JSON.parse(Buffer.from(header!, 'base64url').toString()).alg, 'ES256');
+    const next = rotated.body.refresh_token!;
+    assert.notEqual(next, first);
+    assert.equal((await post('/auth/refresh', { refresh_token: first })).status, 401, 'spent');
+    assert.equal(
+      (await post('/auth/refresh', { refresh_token: `${next.slice(0, -2)}AA` })).status,
+      401,
+      'changed',
+    );
+    assert.equal((await post('/auth/refresh', {})).status, 401, 'missing');
+    assert.equal(
+      (await post('/auth/refresh', { refresh_token: next })).status,
+      200,
+      'the successor still works',
+    );
+  } finally {
+    await app.stop();
+  }
+});
