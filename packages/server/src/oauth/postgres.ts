@@ -1,14 +1,15 @@
-import type { PgDatabase, Queryable } from '../store/pg.js';
-import { type Row, toClient, toCode, toGrant, toOAuthRefresh } from '../store/rows.js';
+import type { PgDatabase } from '../store/pg.js';
+import { oauthRows, type Row, toClient, toCode, toGrant, toOAuthRefresh } from '../store/rows.js';
 import {
   type AuthorizationCodeRecord,
   type ClientRecord,
   type GrantRecord,
   LEGACY_CHAIN_KEPT_MS,
+  newGrant,
   type OAuthRefreshTokenRecord,
   type OAuthRotateOutcome,
   type OAuthStore,
-  userOfSubject,
+  type UpsertGrantInput,
 } from './types.js';
 
 /** Space-separated, duplicates and empties dropped, first appearance first (as in SQLite). */
@@ -25,26 +26,26 @@ const MERGE_SCOPE_SQL = `(SELECT coalesce(string_agg(s, ' ' ORDER BY first), '')
          FROM unnest(string_to_array(g.scope || ' ' || excluded.scope, ' ')) WITH ORDINALITY AS t(s, ord)
          WHERE s <> '' GROUP BY s) AS merged)`;
 
-const INSERT_REFRESH = `INSERT INTO oauth_refresh_tokens (id, grant_id, client_id, user_id, secret_hash, scope, dpop_jkt,
-    parent_id, created_at, expires_at, family_expires_at, used_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`;
+/** Lists and booleans go to TEXT[] and BOOLEAN columns as they are. */
+const PG = { list: (v: readonly string[]) => v, flag: (v: boolean) => v };
 
-function refreshParams(t: OAuthRefreshTokenRecord): unknown[] {
-  return [
-    t.id,
-    t.grantId,
-    t.clientId,
-    t.userId,
-    t.secretHash,
-    t.scope,
-    t.dpopJkt,
-    t.parentId,
-    t.createdAt,
-    t.expiresAt,
-    t.familyExpiresAt,
-    t.usedAt,
-  ];
+/** `INSERT INTO table (columns) VALUES ($1, $2, …)`. */
+function insertInto(table: string, columns: readonly string[]): string {
+  const values = columns.map((_, i) => `$${i + 1}`).join(', ');
+  return `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${values})`;
 }
+
+const INSERT_CLIENT = `${insertInto('oauth_clients', oauthRows.clients.columns)}
+  ON CONFLICT (id) DO NOTHING RETURNING id`;
+
+const UPSERT_GRANT = `${insertInto('oauth_grants AS g', oauthRows.grants.columns)}
+  ON CONFLICT (subject, client_id) WHERE revoked_at IS NULL
+  DO UPDATE SET scope = ${MERGE_SCOPE_SQL}, updated_at = excluded.updated_at
+  RETURNING *`;
+
+const INSERT_CODE = insertInto('oauth_codes', oauthRows.codes.columns);
+
+const INSERT_REFRESH = insertInto('oauth_refresh_tokens', oauthRows.refreshTokens.columns);
 
 /**
  * The OAuth tables in PostgreSQL, in the account schema and its migration list (store/postgres.ts),
@@ -55,59 +56,30 @@ function refreshParams(t: OAuthRefreshTokenRecord): unknown[] {
 export class PostgresOAuthStore implements OAuthStore {
   constructor(private readonly db: PgDatabase) {}
 
-  private q(sql: string, params: unknown[] = []): Promise<Row[]> {
-    return this.db.q(sql, params);
-  }
-
-  private count(sql: string, params: unknown[]): Promise<number> {
-    return this.db.count(sql, params);
-  }
-
-  private tx<T>(fn: (c: Queryable) => Promise<T>): Promise<T> {
-    return this.db.tx(fn);
-  }
-
   // clients
 
   async createClient(c: ClientRecord): Promise<boolean> {
-    const rows = await this.q(
-      `INSERT INTO oauth_clients (id, name, type, secret_hash, auth_method, redirect_uris, grant_types, scopes,
-         require_dpop, resources, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING RETURNING id`,
-      [
-        c.id,
-        c.name,
-        c.type,
-        c.secretHash,
-        c.authMethod,
-        c.redirectUris,
-        c.grantTypes,
-        c.scopes,
-        c.requireDpop,
-        c.resources,
-        c.createdAt,
-      ],
-    );
+    const rows = await this.db.q(INSERT_CLIENT, oauthRows.clients.values(c, PG));
     return rows.length === 1;
   }
 
   async getClient(id: string): Promise<ClientRecord | null> {
-    const [r] = await this.q('SELECT * FROM oauth_clients WHERE id = $1', [id]);
+    const [r] = await this.db.q('SELECT * FROM oauth_clients WHERE id = $1', [id]);
     return r ? toClient(r) : null;
   }
 
   async listClients(): Promise<ClientRecord[]> {
-    return (await this.q('SELECT * FROM oauth_clients ORDER BY created_at, id')).map(toClient);
+    return (await this.db.q('SELECT * FROM oauth_clients ORDER BY created_at, id')).map(toClient);
   }
 
   async deleteClient(id: string): Promise<boolean> {
-    return (await this.count('DELETE FROM oauth_clients WHERE id = $1', [id])) === 1;
+    return (await this.db.count('DELETE FROM oauth_clients WHERE id = $1', [id])) === 1;
   }
 
   // grants
 
   async getLiveGrant(userId: string, clientId: string): Promise<GrantRecord | null> {
-    const [r] = await this.q(
+    const [r] = await this.db.q(
       'SELECT * FROM oauth_grants WHERE subject = $1 AND client_id = $2 AND revoked_at IS NULL',
       [userId, clientId],
     );
@@ -115,7 +87,7 @@ export class PostgresOAuthStore implements OAuthStore {
   }
 
   async getGrant(id: string): Promise<GrantRecord | null> {
-    const [r] = await this.q('SELECT * FROM oauth_grants WHERE id = $1', [id]);
+    const [r] = await this.db.q('SELECT * FROM oauth_grants WHERE id = $1', [id]);
     return r ? toGrant(r) : null;
   }
 
@@ -123,33 +95,16 @@ export class PostgresOAuthStore implements OAuthStore {
    * One statement: the partial unique index on live grants is the arbiter, so concurrent
    * consents (on any instance) either insert the one live grant or widen it in place.
    */
-  async upsertGrant(input: {
-    id: string;
-    userId: string;
-    clientId: string;
-    scope: string;
-    now: number;
-  }): Promise<GrantRecord> {
-    const [r] = await this.q(
-      `INSERT INTO oauth_grants AS g (id, subject, user_id, client_id, scope, created_at, updated_at)
-       VALUES ($1, $2, $6, $3, $4, $5, $5)
-       ON CONFLICT (subject, client_id) WHERE revoked_at IS NULL
-       DO UPDATE SET scope = ${MERGE_SCOPE_SQL}, updated_at = excluded.updated_at
-       RETURNING *`,
-      [
-        input.id,
-        input.userId,
-        input.clientId,
-        normalizeScope(input.scope),
-        input.now,
-        userOfSubject(input.userId),
-      ],
+  async upsertGrant(input: UpsertGrantInput): Promise<GrantRecord> {
+    const [r] = await this.db.q(
+      UPSERT_GRANT,
+      oauthRows.grants.values(newGrant(input, normalizeScope(input.scope))),
     );
     return toGrant(r!);
   }
 
   async listGrants(userId: string): Promise<GrantRecord[]> {
-    const rows = await this.q(
+    const rows = await this.db.q(
       'SELECT * FROM oauth_grants WHERE subject = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id',
       [userId],
     );
@@ -157,7 +112,7 @@ export class PostgresOAuthStore implements OAuthStore {
   }
 
   async listClientGrants(clientId: string): Promise<GrantRecord[]> {
-    const rows = await this.q(
+    const rows = await this.db.q(
       'SELECT * FROM oauth_grants WHERE client_id = $1 AND revoked_at IS NULL ORDER BY created_at, id',
       [clientId],
     );
@@ -170,7 +125,7 @@ export class PostgresOAuthStore implements OAuthStore {
    * just committed: nothing issued under the grant survives its revocation.
    */
   revokeGrant(id: string, now: number, reason: string): Promise<boolean> {
-    return this.tx(async (c) => {
+    return this.db.tx(async (c) => {
       const revoked = await c.query(
         'UPDATE oauth_grants SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND revoked_at IS NULL',
         [now, reason, id],
@@ -187,37 +142,17 @@ export class PostgresOAuthStore implements OAuthStore {
   // authorization codes
 
   async insertCode(c: AuthorizationCodeRecord): Promise<void> {
-    await this.q(
-      `INSERT INTO oauth_codes (code_hash, client_id, user_id, grant_id, redirect_uri, redirect_uri_given, scope,
-         code_challenge, nonce, auth_time, dpop_jkt, created_at, expires_at, consumed_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-      [
-        c.codeHash,
-        c.clientId,
-        c.userId,
-        c.grantId,
-        c.redirectUri,
-        c.redirectUriGiven,
-        c.scope,
-        c.codeChallenge,
-        c.nonce,
-        c.authTime,
-        c.dpopJkt,
-        c.createdAt,
-        c.expiresAt,
-        c.consumedAt,
-      ],
-    );
+    await this.db.q(INSERT_CODE, oauthRows.codes.values(c, PG));
   }
 
   async getCode(codeHash: string): Promise<AuthorizationCodeRecord | null> {
-    const [r] = await this.q('SELECT * FROM oauth_codes WHERE code_hash = $1', [codeHash]);
+    const [r] = await this.db.q('SELECT * FROM oauth_codes WHERE code_hash = $1', [codeHash]);
     return r ? toCode(r) : null;
   }
 
   /** Compare-and-set in one statement: a racing second UPDATE waits for the row, re-checks and finds it consumed. */
   async consumeCode(codeHash: string, now: number): Promise<boolean> {
-    const n = await this.count(
+    const n = await this.db.count(
       'UPDATE oauth_codes SET consumed_at = $1 WHERE code_hash = $2 AND consumed_at IS NULL',
       [now, codeHash],
     );
@@ -227,11 +162,11 @@ export class PostgresOAuthStore implements OAuthStore {
   // refresh tokens
 
   async insertRefreshToken(t: OAuthRefreshTokenRecord): Promise<void> {
-    await this.q(INSERT_REFRESH, refreshParams(t));
+    await this.db.q(INSERT_REFRESH, oauthRows.refreshTokens.values(t));
   }
 
   async getRefreshToken(id: string): Promise<OAuthRefreshTokenRecord | null> {
-    const [r] = await this.q('SELECT * FROM oauth_refresh_tokens WHERE id = $1', [id]);
+    const [r] = await this.db.q('SELECT * FROM oauth_refresh_tokens WHERE id = $1', [id]);
     return r ? toOAuthRefresh(r) : null;
   }
 
@@ -247,7 +182,7 @@ export class PostgresOAuthStore implements OAuthStore {
     successor: OAuthRefreshTokenRecord,
     graceMs = 0,
   ): Promise<OAuthRotateOutcome> {
-    return this.tx(async (c) => {
+    return this.db.tx(async (c) => {
       // grant_id never changes, so reading it unlocked is safe.
       const found = await c.query('SELECT grant_id FROM oauth_refresh_tokens WHERE id = $1', [id]);
       const grantId = (found.rows[0] as Row | undefined)?.grant_id as string | undefined;
@@ -260,7 +195,7 @@ export class PostgresOAuthStore implements OAuthStore {
         [now, id],
       );
       if (won.rowCount === 1) {
-        await c.query(INSERT_REFRESH, refreshParams(successor));
+        await c.query(INSERT_REFRESH, oauthRows.refreshTokens.values(successor));
         return { outcome: 'rotated' };
       }
       const after = await c.query('SELECT used_at FROM oauth_refresh_tokens WHERE id = $1', [id]);
@@ -275,7 +210,7 @@ export class PostgresOAuthStore implements OAuthStore {
 
   /** One statement: a new key inserts, an expired one is taken over, a live one matches nothing. */
   async rememberJti(key: string, expiresAt: number, now: number): Promise<boolean> {
-    const rows = await this.q(
+    const rows = await this.db.q(
       `INSERT INTO oauth_jti AS j (key, expires_at) VALUES ($1, $2)
        ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE j.expires_at <= $3
        RETURNING key`,
@@ -285,7 +220,7 @@ export class PostgresOAuthStore implements OAuthStore {
   }
 
   async prune(now: number): Promise<void> {
-    await this.tx(async (c) => {
+    await this.db.tx(async (c) => {
       await c.query('DELETE FROM oauth_codes WHERE expires_at <= $1', [now - 3_600_000]);
       // A spent token stays while its chain may live: its replay is reuse (OAuthStore.prune).
       await c.query(

@@ -1,19 +1,34 @@
-import { type Row, toClient, toCode, toGrant, toOAuthRefresh } from '../store/rows.js';
+import { oauthRows, type Row, toClient, toCode, toGrant, toOAuthRefresh } from '../store/rows.js';
 import type { SqliteDatabase } from '../store/sqlite-common.js';
 import {
   type AuthorizationCodeRecord,
   type ClientRecord,
   type GrantRecord,
   LEGACY_CHAIN_KEPT_MS,
+  newGrant,
   type OAuthRefreshTokenRecord,
   type OAuthRotateOutcome,
   type OAuthStore,
-  userOfSubject,
+  type UpsertGrantInput,
 } from './types.js';
 
 function mergeScopes(a: string, b: string): string {
   return [...new Set([...a.split(' '), ...b.split(' ')].filter(Boolean))].join(' ');
 }
+
+/** Lists are stored as JSON text, booleans as 0/1. */
+const SQLITE = { list: (v: readonly string[]) => JSON.stringify(v), flag: (v: boolean) => (v ? 1 : 0) };
+
+/** `INSERT INTO table (columns) VALUES (?, ?, …)`. */
+function insertInto(table: string, columns: readonly string[]): string {
+  const values = columns.map(() => '?').join(', ');
+  return `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${values})`;
+}
+
+const INSERT_CLIENT = `${insertInto('oauth_clients', oauthRows.clients.columns)} ON CONFLICT(id) DO NOTHING`;
+const INSERT_GRANT = insertInto('oauth_grants', oauthRows.grants.columns);
+const INSERT_CODE = insertInto('oauth_codes', oauthRows.codes.columns);
+const INSERT_REFRESH = insertInto('oauth_refresh_tokens', oauthRows.refreshTokens.columns);
 
 /**
  * The OAuth tables of the embedded database, over its shared connection (see SqliteDatabase).
@@ -31,25 +46,7 @@ export class SqliteOAuthStore implements OAuthStore {
   }
 
   createClient(c: ClientRecord): Promise<boolean> {
-    return this.run(
-      () =>
-        this.q(
-          `INSERT INTO oauth_clients (id, name, type, secret_hash, auth_method, redirect_uris, grant_types, scopes, require_dpop, resources, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
-        ).run(
-          c.id,
-          c.name,
-          c.type,
-          c.secretHash,
-          c.authMethod,
-          JSON.stringify(c.redirectUris),
-          JSON.stringify(c.grantTypes),
-          JSON.stringify(c.scopes),
-          c.requireDpop ? 1 : 0,
-          JSON.stringify(c.resources),
-          c.createdAt,
-        ).changes === 1,
-    );
+    return this.run(() => this.q(INSERT_CLIENT).run(...oauthRows.clients.values(c, SQLITE)).changes === 1);
   }
 
   getClient(id: string): Promise<ClientRecord | null> {
@@ -85,13 +82,7 @@ export class SqliteOAuthStore implements OAuthStore {
     });
   }
 
-  private readonly upsertTx = (input: {
-    id: string;
-    userId: string;
-    clientId: string;
-    scope: string;
-    now: number;
-  }): GrantRecord => {
+  private readonly upsertTx = (input: UpsertGrantInput): GrantRecord => {
     const live = this.q(
       'SELECT * FROM oauth_grants WHERE subject = ? AND client_id = ? AND revoked_at IS NULL',
     ).get(input.userId, input.clientId) as Row | undefined;
@@ -106,30 +97,12 @@ export class SqliteOAuthStore implements OAuthStore {
       );
       return grant;
     }
-    const scope = mergeScopes('', input.scope);
-    this.q(
-      `INSERT INTO oauth_grants (id, subject, user_id, client_id, scope, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    ).run(input.id, input.userId, userOfSubject(input.userId), input.clientId, scope, input.now, input.now);
-    return {
-      id: input.id,
-      userId: input.userId,
-      clientId: input.clientId,
-      scope,
-      createdAt: input.now,
-      updatedAt: input.now,
-      revokedAt: null,
-      revokeReason: null,
-    };
+    const grant = newGrant(input, mergeScopes('', input.scope));
+    this.q(INSERT_GRANT).run(...oauthRows.grants.values(grant));
+    return grant;
   };
 
-  upsertGrant(input: {
-    id: string;
-    userId: string;
-    clientId: string;
-    scope: string;
-    now: number;
-  }): Promise<GrantRecord> {
+  upsertGrant(input: UpsertGrantInput): Promise<GrantRecord> {
     return this.sql.tx(() => this.upsertTx(input));
   }
 
@@ -168,26 +141,7 @@ export class SqliteOAuthStore implements OAuthStore {
 
   insertCode(c: AuthorizationCodeRecord): Promise<void> {
     return this.run(() => {
-      this.q(
-        `INSERT INTO oauth_codes (code_hash, client_id, user_id, grant_id, redirect_uri, redirect_uri_given, scope,
-           code_challenge, nonce, auth_time, dpop_jkt, created_at, expires_at, consumed_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(
-        c.codeHash,
-        c.clientId,
-        c.userId,
-        c.grantId,
-        c.redirectUri,
-        c.redirectUriGiven ? 1 : 0,
-        c.scope,
-        c.codeChallenge,
-        c.nonce,
-        c.authTime,
-        c.dpopJkt,
-        c.createdAt,
-        c.expiresAt,
-        c.consumedAt,
-      );
+      this.q(INSERT_CODE).run(...oauthRows.codes.values(c, SQLITE));
     });
   }
 
@@ -243,23 +197,7 @@ export class SqliteOAuthStore implements OAuthStore {
   };
 
   private insertRefreshTokenSync(t: OAuthRefreshTokenRecord): void {
-    this.q(
-      `INSERT INTO oauth_refresh_tokens (id, grant_id, client_id, user_id, secret_hash, scope, dpop_jkt, parent_id,
-         created_at, expires_at, family_expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(
-      t.id,
-      t.grantId,
-      t.clientId,
-      t.userId,
-      t.secretHash,
-      t.scope,
-      t.dpopJkt,
-      t.parentId,
-      t.createdAt,
-      t.expiresAt,
-      t.familyExpiresAt,
-      t.usedAt,
-    );
+    this.q(INSERT_REFRESH).run(...oauthRows.refreshTokens.values(t));
   }
 
   rotateRefreshToken(

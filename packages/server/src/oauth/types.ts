@@ -56,6 +56,29 @@ export interface GrantRecord {
   revokeReason: string | null;
 }
 
+/** What upsertGrant is given: the id a new grant takes, and the scope to grant. */
+export interface UpsertGrantInput {
+  id: string;
+  userId: string;
+  clientId: string;
+  scope: string;
+  now: number;
+}
+
+/** The grant upsertGrant creates when (user, client) has none live. */
+export function newGrant(input: UpsertGrantInput, scope: string): GrantRecord {
+  return {
+    id: input.id,
+    userId: input.userId,
+    clientId: input.clientId,
+    scope,
+    createdAt: input.now,
+    updatedAt: input.now,
+    revokedAt: null,
+    revokeReason: null,
+  };
+}
+
 export interface AuthorizationCodeRecord {
   /** sha256 of the code: the code itself is never stored. */
   codeHash: string;
@@ -132,13 +155,7 @@ export interface OAuthStore {
    * Creates the live grant of (user, client) or widens its scope to include `scope`; one
    * transaction, so two concurrent consents leave one grant. Returns it.
    */
-  upsertGrant(input: {
-    id: string;
-    userId: string;
-    clientId: string;
-    scope: string;
-    now: number;
-  }): Promise<GrantRecord>;
+  upsertGrant(input: UpsertGrantInput): Promise<GrantRecord>;
   /** Live grants of a user, newest first. */
   listGrants(userId: string): Promise<GrantRecord[]>;
   /** Live grants of a client (for removing a client). */

@@ -320,35 +320,23 @@ export class PostgresAccounts
     return this.db.schema;
   }
 
-  private q(sql: string, params: unknown[] = []): Promise<Row[]> {
-    return this.db.q(sql, params);
-  }
-
-  private count(sql: string, params: unknown[]): Promise<number> {
-    return this.db.count(sql, params);
-  }
-
-  private tx<T>(fn: (c: Queryable) => Promise<T>): Promise<T> {
-    return this.db.tx(fn);
-  }
-
   async createUser(u: UserRecord): Promise<UserRecord | null> {
-    return (await this.q(...userInsert(u))).length === 1 ? u : null;
+    return (await this.db.q(...userInsert(u))).length === 1 ? u : null;
   }
 
   async getUserById(id: string): Promise<UserRecord | null> {
-    const [r] = await this.q('SELECT * FROM users WHERE id = $1', [id]);
+    const [r] = await this.db.q('SELECT * FROM users WHERE id = $1', [id]);
     return r ? toUser(r) : null;
   }
 
   async getUserByUsername(username: string): Promise<UserRecord | null> {
-    const [r] = await this.q('SELECT * FROM users WHERE username = $1', [username]);
+    const [r] = await this.db.q('SELECT * FROM users WHERE username = $1', [username]);
     return r ? toUser(r) : null;
   }
 
   async listUsers(limit: number, offset: number): Promise<UserRecord[]> {
     return (
-      await this.q('SELECT * FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2', [limit, offset])
+      await this.db.q('SELECT * FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2', [limit, offset])
     ).map(toUser);
   }
 
@@ -360,8 +348,8 @@ export class PostgresAccounts
   ): Promise<boolean> {
     const set = 'UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3';
     return expectedHash === undefined
-      ? (await this.count(set, [passwordHash, changedAt, userId])) === 1
-      : (await this.count(`${set} AND password_hash = $4`, [
+      ? (await this.db.count(set, [passwordHash, changedAt, userId])) === 1
+      : (await this.db.count(`${set} AND password_hash = $4`, [
           passwordHash,
           changedAt,
           userId,
@@ -370,18 +358,18 @@ export class PostgresAccounts
   }
 
   async setUserDisabled(userId: string, disabled: boolean): Promise<boolean> {
-    return (await this.count('UPDATE users SET disabled = $1 WHERE id = $2', [disabled, userId])) === 1;
+    return (await this.db.count('UPDATE users SET disabled = $1 WHERE id = $2', [disabled, userId])) === 1;
   }
 
   async getUserByEmail(email: string): Promise<UserRecord | null> {
-    const [r] = await this.q('SELECT * FROM users WHERE email = $1 AND email_verified', [email]);
+    const [r] = await this.db.q('SELECT * FROM users WHERE email = $1 AND email_verified', [email]);
     return r ? toUser(r) : null;
   }
 
   async setEmail(userId: string, email: string | null, verified: boolean): Promise<boolean> {
     try {
       return (
-        (await this.count('UPDATE users SET email = $1, email_verified = $2 WHERE id = $3', [
+        (await this.db.count('UPDATE users SET email = $1, email_verified = $2 WHERE id = $3', [
           email,
           verified && email !== null,
           userId,
@@ -394,7 +382,7 @@ export class PostgresAccounts
   }
 
   async createEmailToken(t: EmailTokenRecord): Promise<void> {
-    await this.q(
+    await this.db.q(
       `INSERT INTO email_tokens (hash, purpose, user_id, email, created_at, expires_at, used_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7)`,
       [t.hash, t.purpose, t.userId, t.email, t.createdAt, t.expiresAt, t.usedAt],
@@ -406,7 +394,7 @@ export class PostgresAccounts
     purpose: EmailTokenPurpose,
     now: number,
   ): Promise<EmailTokenRecord | null> {
-    const [r] = await this.q(
+    const [r] = await this.db.q(
       'SELECT * FROM email_tokens WHERE hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3',
       [hash, purpose, now],
     );
@@ -418,7 +406,7 @@ export class PostgresAccounts
     purpose: EmailTokenPurpose,
     now: number,
   ): Promise<EmailTokenRecord | null> {
-    const [r] = await this.q(
+    const [r] = await this.db.q(
       `UPDATE email_tokens SET used_at = $3
        WHERE hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3 RETURNING *`,
       [hash, purpose, now],
@@ -432,7 +420,7 @@ export class PostgresAccounts
     now: number,
     issuedFrom = Number.MIN_SAFE_INTEGER,
   ): Promise<number> {
-    return this.count(
+    return this.db.count(
       `UPDATE email_tokens SET used_at = $1
        WHERE user_id = $2 AND used_at IS NULL AND purpose = ANY($3::text[]) AND created_at >= $4`,
       [now, userId, [...purposes], issuedFrom],
@@ -440,7 +428,7 @@ export class PostgresAccounts
   }
 
   pruneEmailTokens(now: number): Promise<number> {
-    return this.count('DELETE FROM email_tokens WHERE expires_at <= $1', [now]);
+    return this.db.count('DELETE FROM email_tokens WHERE expires_at <= $1', [now]);
   }
 
   /** The user is the users row the session references; `_user` is for stores that keep sessions apart. */
@@ -462,19 +450,21 @@ export class PostgresAccounts
       s.revokedAt,
       s.revokeReason,
     ];
-    if (!firstRefresh) return this.q(insertSession, params).then(() => undefined);
+    if (!firstRefresh) return this.db.q(insertSession, params).then(() => undefined);
     const t = firstRefresh;
     // One statement: the session and its first refresh token are stored together or not at all.
-    return this.q(
-      `WITH s AS (${insertSession} RETURNING id)
+    return this.db
+      .q(
+        `WITH s AS (${insertSession} RETURNING id)
        INSERT INTO refresh_tokens (id, session_id, secret_hash, parent_id, created_at, expires_at, used_at)
        SELECT $13::text, s.id, $14::text, $15::text, $16::bigint, $17::bigint, $18::bigint FROM s`,
-      [...params, t.id, t.secretHash, t.parentId, t.createdAt, t.expiresAt, t.usedAt],
-    ).then(() => undefined);
+        [...params, t.id, t.secretHash, t.parentId, t.createdAt, t.expiresAt, t.usedAt],
+      )
+      .then(() => undefined);
   }
 
   async getLiveSession(id: string, now: number): Promise<LiveSession | null> {
-    const [r] = await this.q(
+    const [r] = await this.db.q(
       `${SESSION_WITH_USER} WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND s.idle_expires_at > $2`,
       [id, now],
     );
@@ -482,12 +472,12 @@ export class PostgresAccounts
   }
 
   async getSession(id: string): Promise<SessionRecord | null> {
-    const [r] = await this.q('SELECT * FROM sessions WHERE id = $1', [id]);
+    const [r] = await this.db.q('SELECT * FROM sessions WHERE id = $1', [id]);
     return r ? toSession(r) : null;
   }
 
   async touchSession(id: string, lastSeenAt: number, idleExpiresAt: number): Promise<void> {
-    await this.q(
+    await this.db.q(
       `UPDATE sessions SET last_seen_at = GREATEST(last_seen_at, $1),
          idle_expires_at = LEAST(expires_at, GREATEST(idle_expires_at, $2))
        WHERE id = $3 AND revoked_at IS NULL AND idle_expires_at > $1 AND expires_at > $1`,
@@ -496,7 +486,7 @@ export class PostgresAccounts
   }
 
   async listSessions(userId: string, now: number): Promise<SessionRecord[]> {
-    const rows = await this.q(
+    const rows = await this.db.q(
       `SELECT * FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND idle_expires_at > $2
        ORDER BY created_at DESC, id`,
       [userId, now],
@@ -505,7 +495,7 @@ export class PostgresAccounts
   }
 
   async revokeSession(id: string, now: number, reason: string): Promise<boolean> {
-    const n = await this.count(
+    const n = await this.db.count(
       `UPDATE sessions SET revoked_at = $1, revoke_reason = $2
        WHERE id = $3 AND revoked_at IS NULL AND expires_at > $1 AND idle_expires_at > $1`,
       [now, reason, id],
@@ -517,7 +507,7 @@ export class PostgresAccounts
   async pruneSessions(endedBefore: number): Promise<number> {
     let total = 0;
     for (let n = SESSION_PRUNE_BATCH; n === SESSION_PRUNE_BATCH; total += n) {
-      n = await this.count(
+      n = await this.db.count(
         `WITH ended AS (
            SELECT id FROM sessions WHERE revoked_at < $1 OR idle_expires_at < $1 OR expires_at < $1
            LIMIT ${SESSION_PRUNE_BATCH} FOR UPDATE SKIP LOCKED
@@ -537,7 +527,7 @@ export class PostgresAccounts
     reason: string,
     exceptId?: string,
   ): Promise<string[]> {
-    const rows = await this.q(
+    const rows = await this.db.q(
       `UPDATE sessions SET revoked_at = $1, revoke_reason = $2
        WHERE user_id = $3 AND id <> $4 AND revoked_at IS NULL AND expires_at > $1 AND idle_expires_at > $1
        RETURNING id`,
@@ -552,7 +542,7 @@ export class PostgresAccounts
     now: number,
     graceMs: number,
   ): Promise<SessionRecord | null> {
-    const [r] = await this.q(
+    const [r] = await this.db.q(
       `SELECT s.*, t.secret_hash AS t_secret_hash, t.expires_at AS t_expires_at, t.used_at AS t_used_at
        FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
        WHERE t.id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND s.idle_expires_at > $2`,
@@ -564,7 +554,7 @@ export class PostgresAccounts
   }
 
   rotateRefreshToken(req: RotateRequest): Promise<RotateResult> {
-    return this.tx(async (c) => {
+    return this.db.tx(async (c) => {
       // Locks the token and its session: concurrent rotations of one token queue here, and the
       // decision below is taken on rows nobody else can change until commit.
       const { rows } = await c.query(
@@ -618,7 +608,7 @@ export class PostgresAccounts
   }
 
   async listSigningKeys(): Promise<SigningKeyRecord[]> {
-    return (await this.q('SELECT * FROM signing_keys ORDER BY created_at, kid')).map(toKey);
+    return (await this.db.q('SELECT * FROM signing_keys ORDER BY created_at, kid')).map(toKey);
   }
 
   /** The ring has no single row to lock while empty, so ring changes take an advisory lock instead. */
@@ -627,7 +617,7 @@ export class PostgresAccounts
   }
 
   initSigningKeys(keys: SigningKeyRecord[]): Promise<boolean> {
-    return this.tx(async (c) => {
+    return this.db.tx(async (c) => {
       await this.lockRing(c);
       const { rows } = await c.query('SELECT EXISTS (SELECT 1 FROM signing_keys) AS taken');
       if (rows[0]?.taken === true) return false;
@@ -642,7 +632,7 @@ export class PostgresAccounts
     _now: number,
     retireUntil: number,
   ): Promise<boolean> {
-    return this.tx(async (c) => {
+    return this.db.tx(async (c) => {
       await this.lockRing(c);
       const { rows } = await c.query(`SELECT kid FROM signing_keys WHERE state = 'current'`);
       if (((rows[0]?.kid as string | undefined) ?? null) !== expectedCurrent) return false;
@@ -657,12 +647,12 @@ export class PostgresAccounts
   }
 
   deleteRetiredKeys(now: number): Promise<number> {
-    return this.count(`DELETE FROM signing_keys WHERE state = 'retired' AND retire_until <= $1`, [now]);
+    return this.db.count(`DELETE FROM signing_keys WHERE state = 'retired' AND retire_until <= $1`, [now]);
   }
 
   appendRevocations(entries: NewRevocation[]): Promise<RevocationEntry[]> {
     if (entries.length === 0) return Promise.resolve([]);
-    return this.tx(async (c) => {
+    return this.db.tx(async (c) => {
       // Appends are serialised so seqs become visible in order: a reader that has seen seq n
       // can never later miss an entry with a smaller seq that committed after it.
       await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tessera:revocations:${this.schema}`]);
@@ -686,7 +676,7 @@ export class PostgresAccounts
   }
 
   async listRevocations(afterSeq: number, nowSeconds: number, limit: number): Promise<RevocationEntry[]> {
-    const rows = await this.q(
+    const rows = await this.db.q(
       'SELECT * FROM revocations WHERE seq > $1 AND expires_at > $2 ORDER BY seq LIMIT $3',
       [afterSeq, nowSeconds, limit],
     );
@@ -694,11 +684,11 @@ export class PostgresAccounts
   }
 
   pruneRevocations(nowSeconds: number): Promise<number> {
-    return this.count('DELETE FROM revocations WHERE expires_at <= $1', [nowSeconds]);
+    return this.db.count('DELETE FROM revocations WHERE expires_at <= $1', [nowSeconds]);
   }
 
   async hitCounter(key: string, windowMs: number, now: number, by = 1): Promise<number> {
-    const [r] = await this.q(
+    const [r] = await this.db.q(
       `INSERT INTO counters AS c (key, count, window_end) VALUES ($1, GREATEST(0, $4::int), $2)
        ON CONFLICT (key) DO UPDATE SET
          count = CASE WHEN c.window_end <= $3 THEN excluded.count ELSE GREATEST(0, c.count + $4::int) END,
@@ -710,16 +700,16 @@ export class PostgresAccounts
   }
 
   async getCounter(key: string, now: number): Promise<number> {
-    const [r] = await this.q('SELECT count FROM counters WHERE key = $1 AND window_end > $2', [key, now]);
+    const [r] = await this.db.q('SELECT count FROM counters WHERE key = $1 AND window_end > $2', [key, now]);
     return (r?.count as number | undefined) ?? 0;
   }
 
   async resetCounter(key: string): Promise<void> {
-    await this.q('DELETE FROM counters WHERE key = $1', [key]);
+    await this.db.q('DELETE FROM counters WHERE key = $1', [key]);
   }
 
   async setLock(key: string, until: number): Promise<void> {
-    await this.q(
+    await this.db.q(
       `INSERT INTO locks AS l (key, until) VALUES ($1, $2)
        ON CONFLICT (key) DO UPDATE SET until = GREATEST(l.until, excluded.until)`,
       [key, until],
@@ -727,19 +717,19 @@ export class PostgresAccounts
   }
 
   async getLock(key: string, now: number): Promise<number> {
-    const [r] = await this.q('SELECT until FROM locks WHERE key = $1 AND until > $2', [key, now]);
+    const [r] = await this.db.q('SELECT until FROM locks WHERE key = $1 AND until > $2', [key, now]);
     return (r?.until as number | undefined) ?? 0;
   }
 
   async appendAuditEvent(e: NewAuditEvent): Promise<void> {
-    await this.q(
+    await this.db.q(
       'INSERT INTO audit_events (at, type, user_id, session_id, ip, user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)',
       [e.at, e.type, e.userId, e.sessionId, e.ip, e.userAgent, e.detail],
     );
   }
 
   async listAuditEvents(query: AuditQuery): Promise<AuditEvent[]> {
-    const rows = await this.q(
+    const rows = await this.db.q(
       `SELECT * FROM audit_events
        WHERE ($1::text IS NULL OR user_id = $1) AND ($2::text IS NULL OR type = $2) AND ($3::bigint IS NULL OR seq < $3)
        ORDER BY seq DESC LIMIT $4`,

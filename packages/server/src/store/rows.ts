@@ -1,8 +1,9 @@
-import type {
-  AuthorizationCodeRecord,
-  ClientRecord,
-  GrantRecord,
-  OAuthRefreshTokenRecord,
+import {
+  type AuthorizationCodeRecord,
+  type ClientRecord,
+  type GrantRecord,
+  type OAuthRefreshTokenRecord,
+  userOfSubject,
 } from '../oauth/types.js';
 import type { SessionUser } from './ports.js';
 import type {
@@ -204,3 +205,136 @@ export function toIdentity(r: Row): IdentityRecord {
     createdAt: r.created_at as number,
   };
 }
+
+/** How a backend writes list and boolean columns. */
+export interface ColumnEncoding {
+  /** A list of strings: TEXT[] in PostgreSQL, JSON text in SQLite. */
+  list(v: readonly string[]): unknown;
+  /** A boolean: BOOLEAN in PostgreSQL, 0/1 in SQLite. */
+  flag(v: boolean): unknown;
+}
+
+/**
+ * Record → column values for the OAuth inserts of both SQL backends, the inverse of the mappers
+ * above: each table's `values` lists a record's values in the order of its `columns`. Lists and
+ * booleans go through the backend's encoding; every other value is written as it is.
+ */
+export const oauthRows = {
+  clients: {
+    columns: [
+      'id',
+      'name',
+      'type',
+      'secret_hash',
+      'auth_method',
+      'redirect_uris',
+      'grant_types',
+      'scopes',
+      'require_dpop',
+      'resources',
+      'created_at',
+    ],
+    values: (c: ClientRecord, enc: ColumnEncoding): unknown[] => [
+      c.id,
+      c.name,
+      c.type,
+      c.secretHash,
+      c.authMethod,
+      enc.list(c.redirectUris),
+      enc.list(c.grantTypes),
+      enc.list(c.scopes),
+      enc.flag(c.requireDpop),
+      enc.list(c.resources),
+      c.createdAt,
+    ],
+  },
+  /** `subject` holds the record's userId; `user_id` is the user it names (null for a client's own grant). */
+  grants: {
+    columns: [
+      'id',
+      'subject',
+      'user_id',
+      'client_id',
+      'scope',
+      'created_at',
+      'updated_at',
+      'revoked_at',
+      'revoke_reason',
+    ],
+    values: (g: GrantRecord): unknown[] => [
+      g.id,
+      g.userId,
+      userOfSubject(g.userId),
+      g.clientId,
+      g.scope,
+      g.createdAt,
+      g.updatedAt,
+      g.revokedAt,
+      g.revokeReason,
+    ],
+  },
+  codes: {
+    columns: [
+      'code_hash',
+      'client_id',
+      'user_id',
+      'grant_id',
+      'redirect_uri',
+      'redirect_uri_given',
+      'scope',
+      'code_challenge',
+      'nonce',
+      'auth_time',
+      'dpop_jkt',
+      'created_at',
+      'expires_at',
+      'consumed_at',
+    ],
+    values: (c: AuthorizationCodeRecord, enc: ColumnEncoding): unknown[] => [
+      c.codeHash,
+      c.clientId,
+      c.userId,
+      c.grantId,
+      c.redirectUri,
+      enc.flag(c.redirectUriGiven),
+      c.scope,
+      c.codeChallenge,
+      c.nonce,
+      c.authTime,
+      c.dpopJkt,
+      c.createdAt,
+      c.expiresAt,
+      c.consumedAt,
+    ],
+  },
+  refreshTokens: {
+    columns: [
+      'id',
+      'grant_id',
+      'client_id',
+      'user_id',
+      'secret_hash',
+      'scope',
+      'dpop_jkt',
+      'parent_id',
+      'created_at',
+      'expires_at',
+      'family_expires_at',
+      'used_at',
+    ],
+    values: (t: OAuthRefreshTokenRecord): unknown[] => [
+      t.id,
+      t.grantId,
+      t.clientId,
+      t.userId,
+      t.secretHash,
+      t.scope,
+      t.dpopJkt,
+      t.parentId,
+      t.createdAt,
+      t.expiresAt,
+      t.familyExpiresAt,
+      t.usedAt,
+    ],
+  },
+} as const;
