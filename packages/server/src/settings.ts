@@ -558,7 +558,8 @@ const TABLE = [
     key: 'smtpUrl',
     env: 'TESSERA_SMTP_URL',
     description: 'SMTP server for mail (`smtp://user:pass@host:port`; `smtps://` for TLS from the start)',
-    defaultText: 'unset: mails go to `outbox/` in the data folder, their links to the log',
+    defaultText:
+      'unset: mails go to `outbox/` in the data folder (with an http issuer their links also to the log)',
     secret: true,
     type: 'url',
     protocols: ['smtp:', 'smtps:'],

@@ -3,7 +3,7 @@
 // and what the store holds of a mail is sealed, never its address or the token in its links.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -12,6 +12,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import type { Config } from '../src/config.js';
 import { deriveSecrets } from '../src/domain/secrets.js';
+import { MailQueue } from '../src/mail/queue.js';
 import { openSqliteStores } from '../src/store/sqlite.js';
 import { unseal } from '../src/util/crypto.js';
 import { call, freePort, PASSWORD, SECRET, startTestServer, type TestServer, uniqueName } from './helpers.js';
@@ -155,5 +156,50 @@ describe('mail queue: two instances on one PostgreSQL', {
     assert.equal(smtp.mails.length, users.length);
     const sent = a.tessera.mail.counts.sent + b.tessera.mail.counts.sent;
     assert.equal(sent, users.length, 'the instances sent them between them, each once');
+  });
+});
+
+describe('the development outbox', () => {
+  /** One mail through the outbox of a server with this issuer; what the log said of it. */
+  async function logged(issuer: string): Promise<Record<string, unknown>[]> {
+    const stores = openSqliteStores(':memory:');
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'tessera-outbox-'));
+    const queue = MailQueue.fromConfig(
+      { smtpUrl: undefined, mailFrom: FROM, mailRetrySeconds: 60, dataDir, issuer },
+      stores.mail,
+      randomBytes(32),
+    );
+    const lines: Record<string, unknown>[] = [];
+    queue.log = { info: (fields) => lines.push(fields), warn: (fields) => lines.push(fields) };
+    try {
+      queue.start();
+      await queue.enqueue({
+        to: 'a@example.test',
+        subject: 'Reset your password',
+        text: 'https://id.example.test/reset-password?token=secret-token',
+        html: '<p>reset</p>',
+        links: [`${issuer}/reset-password?token=secret-token`],
+      });
+      await queue.idle();
+      assert.equal(readdirSync(path.join(dataDir, 'outbox')).length, 1, 'the mail is in the outbox folder');
+      return lines;
+    } finally {
+      await queue.close();
+      for (const b of stores.backends) await b.close();
+    }
+  }
+
+  it('prints the links of a mail in the log with an http issuer, a development server', async () => {
+    const lines = await logged('http://127.0.0.1:3000');
+    assert.equal(lines.length, 1);
+    assert.deepEqual(lines[0]!.links, ['http://127.0.0.1:3000/reset-password?token=secret-token']);
+  });
+
+  it('keeps the links, one-time tokens, out of the log with an https issuer', async () => {
+    const lines = await logged('https://id.example.test');
+    assert.equal(lines.length, 1);
+    assert.equal(lines[0]!.subject, 'Reset your password');
+    assert.ok(typeof lines[0]!.file === 'string', 'the log names the file the mail is in');
+    assert.ok(!JSON.stringify(lines).includes('secret-token'), 'no token in the log');
   });
 });

@@ -8,7 +8,7 @@ import type { QueuedMail } from '../store/types.js';
 import { randomId, randomToken, seal, unseal } from '../util/crypto.js';
 import { privateDir } from '../util/private-files.js';
 
-/** One mail, already rendered; `links` are what the development outbox prints in the log. */
+/** One mail, already rendered; `links` are what a development outbox prints in the log. */
 export interface MailMessage {
   to: string;
   subject: string;
@@ -53,10 +53,12 @@ export function smtpTransport(url: string): MailTransport {
 }
 
 /**
- * The development default: every mail written to `dir` as an .eml file (owner-only), and its
- * links printed in the log, so a server with no mail server is still usable end to end.
+ * The development default: every mail written to `dir` as an .eml file (owner-only), and, with
+ * `printLinks`, its links printed in the log, so a server with no mail server is still usable end
+ * to end. A link carries a one-time token (a password reset, an address change), so a server
+ * whose log others may read, one with an https issuer, keeps them to the owner-only file.
  */
-export function outboxTransport(dir: string, log: () => MailLog): MailTransport {
+export function outboxTransport(dir: string, log: () => MailLog, printLinks: boolean): MailTransport {
   const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
   return {
     kind: 'outbox',
@@ -71,7 +73,12 @@ export function outboxTransport(dir: string, log: () => MailLog): MailTransport 
       privateDir(dir);
       const file = path.join(dir, `${Date.now()}-${randomBytes(4).toString('hex')}.eml`);
       writeFileSync(file, info.message as Buffer, { mode: 0o600, flag: 'wx' });
-      log().info({ to: m.to, subject: m.subject, links: m.links, file }, 'mail written to the outbox');
+      log().info(
+        printLinks
+          ? { to: m.to, subject: m.subject, links: m.links, file }
+          : { to: m.to, subject: m.subject, file },
+        'mail written to the outbox',
+      );
     },
     close: () => transport.close(),
   };
@@ -146,16 +153,23 @@ export class MailQueue {
     this.kick();
   }
 
-  /** The queue the configuration names: SMTP when TESSERA_SMTP_URL is set, else the outbox folder. */
+  /**
+   * The queue the configuration names: SMTP when TESSERA_SMTP_URL is set, else the outbox folder,
+   * whose links reach the log only with an http (development) issuer.
+   */
   static fromConfig(
-    config: Pick<Config, 'smtpUrl' | 'mailFrom' | 'mailRetrySeconds' | 'dataDir'>,
+    config: Pick<Config, 'smtpUrl' | 'mailFrom' | 'mailRetrySeconds' | 'dataDir' | 'issuer'>,
     store: MailOutbox,
     key: Buffer,
   ): MailQueue {
     let queue: MailQueue | undefined;
     const transport = config.smtpUrl
       ? smtpTransport(config.smtpUrl)
-      : outboxTransport(path.join(config.dataDir, 'outbox'), () => queue?.log ?? NO_LOG);
+      : outboxTransport(
+          path.join(config.dataDir, 'outbox'),
+          () => queue?.log ?? NO_LOG,
+          new URL(config.issuer).protocol === 'http:',
+        );
     queue = new MailQueue(transport, store, key, {
       from: config.mailFrom,
       retryMs: config.mailRetrySeconds * 1000,
