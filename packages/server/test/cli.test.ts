@@ -114,6 +114,15 @@ describe('tessera CLI', () => {
     assert.equal(inspect.code, 0, inspect.stdout + inspect.stderr);
     assert.match(inspect.stdout, /"typ": "at\+jwt"/);
     assert.match(inspect.stdout, /verified/);
+    for (const args of [
+      ['token', 'inspect'],
+      ['token', 'inspect', '-'],
+    ]) {
+      const piped = runTessera(args, env, `${token}\n`);
+      assert.equal(piped.code, 0, `${args.join(' ')}: ${piped.stdout}${piped.stderr}`);
+      assert.match(piped.stdout, /verified/, 'the token read from stdin');
+    }
+    assert.equal(runTessera(['token', 'inspect'], env, '\n').code, 2, 'no token on stdin: usage');
     const tampered = runTessera(
       [
         'token',

@@ -19,7 +19,7 @@ Commands:
   users list                 list users
   keys list                  show the signing key ring
   keys rotate                next → current → retired, and a new next
-  token inspect <jwt>        decode a token and verify it against the local keys
+  token inspect [jwt|-]      decode a token (from stdin when not given) and verify it
   clients add|list|remove    OAuth clients (tessera clients --help)
   audit [--user name] [--type t] [--limit n]
                              the security audit trail, newest first
@@ -52,10 +52,12 @@ Types: register, login_ok, login_failed, lockout, refresh_reuse, logout, logout_
 session_ended, password_change, account_disabled, account_enabled, key_rotation,
 oauth_consent, oauth_code_replay, oauth_refresh_reuse, oauth_grant_revoked, oauth_client_added,
 oauth_client_removed.`,
-  token: `Usage: tessera token inspect <jwt>
+  token: `Usage: tessera token inspect [jwt|-]
 
 Decodes the header and claims and checks the signature, issuer, audience and expiry against
-the local key ring, like a local jwt.io that never sends your token anywhere.`,
+the local key ring, like a local jwt.io that never sends your token anywhere. Without a token,
+or with -, reads it from stdin (piped, or pasted at the prompt without echo), so that it stays
+out of the shell's history and the process list.`,
 };
 
 function out(line: string): void {
@@ -71,10 +73,14 @@ export function escapeControls(text: string): string {
   return text.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-/** TESSERA_PASSWORD, else one line of stdin: typed without echo on a terminal, or piped. */
-async function readPassword(): Promise<string> {
+/** TESSERA_PASSWORD, else one line of stdin (see readSecretLine). */
+function readPassword(): Promise<string> {
   const fromEnv = process.env.TESSERA_PASSWORD;
-  if (fromEnv) return fromEnv;
+  return fromEnv ? Promise.resolve(fromEnv) : readSecretLine('Password: ');
+}
+
+/** One line of stdin: piped, or typed without echo on a terminal after `prompt`. */
+async function readSecretLine(prompt: string): Promise<string> {
   const stdin = process.stdin;
   if (!stdin.isTTY) {
     let text = '';
@@ -82,7 +88,7 @@ async function readPassword(): Promise<string> {
     for await (const chunk of stdin) text += chunk;
     return text.split(/\r?\n/)[0] ?? '';
   }
-  process.stderr.write('Password: ');
+  process.stderr.write(prompt);
   stdin.setRawMode(true);
   stdin.setEncoding('utf8');
   let typed = '';
@@ -252,11 +258,17 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`${HELP.keys}\n`);
       return 2;
     }
-    if (sub !== 'inspect' || !arg) {
+    const token =
+      sub !== 'inspect'
+        ? ''
+        : arg === undefined || arg === '-'
+          ? (await readSecretLine('Token: ')).trim()
+          : arg;
+    if (!token) {
       process.stderr.write(`${HELP.token}\n`);
       return 2;
     }
-    const [h, p] = arg.split('.');
+    const [h, p] = token.split('.');
     const header = decodeSegment(h);
     const claims = decodeSegment(p);
     // A token handed over by anyone: what JSON leaves raw (DEL, C1 controls, bidi overrides) is escaped.
@@ -272,7 +284,7 @@ export async function main(argv: string[]): Promise<number> {
     // The same check /auth routes apply: a first-party access token of these keys.
     let refusal: VerifyError | undefined;
     try {
-      await ctx.tokens.verifyFirstParty(arg);
+      await ctx.tokens.verifyFirstParty(token);
     } catch (err) {
       if (!(err instanceof VerifyError)) throw err;
       refusal = err;
