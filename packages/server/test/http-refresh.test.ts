@@ -72,6 +72,34 @@ describe('refresh rotation', () => {
     assert.ok(feed.body.entries.some((e: { sid?: string }) => e.sid === login.body.session_id));
   });
 
+  it('a stolen spent token cannot walk the chain within the grace window: once its successor is spent, a replay is reuse', async () => {
+    const { login } = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
+    const t1 = await refresh(login.body.refresh_token);
+    srv.clock.now += 1_000;
+    const t2 = await refresh(t1.body.refresh_token);
+    assert.equal(t2.status, 200);
+    srv.clock.now += 1_000; // both within the grace window of their use
+    const replay = await refresh(login.body.refresh_token);
+    assert.equal(replay.status, 401);
+    assert.equal(replay.body.error, 'refresh_token_reused');
+    assert.equal((await refresh(t2.body.refresh_token)).status, 401, 'the live token ended with the family');
+  });
+
+  it('a refresh token used within the grace window no longer acts for the user, though it still names its family', async () => {
+    const { login } = await registerAndLogin(srv.url, { mode: 'token', delivery: 'header' });
+    const spent = login.body.refresh_token as string;
+    const rotated = await refresh(spent);
+    assert.equal(rotated.status, 200);
+    srv.clock.now += 1_000;
+    assert.equal(await srv.tessera.auth.sessionOfRefreshToken(spent), null, 'no provider link with it');
+    assert.equal((await srv.tessera.auth.sessionOfRefreshToken(spent, 'family'))?.id, login.body.session_id);
+    assert.equal(
+      (await srv.tessera.auth.sessionOfRefreshToken(rotated.body.refresh_token))?.id,
+      login.body.session_id,
+      'the current token does',
+    );
+  });
+
   it('a browser left with a spent refresh cookie (a thief rotated first) still gets its CSRF token and signs the thief out', async () => {
     const { login } = await registerAndLogin(
       srv.url,

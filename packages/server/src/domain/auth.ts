@@ -7,6 +7,7 @@ import {
   type SessionUser,
   type Stores,
   sessionIdOfRefreshToken,
+  UNUSED_ONLY,
 } from '../store/ports.js';
 import type {
   AuditType,
@@ -441,8 +442,8 @@ export class AuthService {
 
   /**
    * The live session behind a refresh token, without rotating it. To act for the user (linking
-   * a provider) the token must be one rotation would still honour: unused, or used within the
-   * grace window. `purpose: 'family'` also takes a spent one, for what any holder of a token of
+   * a provider) the token must be unused: the grace window is for retrying a refresh whose answer
+   * was lost, not for anything else. `purpose: 'family'` also takes a spent one, for what any holder of a token of
    * the family may do, since replaying it at the refresh endpoint would end the family anyway:
    * read the session's CSRF token (no credential: it works only beside the current cookie, and a
    * tab that raced another's refresh keeps working) and end the session (a browser left with a
@@ -458,7 +459,7 @@ export class AuthService {
       parts.id,
       sha256(parts.secret),
       this.now(),
-      purpose === 'family' ? ANY_USE : this.config.refreshGraceSeconds * 1000,
+      purpose === 'family' ? ANY_USE : UNUSED_ONLY,
     );
   }
 

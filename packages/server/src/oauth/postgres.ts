@@ -200,9 +200,12 @@ export class PostgresOAuthStore implements OAuthStore {
       }
       const after = await c.query('SELECT used_at FROM oauth_refresh_tokens WHERE id = $1', [id]);
       const usedAt = (after.rows[0] as Row | undefined)?.used_at;
-      if (typeof usedAt === 'number')
-        return graceMs > 0 && now - usedAt <= graceMs ? { outcome: 'grace' } : { outcome: 'reused', grantId };
-      return { outcome: 'invalid' };
+      if (typeof usedAt !== 'number') return { outcome: 'invalid' };
+      // A retry of a lost answer gets the same successor; one whose successor is spent too is reuse.
+      const next = await c.query('SELECT used_at FROM oauth_refresh_tokens WHERE id = $1', [successor.id]);
+      return graceMs > 0 && now - usedAt <= graceMs && (next.rows[0] as Row | undefined)?.used_at == null
+        ? { outcome: 'grace' }
+        : { outcome: 'reused', grantId };
     });
   }
 

@@ -186,10 +186,15 @@ export class SqliteOAuthStore implements OAuthStore {
       | { revoked_at: number | null }
       | undefined;
     if (!grant || grant.revoked_at !== null) return { outcome: 'invalid' };
-    if (token.usedAt !== null)
-      return graceMs > 0 && now - token.usedAt <= graceMs
+    if (token.usedAt !== null) {
+      // A retry of a lost answer gets the same successor; one whose successor is spent too is reuse.
+      const next = this.q('SELECT used_at FROM oauth_refresh_tokens WHERE id = ?').get(successor.id) as
+        | Row
+        | undefined;
+      return graceMs > 0 && now - token.usedAt <= graceMs && next?.used_at == null
         ? { outcome: 'grace' }
         : { outcome: 'reused', grantId: token.grantId };
+    }
     if (token.expiresAt <= now) return { outcome: 'invalid' };
     this.q('UPDATE oauth_refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL').run(now, id);
     this.insertRefreshTokenSync(successor);

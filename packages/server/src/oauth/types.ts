@@ -132,7 +132,7 @@ export const LEGACY_CHAIN_KEPT_MS = 366 * 86_400_000;
 
 export type OAuthRotateOutcome =
   | { outcome: 'rotated' }
-  /** Used before, within the grace window: the caller answers with the same (derived) successor. */
+  /** Used before, within the grace window, its successor unused: the caller answers with that (derived) successor. */
   | { outcome: 'grace' }
   /** Used before, outside the grace window: theft suspected; the caller revokes the grant. */
   | { outcome: 'reused'; grantId: string }

@@ -147,7 +147,10 @@ export interface RotateRequest {
 }
 
 export type RotateResult =
-  /** `rotated`: the caller won; `grace`: a retry within the grace window, answered with the same successor. */
+  /**
+   * `rotated`: the caller won; `grace`: a retry within the grace window while the successor is
+   * still unused, answered with that successor (a replay whose successor is spent too is `reused`).
+   */
   | {
       outcome: 'rotated' | 'grace';
       session: SessionRecord;
@@ -178,6 +181,9 @@ export function refreshTokenId(sessionId: string, suffix: string): string {
 /** sessionOfRefreshToken's grace for a token used at any time (what a family's holder may do). */
 export const ANY_USE = Number.MAX_SAFE_INTEGER;
 
+/** sessionOfRefreshToken's grace for an unused token only (what acts for the user). */
+export const UNUSED_ONLY = -1;
+
 /** The session a refresh token id names; null when the id is too short to name one. */
 export function sessionIdOfRefreshToken(id: string): string | null {
   return id.length > REFRESH_ID_SUFFIX ? id.slice(0, -REFRESH_ID_SUFFIX) : null;
@@ -185,7 +191,7 @@ export function sessionIdOfRefreshToken(id: string): string | null {
 
 /**
  * Whether a refresh token (its own expiry, when it was used) is one rotation would still honour
- * at `now`: unused and unexpired, or used at most `graceMs` ago. The SQL stores' reading of
+ * at `now`: unused and unexpired, or used at most `graceMs` ago (never, for a negative one). The SQL stores' reading of
  * sessionOfRefreshToken; the Redis script says the same in Lua.
  */
 export function refreshStillHonoured(
@@ -194,7 +200,7 @@ export function refreshStillHonoured(
   now: number,
   graceMs: number,
 ): boolean {
-  return usedAt === null ? expiresAt > now : now - usedAt <= graceMs;
+  return usedAt === null ? expiresAt > now : graceMs >= 0 && now - usedAt <= graceMs;
 }
 
 /** Sessions a store deletes per transaction when it prunes ended ones. */
@@ -219,7 +225,8 @@ export interface SessionStore {
    * The live session of a refresh token that rotation would still honour, without using the
    * token (CSRF tokens, logout, linking a provider): unused and unexpired, or used at most
    * `graceMs` ago. A spent token is no credential here either. `graceMs` of
-   * Number.MAX_SAFE_INTEGER (ANY_USE) takes a token used at any time: its family's.
+   * Number.MAX_SAFE_INTEGER (ANY_USE) takes a token used at any time: its family's; a negative
+   * one (UNUSED_ONLY) only an unused token, whatever the clocks say.
    */
   sessionOfRefreshToken(
     id: string,

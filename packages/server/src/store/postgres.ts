@@ -593,11 +593,15 @@ export class PostgresAccounts
         return { outcome: 'rotated', session, user, successorExpiresAt: idleEnd };
       }
       if (req.now - usedAt <= req.graceMs) {
-        const successor = await c.query('SELECT expires_at FROM refresh_tokens WHERE id = $1', [
+        const successor = await c.query('SELECT expires_at, used_at FROM refresh_tokens WHERE id = $1', [
           req.successorId,
         ]);
-        const successorExpiresAt = (successor.rows[0]?.expires_at as number | undefined) ?? idleEnd;
-        return { outcome: 'grace', session, user, successorExpiresAt };
+        // A repeat within the grace window retries an answer that was lost and gets the same
+        // successor, unless that one is spent too, which no retry explains: reuse, below.
+        if (successor.rows[0]?.used_at == null) {
+          const successorExpiresAt = (successor.rows[0]?.expires_at as number | undefined) ?? idleEnd;
+          return { outcome: 'grace', session, user, successorExpiresAt };
+        }
       }
       await c.query(`UPDATE sessions SET revoked_at = $1, revoke_reason = 'refresh_reuse' WHERE id = $2`, [
         req.now,

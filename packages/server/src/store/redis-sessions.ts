@@ -111,7 +111,8 @@ const SCRIPTS = {
     if t[1] ~= ARGV[1] then return {} end
     local now = tonumber(ARGV[2])
     if t[3] then
-      if now - tonumber(t[3]) > tonumber(ARGV[3]) then return {} end
+      local grace = tonumber(ARGV[3])
+      if grace < 0 or now - tonumber(t[3]) > grace then return {} end
     elseif tonumber(t[2]) <= now then return {} end
     return redis.call('HGETALL', KEYS[1])`,
   // KEYS: session, refresh token, successor, used digests. ARGV: secretHash, now, graceMs,
@@ -150,9 +151,10 @@ const SCRIPTS = {
       return {'rotated', redis.call('HGETALL', KEYS[1]), redis.call('HGET', KEYS[3], 'expiresAt')}
     end
     if now - tonumber(t[3]) <= tonumber(ARGV[3]) then
-      local e = redis.call('HGET', KEYS[3], 'expiresAt')
-      if not e then return {'invalid'} end
-      return {'grace', redis.call('HGETALL', KEYS[1]), e}
+      -- A retry of a lost answer gets the same successor; one whose successor is spent too is reuse.
+      local e = redis.call('HMGET', KEYS[3], 'expiresAt', 'usedAt')
+      if not e[1] then return {'invalid'} end
+      if not e[2] then return {'grace', redis.call('HGETALL', KEYS[1]), e[1]} end
     end
     redis.call('HSET', KEYS[1], 'revokedAt', ARGV[2], 'revokeReason', 'refresh_reuse')
     return {'reused', v[4]}`,

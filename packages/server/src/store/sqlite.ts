@@ -412,12 +412,17 @@ export class SqliteAccounts implements UserStore, SessionStore, KeyStore, Revoca
       return { outcome: 'rotated', session, user, successorExpiresAt: idleEnd };
     }
     if (req.now - usedAt <= req.graceMs) {
-      const successor = this.q('SELECT expires_at FROM refresh_tokens WHERE id = ?').get(req.successorId) as
-        | Row
-        | undefined;
-      const successorExpiresAt =
-        (successor?.expires_at as number | undefined) ?? Math.min(session.expiresAt, req.now + req.idleTtlMs);
-      return { outcome: 'grace', session, user, successorExpiresAt };
+      const successor = this.q('SELECT expires_at, used_at FROM refresh_tokens WHERE id = ?').get(
+        req.successorId,
+      ) as Row | undefined;
+      // A repeat within the grace window retries an answer that was lost and gets the same
+      // successor, unless that one is spent too, which no retry explains: reuse, below.
+      if (successor?.used_at == null) {
+        const successorExpiresAt =
+          (successor?.expires_at as number | undefined) ??
+          Math.min(session.expiresAt, req.now + req.idleTtlMs);
+        return { outcome: 'grace', session, user, successorExpiresAt };
+      }
     }
     this.q(`UPDATE sessions SET revoked_at = ?, revoke_reason = 'refresh_reuse' WHERE id = ?`).run(
       req.now,

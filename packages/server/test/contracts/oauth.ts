@@ -172,6 +172,22 @@ export function oauthStoreContract(
       assert.notEqual((await s.getRefreshToken(t2.id))?.usedAt, null, 'revoking a grant spends its tokens');
     });
 
+    it('refresh tokens: a repeat within the grace window is reuse once the successor is spent too', async () => {
+      const s = await fresh(1);
+      const g = await apiGrant(s);
+      const t1 = refresh(g.id);
+      await s.insertRefreshToken(t1);
+      const t2 = refresh(g.id, { parentId: t1.id });
+      assert.deepEqual(await s.rotateRefreshToken(t1.id, T0 + 1, t2, 1000), { outcome: 'rotated' });
+      assert.deepEqual(await s.rotateRefreshToken(t1.id, T0 + 2, t2, 1000), { outcome: 'grace' }, 'a retry');
+      const t3 = refresh(g.id, { parentId: t2.id });
+      assert.deepEqual(await s.rotateRefreshToken(t2.id, T0 + 3, t3, 1000), { outcome: 'rotated' });
+      assert.deepEqual(await s.rotateRefreshToken(t1.id, T0 + 4, t2, 1000), {
+        outcome: 'reused',
+        grantId: g.id,
+      });
+    });
+
     it('concurrent rotations of one token: exactly one wins, the rest see reuse', async () => {
       const s = await fresh(1);
       const g = await apiGrant(s);

@@ -7,6 +7,7 @@ import {
   refreshTokenId,
   SESSION_PRUNE_BATCH,
   type SessionStore,
+  UNUSED_ONLY,
 } from '../../src/store/ports.js';
 import type { RefreshTokenRecord, SessionRecord, UserRecord } from '../../src/store/types.js';
 import { randomId, sha256 } from '../../src/util/crypto.js';
@@ -210,6 +211,13 @@ export function sessionStoreContract(
           null,
           'no grace window',
         );
+        for (const at of [usedAt, usedAt - 1000]) {
+          assert.equal(
+            await sessions.sessionOfRefreshToken(t.id, t.secretHash, at, UNUSED_ONLY),
+            null,
+            'unused only: not even a token used this very millisecond, or by a clock ahead of this one',
+          );
+        }
         const next = await sessions.sessionOfRefreshToken(
           successorId(t),
           `succ-${t.secretHash}`,
@@ -267,6 +275,36 @@ export function sessionStoreContract(
         assert.equal(result.outcome, 'rotated');
         assert.equal(result.outcome === 'rotated' && result.successorExpiresAt, s.expiresAt);
         assert.equal(result.outcome === 'rotated' && result.session.idleExpiresAt, s.expiresAt);
+      });
+
+      it('treats a repeat within the grace window as reuse once the successor is spent too', async () => {
+        // The holder of a stolen spent token must not walk the chain to the live one.
+        const { u, s, t } = await family();
+        assert.equal((await sessions.rotateRefreshToken(rotation(t, T0 + 10))).outcome, 'rotated');
+        const next = rotation(t, T0 + 20, {
+          id: successorId(t),
+          secretHash: `succ-${t.secretHash}`,
+          successorId: successorId(t, 2),
+          successorSecretHash: `succ2-${t.secretHash}`,
+        });
+        assert.equal((await sessions.rotateRefreshToken(next)).outcome, 'rotated');
+        assert.deepEqual(await sessions.rotateRefreshToken(rotation(t, T0 + 30)), {
+          outcome: 'reused',
+          sessionId: s.id,
+          userId: u.id,
+        });
+        assert.equal((await sessions.getSession(s.id))?.revokeReason, 'refresh_reuse');
+        const third = rotation(t, T0 + 40, {
+          id: successorId(t, 2),
+          secretHash: `succ2-${t.secretHash}`,
+          successorId: successorId(t, 3),
+          successorSecretHash: 'x',
+        });
+        assert.deepEqual(
+          await sessions.rotateRefreshToken(third),
+          { outcome: 'invalid' },
+          'the live token ended with it',
+        );
       });
 
       it('answers a repeat within the grace window with the same successor, and a late one ends the session', async () => {

@@ -270,8 +270,9 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
         description:
           'Header delivery sends `{refresh_token}`; cookie delivery sends no token, the refresh ' +
           'cookie and `X-CSRF-Token`. Answers a new access token and the successor refresh token; a ' +
-          'repeat within the grace window gets the same successor, a later reuse ends the session ' +
-          '(`refresh_token_reused`). A failed cookie refresh clears the cookies.',
+          'repeat within the grace window gets the same successor while that one is unused; any ' +
+          'other reuse ends the session (`refresh_token_reused`). A failed cookie refresh clears ' +
+          'the cookies.',
         tags: ['session'],
         security: [...REFRESH_COOKIE_WRITE, {}],
         response: {

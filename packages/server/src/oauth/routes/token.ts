@@ -48,8 +48,9 @@ export const tokenRoutes: FastifyPluginAsync<OAuthRouteOptions> = async (app, { 
         headers: DPOP_HEADER,
         summary: 'Token endpoint',
         description:
-          'Authorization code (PKCE S256 only), refresh token (rotated; a reuse after the grace window ' +
-          'revokes the grant) and client credentials (confidential clients). A `DPoP` proof binds the ' +
+          'Authorization code (PKCE S256 only), refresh token (rotated; a reuse outside the grace ' +
+          'window, or once the successor is used, revokes the grant) and client credentials ' +
+          '(confidential clients). A `DPoP` proof binds the ' +
           'access token to its key; clients registered with `require_dpop` must send one.',
         tags: ['oauth'],
         security: CLIENT_AUTH,
