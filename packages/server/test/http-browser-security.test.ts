@@ -1,7 +1,7 @@
 // CSRF, CORS and cookie attributes: what a browser-facing auth server must refuse.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { call, registerAndLogin, startTestServer, type TestServer } from './helpers.js';
+import { call, PASSWORD, registerAndLogin, startTestServer, type TestServer } from './helpers.js';
 
 const ALLOWED = 'https://app.example';
 const EVIL = 'https://evil.example';
@@ -82,6 +82,88 @@ describe('CSRF on cookie-authenticated writes', () => {
           cleared.attributes.some((a) => /max-age=0|expires=thu, 01 jan 1970/i.test(a))),
     );
     assert.equal((await call(srv.url, 'GET', '/auth/me', { headers: { cookie: s.cookie } })).status, 401);
+  });
+
+  it('a refused cookie write leaves the session to idle out (idle lifetime 30 min)', async () => {
+    const me = (cookie: string) => call(srv.url, 'GET', '/auth/me', { headers: { cookie } });
+    for (const refused of [
+      { origin: EVIL, token: true },
+      { origin: ALLOWED, token: false },
+    ]) {
+      for (const [method, path, body] of [
+        ['POST', '/auth/logout'],
+        ['POST', '/auth/logout-all'],
+        ['POST', '/auth/password', { current_password: 'x', new_password: 'y' }],
+        ['DELETE', '/auth/sessions/'],
+      ] as const) {
+        const s = await sessionCookieLogin();
+        const headers: Record<string, string> = { cookie: s.cookie, origin: refused.origin };
+        if (refused.token) headers['x-csrf-token'] = s.csrf;
+        srv.clock.now += 20 * 60_000;
+        const at = path.endsWith('/') ? `${path}${s.sid}` : path;
+        const res = await call(srv.url, method, at, { headers, body });
+        assert.equal(res.body.error, 'csrf_failed', `${method} ${path}`);
+        srv.clock.now += 20 * 60_000;
+        assert.equal((await me(s.cookie)).status, 401, `${method} ${path} from ${refused.origin}`);
+      }
+    }
+  });
+
+  it('a refused cookie refresh leaves the session cookie beside it to idle out', async () => {
+    const me = (cookie: string) => call(srv.url, 'GET', '/auth/me', { headers: { cookie } });
+    for (const origin of [EVIL, ALLOWED]) {
+      // A session-mode sign-in beside a token-mode app's login in the same browser.
+      const { username, login: signIn } = await registerAndLogin(
+        srv.url,
+        { mode: 'session', delivery: 'cookie' },
+        { origin: ALLOWED },
+      );
+      const sessionCookie = `tessera_session=${signIn.cookies.tessera_session!.value}`;
+      const app = await call(srv.url, 'POST', '/auth/login', {
+        headers: { origin: ALLOWED, cookie: sessionCookie },
+        body: { username, password: PASSWORD, mode: 'token', delivery: 'cookie' },
+      });
+      assert.equal(app.status, 200);
+      const both = `${sessionCookie}; tessera_refresh=${app.cookies.tessera_refresh!.value}`;
+      srv.clock.now += 20 * 60_000;
+      const res = await call(srv.url, 'POST', '/auth/refresh', {
+        headers: { origin, cookie: both, 'x-csrf-token': signIn.body.csrf_token },
+      });
+      srv.clock.now += 20 * 60_000;
+      if (origin === EVIL) {
+        assert.equal(res.body.error, 'csrf_failed');
+        assert.equal((await me(sessionCookie)).status, 401, 'the refused refresh kept it alive');
+      } else {
+        assert.equal(res.status, 200, 'a refresh that passes still moves it on');
+        assert.equal((await me(sessionCookie)).status, 200);
+      }
+    }
+  });
+
+  it('a cookie read another origin sent leaves the session to idle out; one from this site moves it on', async () => {
+    const me = (headers: Record<string, string>) => call(srv.url, 'GET', '/auth/me', { headers });
+    const foreigns: Record<string, string>[] = [
+      { origin: EVIL },
+      { 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-site': 'same-site' },
+    ];
+    for (const foreign of foreigns) {
+      const s = await sessionCookieLogin();
+      srv.clock.now += 20 * 60_000;
+      assert.equal((await me({ cookie: s.cookie, ...foreign })).status, 200, 'reads still answer');
+      const csrf = await call(srv.url, 'GET', '/auth/csrf', { headers: { cookie: s.cookie, ...foreign } });
+      assert.equal(csrf.status, 200);
+      srv.clock.now += 20 * 60_000;
+      assert.equal((await me({ cookie: s.cookie })).status, 401, JSON.stringify(foreign));
+    }
+    const owns: Record<string, string>[] = [{ origin: ALLOWED }, { 'sec-fetch-site': 'same-origin' }, {}];
+    for (const own of owns) {
+      const s = await sessionCookieLogin();
+      srv.clock.now += 20 * 60_000;
+      assert.equal((await me({ cookie: s.cookie, ...own })).status, 200);
+      srv.clock.now += 20 * 60_000;
+      assert.equal((await me({ cookie: s.cookie })).status, 200, JSON.stringify(own));
+    }
   });
 
   it('Bearer requests need no CSRF token', async () => {

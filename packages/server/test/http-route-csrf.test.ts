@@ -157,6 +157,25 @@ describe('CSRF on every cookie-authenticated write', () => {
     }
   });
 
+  it("a refused write leaves the session cookie's session where it was: no touch", async () => {
+    const { srv, cookies } = await probed();
+    try {
+      const cookie = cookies['session cookie'];
+      const id = cookie.slice(cookie.indexOf('=') + 1).split('.')[0]!;
+      const idleEnd = async () => (await srv.app.stores.sessions.getSession(id))!.idleExpiresAt;
+      const before = await idleEnd();
+      srv.clock.now += 20 * 60_000; // past the touch interval, within the idle lifetime
+      for (const route of routes) {
+        const probe = PROBES[route]!;
+        if (!probe.csrf.includes('session cookie')) continue;
+        assert.equal(code(await send(srv, route, probe, cookie)), 'csrf_failed', route);
+        assert.equal(await idleEnd(), before, `${route} moved the idle end on`);
+      }
+    } finally {
+      await srv.close();
+    }
+  });
+
   for (const variant of ['session cookie', 'refresh cookie'] as const) {
     describe(`with the ${variant} and no X-CSRF-Token`, () => {
       // Two servers set up alike: one gets the cookie, the other the same request without it.

@@ -488,7 +488,8 @@ export class AuthService {
   /**
    * Who is calling: an access token (JWT) or a session token, from a Bearer header or the
    * session cookie. The session must still be live in every mode, so a logged-out access token
-   * is refused here at once. Returns null when nothing valid was presented.
+   * is refused here at once. Returns null when nothing valid was presented. Reads only: `touch`
+   * slides the session's idle end.
    */
   async authenticate(credential: string, via: 'bearer' | 'cookie'): Promise<Authenticated | null> {
     const now = this.now();
@@ -512,13 +513,22 @@ export class AuthService {
     const { session } = live;
     if (session.mode !== 'session' || session.secretHash === null) return null;
     if (!safeEqual(session.secretHash, sha256(parts.secret))) return null;
-    if (now - session.lastSeenAt >= this.config.sessionTouchInterval * 1000) {
-      const idleEnd = Math.min(session.expiresAt, now + this.config.sessionIdleTtl * 1000);
-      await sessions.touchSession(session.id, now, idleEnd);
-      session.lastSeenAt = now;
-      session.idleExpiresAt = idleEnd;
-    }
     return { user: live.user, session, via: via === 'cookie' ? 'session_cookie' : 'session_token' };
+  }
+
+  /**
+   * Marks a session token's session in use: its idle end moves on, at most once per touch
+   * interval. An access token's session moves on when its refresh token rotates.
+   */
+  async touch(who: Authenticated): Promise<void> {
+    if (who.via === 'access_token') return;
+    const now = this.now();
+    const { session } = who;
+    if (now - session.lastSeenAt < this.config.sessionTouchInterval * 1000) return;
+    const idleEnd = Math.min(session.expiresAt, now + this.config.sessionIdleTtl * 1000);
+    await this.deps.stores.sessions.touchSession(session.id, now, idleEnd);
+    session.lastSeenAt = now;
+    session.idleExpiresAt = idleEnd;
   }
 
   async logout(session: SessionRecord, client?: ClientInfo): Promise<void> {

@@ -20,7 +20,8 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * How a request proves it acts for a Tessera user: a Bearer access or session token, or the
  * session cookie. The one CSRF rule: safe methods (GET, HEAD, OPTIONS) skip it; every other
  * cookie-authenticated request needs an allowed Origin (or Sec-Fetch-Site: same-origin) and the
- * session-bound X-CSRF-Token.
+ * session-bound X-CSRF-Token. A session cookie slides its session's idle end only on a request
+ * that passed that rule and that no other origin sent.
  */
 export interface AuthGuard {
   /** preHandler: authenticates the request and sets `request.principal`, or throws 401/403. */
@@ -39,8 +40,13 @@ export interface AuthGuard {
    * when the browser says another origin sent it; a typed or bookmarked address passes.
    */
   refuseForeignNavigation(request: FastifyRequest): void;
-  /** The session the session cookie names, if any; no CSRF check (for reads and own-token forms). */
+  /** The session the session cookie names, if any; no CSRF check and no touch. */
   cookieSession(request: FastifyRequest): Promise<Authenticated | null>;
+  /**
+   * Marks the session `who` in use (slides its idle end), except for a session cookie on a request
+   * another origin sent. A cookie-authenticated write calls it only once its CSRF check passed.
+   */
+  touch(request: FastifyRequest, who: Authenticated): Promise<void>;
   /** The exact-match allow-list of browser origins. */
   isAllowedOrigin(origin: string | undefined): boolean;
 }
@@ -87,16 +93,23 @@ export function authGuard({ auth, cookies, isAllowedOrigin }: AuthGuardOptions):
     return cookie === undefined ? null : auth.authenticate(cookie, 'cookie');
   }
 
+  async function touch(request: FastifyRequest, who: Authenticated): Promise<void> {
+    if (who.via === 'session_cookie' && requestSource(request, isAllowedOrigin) === 'foreign') return;
+    await auth.touch(who);
+  }
+
   async function authenticate(request: FastifyRequest): Promise<Authenticated> {
     const token = bearer(request);
+    let result: Authenticated | null;
     if (token !== undefined) {
-      const result = await auth.authenticate(token, 'bearer');
+      result = await auth.authenticate(token, 'bearer');
       if (!result) throw new TesseraError('invalid_token', 'The access or session token is not valid.');
-      return result;
+    } else {
+      result = await cookieSession(request);
+      if (!result) throw new TesseraError('unauthorized', 'Sign in first.');
+      requireCsrf(request, [result.session.id]);
     }
-    const result = await cookieSession(request);
-    if (!result) throw new TesseraError('unauthorized', 'Sign in first.');
-    requireCsrf(request, [result.session.id]);
+    await touch(request, result);
     return result;
   }
 
@@ -106,6 +119,7 @@ export function authGuard({ auth, cookies, isAllowedOrigin }: AuthGuardOptions):
     requireCsrf,
     refuseForeignNavigation,
     cookieSession,
+    touch,
     async requireAuth(request) {
       request.principal = await authenticate(request);
     },

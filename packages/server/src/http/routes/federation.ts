@@ -57,7 +57,10 @@ export const federationRoutes: FastifyPluginAsyncJsonSchemaToTs<{
   /** Who is signed in in this browser: the session cookie, or token mode's refresh cookie. */
   async function browserUser(request: FastifyRequest): Promise<{ userId: string; sessionId: string } | null> {
     const viaSession = await guard.cookieSession(request);
-    if (viaSession) return { userId: viaSession.user.id, sessionId: viaSession.session.id };
+    if (viaSession) {
+      await guard.touch(request, viaSession);
+      return { userId: viaSession.user.id, sessionId: viaSession.session.id };
+    }
     const refresh = readCookie(request, cookies.refresh);
     const family = refresh ? await auth.sessionOfRefreshToken(refresh) : null;
     return family ? { userId: family.userId, sessionId: family.id } : null;

@@ -307,6 +307,7 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
           request,
           [session?.id, beside?.session.id].filter((id) => id !== undefined),
         );
+        if (beside) await guard.touch(request, beside);
       }
       try {
         const issued = await auth.refresh(token, clientOf(request));
@@ -359,8 +360,10 @@ export const sessionRoutes: FastifyPluginAsyncJsonSchemaToTs<{ Options: AuthRout
       // Readable only by allow-listed origins (CORS), so it adds nothing a foreign site can use.
       reply.header('Cache-Control', 'no-store');
       const viaSession = await guard.cookieSession(request);
-      if (viaSession)
+      if (viaSession) {
+        await guard.touch(request, viaSession);
         return { csrf_token: auth.csrfToken(viaSession.session.id), session_id: viaSession.session.id };
+      }
       const refreshCookie = readCookie(request, cookies.refresh);
       const family = refreshCookie ? await auth.sessionOfRefreshToken(refreshCookie, 'family') : null;
       if (family) return { csrf_token: auth.csrfToken(family.id), session_id: family.id, mode: 'token' };

@@ -115,11 +115,13 @@ export const authorizeRoutes: FastifyPluginAsync<OAuthRouteOptions> = async (
           'The consent form expired or did not come from this site.',
         );
       }
+      await guard.touch(request, who);
       const decision = single(params, 'decision');
       if (decision === 'deny') return fail(new OAuthError('access_denied', 'The user denied access.'));
       if (decision !== 'allow') return fail(new OAuthError('invalid_request', 'No decision was made.'));
       return answer({ code: await service.issueCode(who.user, who.session, req) });
     }
+    await guard.touch(request, who);
     const missing = await service.missingConsent(who.user.id, req);
     if (missing.length === 0 && !req.prompt.has('consent')) {
       return answer({ code: await service.issueCode(who.user, who.session, req) });
