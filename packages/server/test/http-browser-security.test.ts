@@ -166,6 +166,32 @@ describe('CSRF on cookie-authenticated writes', () => {
     }
   });
 
+  it('a top-level navigation from another site moves the session on; a frame it loads does not', async () => {
+    // fetch sets Sec-Fetch-Mode itself, so these requests go in through Fastify's inject.
+    const get = (cookie: string, dest: string) =>
+      srv.app.fastify.inject({
+        method: 'GET',
+        url: '/auth/me',
+        headers: {
+          cookie,
+          'sec-fetch-site': 'cross-site',
+          'sec-fetch-mode': 'navigate',
+          'sec-fetch-dest': dest,
+        },
+      });
+    for (const [dest, moves] of [
+      ['document', true],
+      ['iframe', false],
+    ] as const) {
+      const s = await sessionCookieLogin();
+      srv.clock.now += 20 * 60_000;
+      assert.equal((await get(s.cookie, dest)).statusCode, 200);
+      srv.clock.now += 20 * 60_000;
+      const after = await call(srv.url, 'GET', '/auth/me', { headers: { cookie: s.cookie } });
+      assert.equal(after.status, moves ? 200 : 401, dest);
+    }
+  });
+
   it('Bearer requests need no CSRF token', async () => {
     const { login } = await registerAndLogin(srv.url, { mode: 'session', delivery: 'header' });
     const res = await call(srv.url, 'POST', '/auth/logout', {

@@ -44,7 +44,10 @@ export interface AuthGuard {
   cookieSession(request: FastifyRequest): Promise<Authenticated | null>;
   /**
    * Marks the session `who` in use (slides its idle end), except for a session cookie on a request
-   * another origin sent. A cookie-authenticated write calls it only once its CSRF check passed.
+   * another origin sent in the background (a fetch, an image, a frame, a form): a top-level
+   * navigation from another site, such as an OAuth client sending the browser to /oauth/authorize,
+   * is the user's own and counts. A cookie-authenticated write calls it only once its CSRF check
+   * passed.
    */
   touch(request: FastifyRequest, who: Authenticated): Promise<void>;
   /** The exact-match allow-list of browser origins. */
@@ -94,7 +97,12 @@ export function authGuard({ auth, cookies, isAllowedOrigin }: AuthGuardOptions):
   }
 
   async function touch(request: FastifyRequest, who: Authenticated): Promise<void> {
-    if (who.via === 'session_cookie' && requestSource(request, isAllowedOrigin) === 'foreign') return;
+    if (
+      who.via === 'session_cookie' &&
+      requestSource(request, isAllowedOrigin) === 'foreign' &&
+      !topLevelNavigation(request)
+    )
+      return;
     await auth.touch(who);
   }
 
@@ -131,4 +139,13 @@ export function signedIn(request: FastifyRequest): Authenticated {
   if (!request.principal)
     throw new Error(`${request.routeOptions.url} reads request.principal without requireAuth`);
   return request.principal;
+}
+
+/** A GET the browser says loads a page in its own window or tab (Fetch Metadata). */
+function topLevelNavigation(request: FastifyRequest): boolean {
+  return (
+    request.method === 'GET' &&
+    request.headers['sec-fetch-mode'] === 'navigate' &&
+    request.headers['sec-fetch-dest'] === 'document'
+  );
 }
