@@ -259,12 +259,10 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const token =
-      sub !== 'inspect'
-        ? ''
-        : arg === undefined || arg === '-'
-          ? (await readSecretLine('Token: ')).trim()
-          : arg;
-    if (!token) {
+      sub === 'inspect' && (arg === undefined || arg === '-')
+        ? (await readSecretLine('Token: ')).trim()
+        : arg;
+    if (sub !== 'inspect' || !token) {
       process.stderr.write(`${HELP.token}\n`);
       return 2;
     }

@@ -191,8 +191,8 @@ export function sessionIdOfRefreshToken(id: string): string | null {
 
 /**
  * Whether a refresh token (its own expiry, when it was used) is one rotation would still honour
- * at `now`: unused and unexpired, or used at most `graceMs` ago (never, for a negative one). The SQL stores' reading of
- * sessionOfRefreshToken; the Redis script says the same in Lua.
+ * at `now`: unused and unexpired, or used at most `graceMs` ago (never, for a negative one). The
+ * SQL stores' reading of sessionOfRefreshToken; the Redis script says the same in Lua.
  */
 export function refreshStillHonoured(
   expiresAt: number,
