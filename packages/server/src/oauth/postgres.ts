@@ -1,5 +1,5 @@
 import type { PgDatabase } from '../store/pg.js';
-import { oauthRows, type Row, toClient, toCode, toGrant, toOAuthRefresh } from '../store/rows.js';
+import { insertSql, oauthRows, type Row, toClient, toCode, toGrant, toOAuthRefresh } from '../store/rows.js';
 import {
   type AuthorizationCodeRecord,
   type ClientRecord,
@@ -29,23 +29,19 @@ const MERGE_SCOPE_SQL = `(SELECT coalesce(string_agg(s, ' ' ORDER BY first), '')
 /** Lists and booleans go to TEXT[] and BOOLEAN columns as they are. */
 const PG = { list: (v: readonly string[]) => v, flag: (v: boolean) => v };
 
-/** `INSERT INTO table (columns) VALUES ($1, $2, …)`. */
-function insertInto(table: string, columns: readonly string[]): string {
-  const values = columns.map((_, i) => `$${i + 1}`).join(', ');
-  return `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${values})`;
-}
+const param = (i: number) => `$${i + 1}`;
 
-const INSERT_CLIENT = `${insertInto('oauth_clients', oauthRows.clients.columns)}
+const INSERT_CLIENT = `${insertSql('oauth_clients', oauthRows.clients.columns, param)}
   ON CONFLICT (id) DO NOTHING RETURNING id`;
 
-const UPSERT_GRANT = `${insertInto('oauth_grants AS g', oauthRows.grants.columns)}
+const UPSERT_GRANT = `${insertSql('oauth_grants AS g', oauthRows.grants.columns, param)}
   ON CONFLICT (subject, client_id) WHERE revoked_at IS NULL
   DO UPDATE SET scope = ${MERGE_SCOPE_SQL}, updated_at = excluded.updated_at
   RETURNING *`;
 
-const INSERT_CODE = insertInto('oauth_codes', oauthRows.codes.columns);
+const INSERT_CODE = insertSql('oauth_codes', oauthRows.codes.columns, param);
 
-const INSERT_REFRESH = insertInto('oauth_refresh_tokens', oauthRows.refreshTokens.columns);
+const INSERT_REFRESH = insertSql('oauth_refresh_tokens', oauthRows.refreshTokens.columns, param);
 
 /**
  * The OAuth tables in PostgreSQL, in the account schema and its migration list (store/postgres.ts),
@@ -201,11 +197,12 @@ export class PostgresOAuthStore implements OAuthStore {
       const after = await c.query('SELECT used_at FROM oauth_refresh_tokens WHERE id = $1', [id]);
       const usedAt = (after.rows[0] as Row | undefined)?.used_at;
       if (typeof usedAt !== 'number') return { outcome: 'invalid' };
-      // A retry of a lost answer gets the same successor; one whose successor is spent too is reuse.
-      const next = await c.query('SELECT used_at FROM oauth_refresh_tokens WHERE id = $1', [successor.id]);
-      return graceMs > 0 && now - usedAt <= graceMs && (next.rows[0] as Row | undefined)?.used_at == null
-        ? { outcome: 'grace' }
-        : { outcome: 'reused', grantId };
+      if (graceMs > 0 && now - usedAt <= graceMs) {
+        // A retry of a lost answer gets the same successor; one whose successor is spent too is reuse.
+        const next = await c.query('SELECT used_at FROM oauth_refresh_tokens WHERE id = $1', [successor.id]);
+        if ((next.rows[0] as Row | undefined)?.used_at == null) return { outcome: 'grace' };
+      }
+      return { outcome: 'reused', grantId };
     });
   }
 

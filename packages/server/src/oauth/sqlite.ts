@@ -1,4 +1,4 @@
-import { oauthRows, type Row, toClient, toCode, toGrant, toOAuthRefresh } from '../store/rows.js';
+import { insertSql, oauthRows, type Row, toClient, toCode, toGrant, toOAuthRefresh } from '../store/rows.js';
 import type { SqliteDatabase } from '../store/sqlite-common.js';
 import {
   type AuthorizationCodeRecord,
@@ -19,16 +19,11 @@ function mergeScopes(a: string, b: string): string {
 /** Lists are stored as JSON text, booleans as 0/1. */
 const SQLITE = { list: (v: readonly string[]) => JSON.stringify(v), flag: (v: boolean) => (v ? 1 : 0) };
 
-/** `INSERT INTO table (columns) VALUES (?, ?, …)`. */
-function insertInto(table: string, columns: readonly string[]): string {
-  const values = columns.map(() => '?').join(', ');
-  return `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${values})`;
-}
-
-const INSERT_CLIENT = `${insertInto('oauth_clients', oauthRows.clients.columns)} ON CONFLICT(id) DO NOTHING`;
-const INSERT_GRANT = insertInto('oauth_grants', oauthRows.grants.columns);
-const INSERT_CODE = insertInto('oauth_codes', oauthRows.codes.columns);
-const INSERT_REFRESH = insertInto('oauth_refresh_tokens', oauthRows.refreshTokens.columns);
+const param = () => '?';
+const INSERT_CLIENT = `${insertSql('oauth_clients', oauthRows.clients.columns, param)} ON CONFLICT(id) DO NOTHING`;
+const INSERT_GRANT = insertSql('oauth_grants', oauthRows.grants.columns, param);
+const INSERT_CODE = insertSql('oauth_codes', oauthRows.codes.columns, param);
+const INSERT_REFRESH = insertSql('oauth_refresh_tokens', oauthRows.refreshTokens.columns, param);
 
 /**
  * The OAuth tables of the embedded database, over its shared connection (see SqliteDatabase).
@@ -187,13 +182,14 @@ export class SqliteOAuthStore implements OAuthStore {
       | undefined;
     if (!grant || grant.revoked_at !== null) return { outcome: 'invalid' };
     if (token.usedAt !== null) {
-      // A retry of a lost answer gets the same successor; one whose successor is spent too is reuse.
-      const next = this.q('SELECT used_at FROM oauth_refresh_tokens WHERE id = ?').get(successor.id) as
-        | Row
-        | undefined;
-      return graceMs > 0 && now - token.usedAt <= graceMs && next?.used_at == null
-        ? { outcome: 'grace' }
-        : { outcome: 'reused', grantId: token.grantId };
+      if (graceMs > 0 && now - token.usedAt <= graceMs) {
+        // A retry of a lost answer gets the same successor; one whose successor is spent too is reuse.
+        const next = this.q('SELECT used_at FROM oauth_refresh_tokens WHERE id = ?').get(successor.id) as
+          | Row
+          | undefined;
+        if (next?.used_at == null) return { outcome: 'grace' };
+      }
+      return { outcome: 'reused', grantId: token.grantId };
     }
     if (token.expiresAt <= now) return { outcome: 'invalid' };
     this.q('UPDATE oauth_refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL').run(now, id);

@@ -206,6 +206,15 @@ export function toIdentity(r: Row): IdentityRecord {
   };
 }
 
+/** `INSERT INTO table (columns) VALUES (…)`, each value's placeholder in the backend's style (its 0-based index). */
+export function insertSql(
+  table: string,
+  columns: readonly string[],
+  placeholder: (i: number) => string,
+): string {
+  return `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((_, i) => placeholder(i)).join(', ')})`;
+}
+
 /** How a backend writes list and boolean columns. */
 export interface ColumnEncoding {
   /** A list of strings: TEXT[] in PostgreSQL, JSON text in SQLite. */
