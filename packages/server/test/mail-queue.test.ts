@@ -13,6 +13,7 @@ import pg from 'pg';
 import type { Config } from '../src/config.js';
 import { deriveSecrets } from '../src/domain/secrets.js';
 import { MailQueue } from '../src/mail/queue.js';
+import { closeStores } from '../src/store/open.js';
 import { openSqliteStores } from '../src/store/sqlite.js';
 import { unseal } from '../src/util/crypto.js';
 import { call, freePort, PASSWORD, SECRET, startTestServer, type TestServer, uniqueName } from './helpers.js';
@@ -185,7 +186,7 @@ describe('the development outbox', () => {
       return lines;
     } finally {
       await queue.close();
-      for (const b of stores.backends) await b.close();
+      await closeStores(stores);
     }
   }
 
