@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { closeStores } from '../src/store/open.js';
 import type { LiveSession, SessionStore } from '../src/store/ports.js';
 import { SessionCache } from '../src/store/session-cache.js';
 import { openSqliteStores } from '../src/store/sqlite.js';
@@ -17,7 +18,7 @@ sessionStoreContract('sqlite behind a session cache', async () => {
       await stores.users.createUser(u);
     },
     close: async () => {
-      for (const b of stores.backends) await b.close();
+      await closeStores(stores);
     },
   };
 });
